@@ -1,0 +1,61 @@
+"""The ``recs`` command group and its one error boundary.
+
+Every command is thin: it parses options into a config, calls one library function and renders what
+comes back. Library code raises ``RecsError`` subclasses; ``RecsGroup.invoke`` is the only place that
+turns them into a one-line message and exit code 2 (click's own usage errors also exit with 2).
+"""
+
+from __future__ import annotations
+
+import click
+
+from recs import __version__
+from recs.errors import RecsError
+
+
+class UserFacingError(click.ClickException):
+    """A RecsError shown as ``Error: <message>`` with exit code 2."""
+
+    exit_code = 2
+
+
+class RecsGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except RecsError as e:
+            raise UserFacingError(str(e)) from None
+
+
+@click.group(cls=RecsGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="recs")
+def cli() -> None:
+    """recs: candidate sets that know a click from a cart-add.
+
+    Learns one vector per (item, interaction) token from session logs (Zhao et al., WWW'20), indexes
+    them per interaction with Faiss HNSW, and writes Click-to-Cart and Cart-to-Cart candidate sets.
+
+    \b
+    A full run on a generated marketplace:
+      recs synth --events 200000 --out runs/synth.parquet
+      recs split runs/synth.parquet --train runs/train.parquet --test runs/test.parquet
+      recs train-embeddings runs/train.parquet --out runs/model
+      recs build-index --model runs/model --out runs/index
+      recs eval-hitrate --index runs/index --sessions runs/test.parquet
+    """
+
+
+def _register() -> None:
+    from recs.cli import data_cmds, eval_cmd, index_cmd, train_cmd
+
+    for module in (data_cmds, train_cmd, index_cmd, eval_cmd):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="recs")

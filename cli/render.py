@@ -1,0 +1,50 @@
+"""Rendering results for people (rich tables on stdout) and machines (JSON files)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from recs.artifacts import atomic_file
+
+console = Console()
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "-"
+        return f"{value:.4f}" if abs(value) < 1 else f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(title: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> Table:
+    columns = list(columns or (rows[0].keys() if rows else []))
+    t = Table(title=title, title_justify="left")
+    for c in columns:
+        t.add_column(c, justify="left" if rows and isinstance(rows[0].get(c), str) else "right")
+    for r in rows:
+        t.add_row(*(fmt(r.get(c, "")) for c in columns))
+    return t
+
+
+def key_values(title: str, values: Mapping[str, Any]) -> Table:
+    t = Table(title=title, title_justify="left", show_header=False)
+    t.add_column("what", style="bold")
+    t.add_column("value", justify="right")
+    for k, v in values.items():
+        t.add_row(k, fmt(v))
+    return t
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    return Path(path)

@@ -1,0 +1,149 @@
+"""Defaults in one place: dataclass configs read by the click options and by the Python API.
+
+Each stage takes one of these; the resolved config is written into every artifact's manifest, so a
+model or index directory says exactly how it was made (the pattern of spaCy's ``InitValues``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from recs.columns import Interaction
+from recs.errors import ConfigError
+
+
+def default_workers() -> int:
+    """All cores: gensim and faiss both scale with threads, and users expect a busy machine."""
+    return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Time-based split (paper 5.1): train on sessions before day T, test on the day after."""
+
+    test_days: int = 1
+    # Cut-off time T as ISO-8601; None = start (00:00 UTC) of the last `test_days` days in the data.
+    cutoff: str | None = None
+
+    def validate(self) -> None:
+        if self.test_days < 1:
+            raise ConfigError(f"--test-days must be at least 1 (got {self.test_days})")
+
+
+@dataclass(frozen=True)
+class CoocConfig:
+    """Co-occurrence regularization (paper 4.1, 5.1.2)."""
+
+    k: int = 3  # kept successors per token and per interaction type of the successor; 0 = off
+    # Only the next `horizon` events after p count as "after p". This caps the pairs per event, so
+    # counting memory grows linearly with events even when sessions run to hundreds of events.
+    horizon: int = 20
+    same_item: bool = False  # keep pairs of two interactions with one item (e.g. 42:click -> 42:cart)
+
+    def validate(self) -> None:
+        if self.k < 0:
+            raise ConfigError(f"--cooc-k must be 0 or more (got {self.k})")
+        if self.horizon < 1:
+            raise ConfigError(f"--cooc-horizon must be at least 1 (got {self.horizon})")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Skip-gram with negative sampling; paper defaults for dim, window and negatives."""
+
+    dim: int = 200
+    window: int = 5
+    negative: int = 5
+    # None = chosen from corpus size by `recs.embeddings.epochs.auto_epochs` (few events per token
+    # need many passes; a large log needs few).
+    epochs: int | None = None
+    min_count: int = 1
+    sample: float = 1e-3  # frequency subsampling of session tokens (never of regularization pairs)
+    alpha: float = 0.025
+    min_alpha: float = 0.0001
+    workers: int = field(default_factory=default_workers)
+    seed: int = 42
+    corpus_mode: str = "file"  # "file" (gensim corpus_file, faster) or "iterable"
+    cooc: CoocConfig = field(default_factory=CoocConfig)
+
+    def validate(self) -> None:
+        for name in ("dim", "window", "negative", "min_count", "workers"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
+        if self.epochs is not None and self.epochs < 1:
+            raise ConfigError(f"--epochs must be at least 1 (got {self.epochs})")
+        if not 0 <= self.sample < 1:
+            raise ConfigError(f"--sample must be in [0, 1) (got {self.sample})")
+        if self.corpus_mode not in ("file", "iterable"):
+            raise ConfigError(f"--corpus-mode must be 'file' or 'iterable' (got {self.corpus_mode!r})")
+        self.cooc.validate()
+
+
+DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
+    (Interaction.CLICK, Interaction.CART),
+    (Interaction.CART, Interaction.CART),
+)
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Faiss HNSW per target interaction (paper: M=64, efConstruction=128, efSearch=256)."""
+
+    pairs: tuple[tuple[str, str], ...] = DEFAULT_PAIRS
+    k: int = 200
+    m: int = 64
+    ef_construction: int = 128
+    ef_search: int = 256
+    # "cosine": cosine of input vectors (default); "in-out": input vector of the source token
+    # against output (context) vectors of targets, the paper's u_p . v_q co-occurrence likelihood.
+    score: str = "cosine"
+    batch_size: int = 4096
+    threads: int = field(default_factory=default_workers)
+
+    def validate(self) -> None:
+        if self.k < 1:
+            raise ConfigError(f"--k must be at least 1 (got {self.k})")
+        if self.m < 2:
+            raise ConfigError(f"--m must be at least 2 (got {self.m})")
+        if self.ef_construction < 1 or self.ef_search < 1:
+            raise ConfigError("--ef-construction and --ef-search must be at least 1")
+        if self.score not in ("cosine", "in-out"):
+            raise ConfigError(f"--score must be 'cosine' or 'in-out' (got {self.score!r})")
+        if not self.pairs:
+            raise ConfigError("--pairs names no pair of interactions")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Purchase-intent hit rate (paper 5.3.1) and coverage (5.3.3)."""
+
+    targets: tuple[str, ...] = (Interaction.CART, Interaction.PURCHASE)
+    triggers: int = 4  # last N distinct source items before a target (paper's online test uses 4)
+
+    def validate(self) -> None:
+        if self.triggers < 1:
+            raise ConfigError(f"--triggers must be at least 1 (got {self.triggers})")
+        if not self.targets:
+            raise ConfigError("--targets names no interaction")
+
+
+def parse_pairs(text: str) -> tuple[tuple[str, str], ...]:
+    """Parse ``click:cart,cart:cart`` into pairs; raise a ConfigError that shows the bad part."""
+    pairs: list[tuple[str, str]] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        bits = part.split(":")
+        if len(bits) != 2 or not all(b.strip() for b in bits):
+            raise ConfigError(f"--pairs: {part!r} is not of the form SOURCE:TARGET (e.g. click:cart)")
+        pairs.append((bits[0].strip(), bits[1].strip()))
+    if not pairs:
+        raise ConfigError("--pairs names no pair of interactions")
+    return tuple(dict.fromkeys(pairs))
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a (nested) config dataclass."""
+    return asdict(config)

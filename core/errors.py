@@ -1,0 +1,27 @@
+"""Errors the library raises. The CLI turns any of them into one line on stderr and exit code 2.
+
+Library code never prints or exits; it raises one of these with a message that names the file,
+column or option at fault, so the user can act on it without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class RecsError(Exception):
+    """Base class of every error recs reports to a user."""
+
+
+class InputError(RecsError):
+    """An input file is missing, unreadable, empty or not in the expected format."""
+
+
+class SchemaError(InputError):
+    """A table lacks a required column or has one of the wrong type."""
+
+
+class ConfigError(RecsError):
+    """An option or parameter is out of range or inconsistent with the data."""
+
+
+class ArtifactError(RecsError):
+    """A model or index directory is missing, incomplete or of another format version."""

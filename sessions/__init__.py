@@ -1,0 +1,1 @@
+"""Canonical session logs: reading and validating them, splitting by time, synthesising planted ones."""

@@ -1,0 +1,149 @@
+"""Read and write canonical session tables, with one clear error for every kind of bad input.
+
+The canonical table has ``session_id, item_id, interaction, timestamp`` and optionally ``user_id,
+category, shop_id``. ``item_id`` may be integer or string and keeps its type through every output;
+timestamps are normalised to UTC microseconds so that every later stage compares like with like.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from recs.artifacts import atomic_file
+from recs.columns import Col
+from recs.errors import InputError, SchemaError
+
+TIME_DTYPE = pl.Datetime("us", "UTC")
+_READERS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv"}
+
+
+def _kind(path: Path) -> str:
+    kind = _READERS.get(path.suffix.lower())
+    if kind is None:
+        raise InputError(f"{path}: unknown file type {path.suffix!r}; sessions are read from .parquet or .csv")
+    return kind
+
+
+def _read_raw(path: Path) -> pl.DataFrame:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a sessions file (.parquet or .csv)")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty")
+    kind = _kind(path)
+    try:
+        if kind == "parquet":
+            return pl.read_parquet(path)
+        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+        return pl.read_csv(path, separator=sep, infer_schema_length=100_000, try_parse_dates=False)
+    except (pl.exceptions.PolarsError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"{path}: cannot read as {kind}: {first}") from None
+
+
+def _found(df: pl.DataFrame) -> str:
+    return ", ".join(f"{c} ({t})" for c, t in df.schema.items()) or "none"
+
+
+def _first_null_row(df: pl.DataFrame, col: str) -> int:
+    return int(df.select(pl.col(col).is_null().arg_max()).item())
+
+
+def _normalise_id(df: pl.DataFrame, col: str, where: str) -> pl.Expr:
+    dtype = df.schema[col]
+    if dtype.is_integer() or dtype == pl.String:
+        return pl.col(col)
+    if dtype in (pl.Categorical,) or isinstance(dtype, pl.Enum):
+        return pl.col(col).cast(pl.String)
+    raise SchemaError(
+        f"{where}: column {col!r} has type {dtype}, expected integer or string ids; columns found: {_found(df)}"
+    )
+
+
+def _normalise_time(df: pl.DataFrame, where: str) -> pl.Expr:
+    dtype = df.schema[Col.TIMESTAMP]
+    c = pl.col(Col.TIMESTAMP)
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
+            c = c.dt.replace_time_zone("UTC")
+        return c.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+    if dtype == pl.Date:
+        return c.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    if dtype.is_integer():
+        # Unix seconds, as in most raw logs (Taobao, RetailRocket in ms is handled by `recs prepare`).
+        return pl.from_epoch(c, time_unit="s").dt.replace_time_zone("UTC").dt.cast_time_unit("us")
+    if dtype == pl.String:
+        parsed = df.select(c.str.to_datetime(time_zone="UTC", strict=False, time_unit="us"))
+        bad = parsed.to_series().is_null() & df[Col.TIMESTAMP].is_not_null()
+        if bad.any():
+            row = int(bad.arg_max())
+            raise SchemaError(
+                f"{where}: column 'timestamp' row {row + 1}: cannot parse {df[Col.TIMESTAMP][row]!r} as a time "
+                "(use ISO-8601, a datetime column or integer unix seconds)"
+            )
+        return c.str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
+    raise SchemaError(
+        f"{where}: column 'timestamp' has type {dtype}, expected a datetime, ISO-8601 strings or integer unix "
+        f"seconds; columns found: {_found(df)}"
+    )
+
+
+def validate_sessions(df: pl.DataFrame, where: str = "sessions") -> pl.DataFrame:
+    """Check and normalise a canonical sessions frame; ``where`` names the source in messages.
+
+    Returns the frame with canonical dtypes, optional columns kept, extra columns dropped, sorted by
+    session and time (ties keep the file's order, which is the order the events were logged in).
+    """
+    missing = [c for c in Col.REQUIRED if c not in df.columns]
+    if missing:
+        raise SchemaError(
+            f"{where}: missing column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}; "
+            f"columns found: {_found(df)}"
+        )
+    if df.height == 0:
+        raise InputError(f"{where}: has no rows")
+    for col in Col.REQUIRED:
+        if df[col].null_count():
+            raise SchemaError(f"{where}: column {col!r} is empty (null) in row {_first_null_row(df, col) + 1}")
+    inter = df.schema[Col.INTERACTION]
+    if not (inter == pl.String or inter == pl.Categorical or isinstance(inter, pl.Enum)):
+        raise SchemaError(
+            f"{where}: column 'interaction' has type {inter}, expected strings such as click, cart; "
+            f"columns found: {_found(df)}"
+        )
+    exprs = [
+        _normalise_id(df, Col.SESSION, where).alias(Col.SESSION),
+        _normalise_id(df, Col.ITEM, where).alias(Col.ITEM),
+        pl.col(Col.INTERACTION).cast(pl.String).str.strip_chars().alias(Col.INTERACTION),
+        _normalise_time(df, where).alias(Col.TIMESTAMP),
+    ]
+    for col in Col.OPTIONAL:
+        if col in df.columns:
+            dtype = df.schema[col]
+            exprs.append(pl.col(col).cast(pl.String) if dtype == pl.Categorical else pl.col(col))
+    out = df.select(exprs)
+    if (out[Col.INTERACTION] == "").any():
+        row = int((out[Col.INTERACTION] == "").arg_max())
+        raise SchemaError(f"{where}: column 'interaction' is blank in row {row + 1}")
+    return out.sort([Col.SESSION, Col.TIMESTAMP], maintain_order=True)
+
+
+def read_sessions(path: str | Path) -> pl.DataFrame:
+    """Read a canonical sessions file (parquet or CSV) and validate it."""
+    path = Path(path)
+    return validate_sessions(_read_raw(path), where=str(path))
+
+
+def write_sessions(df: pl.DataFrame, path: str | Path) -> Path:
+    """Write a sessions frame atomically, as parquet or CSV by the file's suffix."""
+    path = Path(path)
+    kind = _kind(path)
+    with atomic_file(path) as tmp:
+        if kind == "parquet":
+            df.write_parquet(tmp)
+        else:
+            df.write_csv(tmp)
+    return path
