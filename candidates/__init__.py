@@ -1,0 +1,1 @@
+"""Nearest-neighbour indexes per interaction and the candidate sets written from them."""

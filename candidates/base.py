@@ -1,0 +1,66 @@
+"""The one interface every candidate generator implements, ours and each baseline.
+
+A generator is fitted on training sessions and then answers, for a (source, target) pair of
+interactions, a candidate table ``item_id, candidate_item_id, rank, score``: for every item it can
+answer for, at most ``k`` other items, best first (rank 1). Methods that ignore interactions answer
+the same table for every pair. ``tests/test_generator_contract.py`` holds the shared tests.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recs.columns import Col
+
+
+class CandidateGenerator(ABC):
+    """Fit on sessions, then produce candidate tables."""
+
+    name: str = "generator"
+    interaction_aware: bool = True
+
+    @abstractmethod
+    def fit(self, train: pl.DataFrame) -> CandidateGenerator:
+        """Learn from canonical training sessions; return self."""
+
+    @abstractmethod
+    def candidates(self, source: str, target: str, k: int) -> pl.DataFrame:
+        """Candidate table for ``source`` -> ``target`` with at most ``k`` rows per item."""
+
+
+def candidate_frame(
+    query_items: pl.Series, target_items: pl.Series, ids: np.ndarray, scores: np.ndarray, k: int
+) -> pl.DataFrame:
+    """Turn k-NN results into the candidate table, dropping the query item itself and empty slots.
+
+    ``ids[i]`` index into ``target_items``; row i belongs to ``query_items[i]``. The search should ask
+    for ``k + 1`` neighbours so that removing the item itself still leaves ``k``.
+    """
+    n, width = ids.shape
+    valid = ids >= 0
+    safe = np.where(valid, ids, 0)
+    # Compare items by dense codes shared by both sides (ids may be ints or strings).
+    both = pl.concat([query_items.rename("x"), target_items.rename("x")]).rank("dense").to_numpy()
+    q_code, t_code = both[: len(query_items)], both[len(query_items) :]
+    valid &= t_code[safe] != q_code[:, None]
+    valid &= np.cumsum(valid, axis=1) <= k
+    rows, cols = np.nonzero(valid)
+    rank = (np.cumsum(valid, axis=1))[rows, cols]
+    return pl.DataFrame(
+        {
+            Col.ITEM: query_items.gather(rows),
+            Col.CANDIDATE: target_items.gather(safe[rows, cols]),
+            Col.RANK: rank.astype(np.int32),
+            Col.SCORE: scores[rows, cols].astype(np.float32),
+        }
+    )
+
+
+def describe(frame: pl.DataFrame) -> dict[str, Any]:
+    """Small summary of a candidate table."""
+    lengths = frame.group_by(Col.ITEM).len()["len"]
+    return {"items": lengths.len(), "rows": frame.height, "mean_list_length": float(lengths.mean() or 0.0)}

@@ -1,0 +1,101 @@
+"""``recs build-index``: HNSW index per target interaction + candidate sets, written atomically.
+
+INDEX_DIR layout::
+
+    manifest.json                            format, config, model fingerprint, counts, timings
+    indexes/<target>.<score>.faiss           faiss.write_index files (faiss's own format, no pickle)
+    candidates/<source>_to_<target>.parquet  item_id, candidate_item_id, rank, score
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import faiss
+import polars as pl
+
+from recs.artifacts import atomic_dir, fingerprint_json, read_manifest, write_manifest
+from recs.candidates.base import describe
+from recs.candidates.embedding import EmbeddingCandidates
+from recs.config import IndexConfig, config_dict
+from recs.embeddings.model import MODEL_FORMAT, EmbeddingModel
+from recs.errors import ArtifactError, ConfigError
+from recs.progress import NullProgress, Progress
+
+INDEX_FORMAT = "recs.index"
+INDEX_VERSION = 1
+
+
+def candidates_path(index_dir: str | Path, source: str, target: str) -> Path:
+    return Path(index_dir) / "candidates" / f"{source}_to_{target}.parquet"
+
+
+def _check_pairs(model: EmbeddingModel, cfg: IndexConfig) -> None:
+    present = set(model.interactions)
+    for source, target in cfg.pairs:
+        for name in (source, target):
+            if name not in present:
+                raise ConfigError(
+                    f"--pairs {source}:{target}: interaction {name!r} is not in the model "
+                    f"(interactions present: {', '.join(sorted(present))})"
+                )
+
+
+def build_index(
+    model_dir: str | Path, out: str | Path, cfg: IndexConfig | None = None, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Build indexes and candidate sets for ``cfg.pairs``; return the index manifest."""
+    cfg = cfg or IndexConfig()
+    cfg.validate()
+    model = EmbeddingModel.load(model_dir)
+    _check_pairs(model, cfg)
+    gen = EmbeddingCandidates(index_config=cfg, model=model, progress=progress or NullProgress())
+    timings: dict[str, float] = {}
+    sets: dict[str, Any] = {}
+    with atomic_dir(out, INDEX_FORMAT) as tmp:
+        (tmp / "indexes").mkdir()
+        (tmp / "candidates").mkdir()
+        for target in dict.fromkeys(t for _, t in cfg.pairs):
+            t = time.perf_counter()
+            index = gen.index(target)
+            timings[f"index_{target}_s"] = time.perf_counter() - t
+            faiss.write_index(index, str(tmp / "indexes" / f"{target}.{cfg.score}.faiss"))
+        for source, target in cfg.pairs:
+            t = time.perf_counter()
+            frame = gen.candidates(source, target, cfg.k)
+            timings[f"search_{source}_to_{target}_s"] = time.perf_counter() - t
+            frame.write_parquet(candidates_path(tmp, source, target))
+            sets[f"{source}_to_{target}"] = {"source": source, "target": target, **describe(frame)}
+        manifest = write_manifest(
+            tmp,
+            INDEX_FORMAT,
+            INDEX_VERSION,
+            config=config_dict(cfg),
+            model={"path": str(model_dir), "fingerprint": fingerprint_json(model.manifest)},
+            training_catalogue_items=model.manifest.get("counts", {}).get("items"),
+            candidate_sets=sets,
+            timings=timings,
+        )
+    return manifest
+
+
+def load_index_manifest(index_dir: str | Path) -> dict[str, Any]:
+    return read_manifest(index_dir, INDEX_FORMAT, INDEX_VERSION)
+
+
+def load_candidates(index_dir: str | Path, name: str) -> pl.DataFrame:
+    """A candidate set of an index directory by name (``click_to_cart``)."""
+    manifest = load_index_manifest(index_dir)
+    if name not in manifest["candidate_sets"]:
+        raise ConfigError(f"{index_dir}: no candidate set {name!r}; it has {', '.join(manifest['candidate_sets'])}")
+    info = manifest["candidate_sets"][name]
+    path = candidates_path(index_dir, info["source"], info["target"])
+    try:
+        return pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError) as e:
+        raise ArtifactError(f"{path}: unreadable candidate set ({e})") from None
+
+
+__all__ = ["INDEX_FORMAT", "MODEL_FORMAT", "build_index", "candidates_path", "load_candidates"]

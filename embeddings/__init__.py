@@ -1,0 +1,1 @@
+"""Sessions -> item-interaction tokens -> co-occurrence pairs -> corpus -> skip-gram model."""

@@ -1,0 +1,159 @@
+"""Train interaction-specific embeddings: skip-gram with negative sampling + co-occurrence pairs.
+
+Data flow: sessions -> ``tokenize`` -> ``regularization_pairs`` -> corpus files -> gensim -> vectors.
+
+Two gensim details matter for the method and are handled here rather than worked around:
+
+* The vocabulary (and so the negative-sampling table and the subsampling rates) is built with
+  ``build_vocab_from_freq`` from the *session* token counts, so the added pairs never inflate counts.
+* Frequency subsampling would drop a frequent p or q out of a two-word pair sentence and silently
+  lose the pair. So each epoch is two ``train`` calls on one decaying learning-rate schedule: the
+  sessions with subsampling, then the pairs with ``model.sample = 0`` (gensim reads it per call).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from gensim.models import Word2Vec
+
+from recs.artifacts import fingerprint_file
+from recs.columns import Col, Interaction
+from recs.config import TrainConfig, config_dict
+from recs.embeddings.cooc import regularization_pairs
+from recs.embeddings.corpus import PairIterable, SessionIterable, write_pair_corpus, write_session_corpus
+from recs.embeddings.epochs import auto_epochs
+from recs.embeddings.model import EmbeddingModel
+from recs.embeddings.tokens import tokenize
+from recs.errors import InputError
+from recs.progress import NullProgress, Progress
+from recs.sessions.io import read_sessions
+
+logging.getLogger("gensim").setLevel(logging.ERROR)  # gensim logs INFO chatter per call; errors still show
+
+
+def _alpha_at(cfg: TrainConfig, progress: float) -> float:
+    return cfg.alpha - (cfg.alpha - cfg.min_alpha) * progress
+
+
+def train(
+    sessions: pl.DataFrame,
+    cfg: TrainConfig | None = None,
+    progress: Progress | None = None,
+    workdir: str | Path | None = None,
+) -> EmbeddingModel:
+    """Train on validated canonical sessions and return the model (vectors + vocabulary + manifest).
+
+    ``workdir`` holds the temporary corpus files (default: a temporary directory, removed after).
+    With ``workers=1`` the result is bit-for-bit reproducible for a given ``seed``; with more threads
+    the vocabulary is still identical but floats differ run to run (gensim's threads race on updates).
+    """
+    cfg = cfg or TrainConfig()
+    cfg.validate()
+    progress = progress or NullProgress()
+    timings: dict[str, float] = {}
+
+    t = time.perf_counter()
+    tok = tokenize(sessions, cfg.min_count)
+    if tok.vocab.height < 2:
+        raise InputError(
+            f"only {tok.vocab.height} token(s) occur at least --min-count {cfg.min_count} times; nothing to learn"
+        )
+    timings["tokenize_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    pairs = regularization_pairs(tok.sequences, tok.vocab, cfg.cooc, progress=progress)
+    timings["cooccurrence_s"] = time.perf_counter() - t
+
+    epochs = cfg.epochs or auto_epochs(tok.sequences.height)
+    resolved = replace(cfg, epochs=epochs)
+    model = Word2Vec(
+        vector_size=cfg.dim,
+        window=cfg.window,
+        negative=cfg.negative,
+        sg=1,
+        hs=0,
+        min_count=1,  # already applied by tokenize
+        sample=cfg.sample,
+        alpha=cfg.alpha,
+        min_alpha=cfg.min_alpha,
+        workers=cfg.workers,
+        seed=cfg.seed,
+        epochs=epochs,
+    )
+    words = [str(i) for i in range(tok.vocab.height)]
+    model.build_vocab_from_freq(dict(zip(words, tok.vocab[Col.COUNT].to_list(), strict=True)),
+                                corpus_count=tok.n_sessions)
+
+    with tempfile.TemporaryDirectory(prefix="recs-corpus-", dir=workdir) as tmp:
+        t = time.perf_counter()
+        if cfg.corpus_mode == "file":
+            sess_path, pair_path = Path(tmp) / "sessions.txt", Path(tmp) / "pairs.txt"
+            n_words = write_session_corpus(tok.sequences, sess_path)
+            n_pair_words = write_pair_corpus(pairs, pair_path)
+            sess_args: dict[str, Any] = {"corpus_file": str(sess_path), "total_words": n_words}
+            pair_args: dict[str, Any] = {"corpus_file": str(pair_path), "total_words": n_pair_words}
+        else:
+            corpus = SessionIterable(tok.sequences)
+            sess_args = {"corpus_iterable": corpus, "total_examples": len(corpus)}
+            pair_args = {"corpus_iterable": PairIterable(pairs, corpus.words), "total_examples": pairs.height}
+        timings["corpus_s"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        with progress.stage("training", total=epochs, unit="epoch") as bar:
+            for e in range(epochs):
+                a0, a1 = _alpha_at(cfg, e / epochs), _alpha_at(cfg, (e + 1) / epochs)
+                if pairs.height:
+                    mid = (a0 + a1) / 2
+                    model.train(**sess_args, epochs=1, start_alpha=a0, end_alpha=mid)
+                    sample, model.sample = model.sample, 0
+                    try:
+                        model.train(**pair_args, epochs=1, start_alpha=mid, end_alpha=a1)
+                    finally:
+                        model.sample = sample
+                else:
+                    model.train(**sess_args, epochs=1, start_alpha=a0, end_alpha=a1)
+                bar.update(1)
+        timings["train_s"] = time.perf_counter() - t
+
+    # gensim's own index order may differ from our token ids: reorder rows to token_id.
+    order = np.array([model.wv.key_to_index[w] for w in words], dtype=np.int64)
+    vin = model.wv.vectors[order]
+    vout = model.syn1neg[order]
+    counts = {
+        "events": tok.n_events,
+        "sessions": tok.n_sessions,
+        "items": tok.n_items,
+        "tokens": tok.vocab.height,
+        "tokens_per_interaction": dict(
+            tok.vocab.group_by(Col.INTERACTION).len().sort(Col.INTERACTION).iter_rows()
+        ),
+        "corpus_words": tok.sequences.height,
+        "regularization_pairs": pairs.height,
+    }
+    manifest = {"config": config_dict(resolved), "counts": counts, "timings": timings}
+    return EmbeddingModel(tok.vocab, vin, vout, manifest)
+
+
+def train_to_dir(
+    sessions_path: str | Path,
+    out: str | Path,
+    cfg: TrainConfig | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """``recs train-embeddings``: read sessions, train, write MODEL_DIR atomically; return its manifest."""
+    t = time.perf_counter()
+    sessions = read_sessions(sessions_path)
+    model = train(sessions, cfg, progress)
+    model.manifest["timings"]["read_s"] = 0.0
+    model.manifest["timings"]["total_s"] = time.perf_counter() - t
+    source = {"path": str(sessions_path), "fingerprint": fingerprint_file(sessions_path)}
+    missing = [i for i in (Interaction.CLICK, Interaction.CART) if i not in model.interactions]
+    return model.save(out, input=source, **({"warnings": [f"no {i!r} tokens"] for i in missing} if missing else {}))

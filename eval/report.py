@@ -1,0 +1,50 @@
+"""``recs eval-hitrate``: every candidate set of an index directory scored on test sessions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from recs.candidates.build import load_candidates, load_index_manifest
+from recs.config import EvalConfig, config_dict
+from recs.eval.hitrate import coverage, hit_rate
+from recs.sessions.io import read_sessions
+
+
+def evaluate_sets(
+    test: pl.DataFrame,
+    sets: dict[str, tuple[str, pl.DataFrame]],
+    cfg: EvalConfig | None = None,
+    catalogue_items: int | None = None,
+) -> list[dict[str, Any]]:
+    """One row per candidate set: name -> (source interaction, candidate table)."""
+    cfg = cfg or EvalConfig()
+    rows = []
+    for name, (source, frame) in sets.items():
+        rows.append({"candidate_set": name, **hit_rate(test, frame, source, cfg),
+                     **coverage(test, frame, source, catalogue_items)})
+    return rows
+
+
+def evaluate_index(
+    index_dir: str | Path, sessions_path: str | Path, cfg: EvalConfig | None = None, names: list[str] | None = None
+) -> dict[str, Any]:
+    """Evaluate the candidate sets of INDEX_DIR on a test sessions file; returns rows + settings."""
+    cfg = cfg or EvalConfig()
+    cfg.validate()
+    manifest = load_index_manifest(index_dir)
+    test = read_sessions(sessions_path)
+    available = manifest["candidate_sets"]
+    chosen = names or list(available)
+    sets = {n: (available[n]["source"], load_candidates(index_dir, n)) for n in chosen}
+    rows = evaluate_sets(test, sets, cfg, manifest.get("training_catalogue_items"))
+    return {
+        "index": str(index_dir),
+        "sessions": str(sessions_path),
+        "config": config_dict(cfg),
+        "k": manifest["config"]["k"],
+        "score": manifest["config"]["score"],
+        "results": rows,
+    }

@@ -1,0 +1,231 @@
+"""A synthetic marketplace with *planted* structure, so tests know the right answers.
+
+The world: items in a two-level category taxonomy and in shops, Zipf popularity inside each leaf
+category, and for every leaf category a few *complementary* leaf categories (phone -> case, charger).
+A session has an intent category: the shopper clicks several items there (substitutes), may favorite
+one, carts one or two of the clicked items, may go on to click and cart items of a complementary
+category, purchases some carted items, and clicks a little noise. So a model that learns from the
+log should put an item's *click* vector near *cart* vectors of its own category (Click-to-Cart:
+substitutes) and its *cart* vector near cart vectors of complementary categories (Cart-to-Cart).
+
+Everything is vectorised numpy: one random draw per event kind for the whole log, one lexsort to
+order events, no Python loop over sessions or events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from recs.columns import Col, Interaction
+from recs.errors import ConfigError
+from recs.sessions.io import TIME_DTYPE
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Parameters of the generated marketplace. Defaults give ~90/5/3/2% click/cart/fav/purchase."""
+
+    events: int = 200_000
+    seed: int = 0
+    items: int | None = None  # None: events // 8, so most items are seen a handful of times (sparse)
+    top_categories: int = 12
+    sub_categories: int = 8  # per top-level category
+    complements: int = 2  # complementary leaf categories per leaf category
+    shops_per_item: float = 0.02
+    days: int = 10
+    sessions_per_user: float = 4.0
+    p_cart: float = 0.27  # a session carts something
+    p_second_cart: float = 0.25
+    p_favorite: float = 0.22
+    p_complement: float = 0.5  # a carting session goes on to a complementary category
+    p_complement_cart: float = 0.7
+    p_purchase: float = 0.4  # per carted item
+    noise_clicks: float = 0.6  # mean noise clicks per session
+    zipf_a: float = 1.1  # popularity exponent inside a category
+    start: str = "2026-01-01"
+
+    def validate(self) -> None:
+        if self.events < 100:
+            raise ConfigError(f"--events must be at least 100 (got {self.events})")
+        if self.days < 2:
+            raise ConfigError(f"--days must be at least 2, a split needs a train and a test day (got {self.days})")
+        if self.items is not None and self.items < 50:
+            raise ConfigError(f"--items must be at least 50 (got {self.items})")
+
+
+@dataclass(frozen=True)
+class World:
+    """The planted truth: what category each item is in and which categories complement which."""
+
+    item_ids: np.ndarray  # external id of item index i
+    item_category: np.ndarray  # leaf category index of item i
+    item_shop: np.ndarray
+    complements: np.ndarray  # [n_leaf, complements] leaf category indices
+    top_of: np.ndarray  # top-level category of each leaf
+
+    def category_of(self) -> dict[int, int]:
+        """External item id -> leaf category index."""
+        return dict(zip(self.item_ids.tolist(), self.item_category.tolist(), strict=True))
+
+    def frame(self) -> pl.DataFrame:
+        return pl.DataFrame(
+            {Col.ITEM: self.item_ids, Col.CATEGORY: self.item_category, Col.SHOP: self.item_shop}
+        )
+
+
+def _make_world(cfg: SynthConfig, rng: np.random.Generator) -> tuple[World, np.ndarray, np.ndarray, np.ndarray]:
+    n_leaf = cfg.top_categories * cfg.sub_categories
+    n_items = cfg.items or max(200, cfg.events // 8)
+    top_of = np.repeat(np.arange(cfg.top_categories), cfg.sub_categories)
+    # Leaf sizes vary (some categories are big), every leaf gets at least a few items.
+    weights = rng.dirichlet(np.full(n_leaf, 2.0))
+    sizes = np.maximum(3, np.floor(weights * n_items)).astype(np.int64)
+    item_category = np.repeat(np.arange(n_leaf), sizes)
+    n_items = item_category.size
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    # Zipf popularity inside each leaf: cumulative weights laid out so that leaf c spans [c, c+1).
+    rank_in_leaf = np.arange(n_items) - offsets[item_category]
+    w = 1.0 / np.power(rank_in_leaf + 1.0, cfg.zipf_a)
+    leaf_tot = np.bincount(item_category, weights=w)
+    cum = np.cumsum(w) - np.repeat(np.cumsum(leaf_tot) - leaf_tot, sizes)
+    cum = item_category + cum / leaf_tot[item_category]
+    cum[offsets[1:] - 1] = np.arange(n_leaf) + 1.0  # exact right edges despite float error
+    # Complements: leaves of *other* top-level categories, fixed per leaf.
+    complements = np.empty((n_leaf, cfg.complements), dtype=np.int64)
+    for c in range(n_leaf):  # n_leaf is ~100: a loop over categories, not events
+        others = np.flatnonzero(top_of != top_of[c])
+        complements[c] = rng.choice(others, size=cfg.complements, replace=False)
+    # Shops specialise in one top-level category.
+    n_shops = max(cfg.top_categories, int(n_items * cfg.shops_per_item))
+    shop_top = np.arange(n_shops) % cfg.top_categories
+    shops_by_top = [np.flatnonzero(shop_top == t) for t in range(cfg.top_categories)]
+    item_top = top_of[item_category]
+    pick = rng.random(n_items)
+    item_shop = np.empty(n_items, dtype=np.int64)
+    for t in range(cfg.top_categories):
+        idx = np.flatnonzero(item_top == t)
+        item_shop[idx] = shops_by_top[t][(pick[idx] * len(shops_by_top[t])).astype(np.int64)]
+    # External ids carry no information about category or popularity.
+    item_ids = rng.permutation(n_items).astype(np.int64) + 100_000
+    leaf_pop = np.power(np.arange(1, n_leaf + 1, dtype=float), -0.6)
+    leaf_pop = rng.permutation(leaf_pop / leaf_pop.sum())
+    world = World(item_ids, item_category, item_shop, complements, top_of)
+    return world, cum, leaf_pop, offsets
+
+
+def _draw_items(rng: np.random.Generator, cum: np.ndarray, leaves: np.ndarray) -> np.ndarray:
+    """One popularity-weighted item from each given leaf category (inverse CDF, vectorised)."""
+    u = leaves + rng.random(leaves.size) * (1 - 1e-12)
+    return np.searchsorted(cum, u, side="right")
+
+
+def generate(cfg: SynthConfig) -> tuple[pl.DataFrame, World]:
+    """Generate about ``cfg.events`` events (exactly that many, the last session may be cut short).
+
+    Returns the canonical sessions frame (with user_id, category, shop_id) and the planted World.
+    """
+    cfg.validate()
+    rng = np.random.default_rng(cfg.seed)
+    world, cum, leaf_pop, _ = _make_world(cfg, rng)
+    n_leaf = leaf_pop.size
+    # Mean events per session is about 7.5 with these defaults; draw a margin and cut at the end.
+    n_sess = int(cfg.events / 6.0) + 50
+    sess = np.arange(n_sess)
+    intent = rng.choice(n_leaf, size=n_sess, p=leaf_pop)
+    # Heavy-tailed number of intent clicks: most sessions a handful, a few hundreds.
+    n_click = np.minimum(1 + np.floor(rng.pareto(1.5, n_sess) * 3.0), 450).astype(np.int64)
+    n_noise = rng.poisson(cfg.noise_clicks, n_sess)
+    carts = rng.random(n_sess) < cfg.p_cart
+    n_cart = carts * (1 + (rng.random(n_sess) < cfg.p_second_cart))
+    fav = rng.random(n_sess) < cfg.p_favorite
+    comp = carts & (rng.random(n_sess) < cfg.p_complement)
+    comp_leaf = world.complements[intent, rng.integers(0, world.complements.shape[1], n_sess)]
+    n_comp_click = comp * (1 + rng.poisson(1.0, n_sess))
+    comp_cart = comp & (rng.random(n_sess) < cfg.p_complement_cart)
+
+    # Event kinds as (session, key) with a sort key that places them in a plausible order:
+    # intent clicks at 0..n, favorite/cart right after the click of the same item, complement
+    # clicks after the intent phase, purchases last, noise anywhere.
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # session, key, item, kind
+
+    def rep(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = np.repeat(sess, counts)
+        j = np.arange(s.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        return s, j
+
+    s_click, j_click = rep(n_click)
+    click_items = _draw_items(rng, cum, intent[s_click])
+    parts.append((s_click, j_click.astype(float), click_items, np.zeros(s_click.size, np.int8)))
+    first_click = np.cumsum(n_click) - n_click
+
+    # carts: one or two of the clicked intent items, placed right after that click
+    s_cart, j_cart = rep(n_cart)
+    pick = (rng.random(s_cart.size) * n_click[s_cart]).astype(np.int64)
+    cart_pos = first_click[s_cart] + pick
+    cart_items = click_items[cart_pos]
+    parts.append((s_cart, pick + 0.5 + 0.01 * j_cart, cart_items, np.full(s_cart.size, 2, np.int8)))
+
+    s_fav = sess[fav]
+    fpick = (rng.random(s_fav.size) * n_click[s_fav]).astype(np.int64)
+    parts.append((s_fav, fpick + 0.4, click_items[first_click[s_fav] + fpick], np.full(s_fav.size, 1, np.int8)))
+
+    # complementary phase
+    s_cc, j_cc = rep(n_comp_click)
+    cc_items = _draw_items(rng, cum, comp_leaf[s_cc])
+    parts.append((s_cc, n_click[s_cc] + 1.0 + j_cc, cc_items, np.zeros(s_cc.size, np.int8)))
+    first_cc = np.cumsum(n_comp_click) - n_comp_click
+    s_ccart = sess[comp_cart]
+    cpick = (rng.random(s_ccart.size) * n_comp_click[s_ccart]).astype(np.int64)
+    parts.append(
+        (s_ccart, n_click[s_ccart] + 1.5 + cpick, cc_items[first_cc[s_ccart] + cpick], np.full(s_ccart.size, 2, np.int8))
+    )
+
+    # purchases of carted items, at the end of the session
+    all_cart_s = np.concatenate([s_cart, s_ccart])
+    all_cart_i = np.concatenate([cart_items, cc_items[first_cc[s_ccart] + cpick]])
+    buy = rng.random(all_cart_s.size) < cfg.p_purchase
+    parts.append((all_cart_s[buy], np.full(int(buy.sum()), 1e6) + np.arange(int(buy.sum())) * 1e-9,
+                  all_cart_i[buy], np.full(int(buy.sum()), 3, np.int8)))
+
+    # noise clicks: any category, anywhere in the session
+    s_noise, _ = rep(n_noise)
+    noise_leaf = rng.choice(n_leaf, size=s_noise.size, p=leaf_pop)
+    span = n_click[s_noise] + n_comp_click[s_noise] + 1.0
+    parts.append((s_noise, rng.random(s_noise.size) * span, _draw_items(rng, cum, noise_leaf),
+                  np.zeros(s_noise.size, np.int8)))
+
+    s_all = np.concatenate([p[0] for p in parts])
+    k_all = np.concatenate([p[1] for p in parts])
+    i_all = np.concatenate([p[2] for p in parts])
+    t_all = np.concatenate([p[3] for p in parts])
+    order = np.lexsort((k_all, s_all))
+    s_all, i_all, t_all = s_all[order][: cfg.events], i_all[order][: cfg.events], t_all[order][: cfg.events]
+    n_sess = int(s_all[-1]) + 1
+
+    # Users and time: sessions spread over `days` days; events a few seconds to minutes apart.
+    n_users = max(1, int(n_sess / cfg.sessions_per_user))
+    user = rng.integers(0, n_users, n_sess)
+    start = np.datetime64(cfg.start, "s").astype(np.int64)
+    sess_start = start + rng.integers(0, cfg.days * 86_400 - 3_600, n_sess)
+    gaps = np.ceil(rng.exponential(35.0, s_all.size)).astype(np.int64)
+    new = np.r_[True, s_all[1:] != s_all[:-1]]
+    gaps[new] = 0
+    csum = np.cumsum(gaps)
+    ts = sess_start[s_all] + csum - np.maximum.accumulate(np.where(new, csum, 0))
+
+    kinds = np.array([Interaction.CLICK, Interaction.FAVORITE, Interaction.CART, Interaction.PURCHASE])
+    frame = pl.DataFrame(
+        {
+            Col.SESSION: s_all.astype(np.int64),
+            Col.ITEM: world.item_ids[i_all],
+            Col.INTERACTION: kinds[t_all],
+            Col.TIMESTAMP: (ts * 1_000_000).astype("datetime64[us]"),
+            Col.USER: user[s_all].astype(np.int64),
+            Col.CATEGORY: world.item_category[i_all].astype(np.int64),
+            Col.SHOP: world.item_shop[i_all].astype(np.int64),
+        }
+    ).with_columns(pl.col(Col.TIMESTAMP).dt.replace_time_zone("UTC").cast(TIME_DTYPE))
+    return frame, world
