@@ -38,7 +38,8 @@ def evaluate_index(
     test = read_sessions(sessions_path)
     available = manifest["candidate_sets"]
     chosen = names or list(available)
-    sets = {n: (available[n]["source"], load_candidates(index_dir, n)) for n in chosen}
+    frames = {n: load_candidates(index_dir, n) for n in chosen}  # raises a clear error for unknown names
+    sets = {n: (available[n]["source"], frame) for n, frame in frames.items()}
     rows = evaluate_sets(test, sets, cfg, manifest.get("training_catalogue_items"))
     return {
         "index": str(index_dir),

@@ -1,0 +1,83 @@
+"""``recs synth`` and ``recs split``: make a planted log, cut a log into train and test by time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from recs.cli.render import console, key_values, table, write_json
+from recs.config import SplitConfig
+from recs.sessions.io import read_sessions, write_sessions
+from recs.sessions.split import split_sessions
+from recs.sessions.synth import SynthConfig, generate
+
+_S = SynthConfig()
+
+
+@click.command("synth")
+@click.option("--events", type=int, default=_S.events, show_default=True, help="Number of events to generate.")
+@click.option("--seed", type=int, default=_S.seed, show_default=True, help="Random seed; same seed, same log.")
+@click.option("--items", type=int, default=None, help="Catalogue size [default: events / 8, a sparse catalogue].")
+@click.option("--days", type=int, default=_S.days, show_default=True, help="Days the sessions are spread over.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output sessions file (.parquet or .csv).")
+@click.option("--world", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the planted truth (item -> category, shop) as parquet.")
+def synth_cmd(events: int, seed: int, items: int | None, days: int, out: Path, world: Path | None) -> None:
+    """Generate a marketplace log with planted structure.
+
+    Items sit in a two-level category taxonomy and in shops, with Zipf popularity; each category has
+    complementary categories. A session clicks substitutes in one category, may favorite, carts one
+    or two, may go on to a complementary category, and buys some carted items. About 90% clicks, 5%
+    carts, 3% favorites, 2% purchases; heavy-tailed session lengths; several sessions per user.
+
+    \b
+    Example:
+      recs synth --events 1000000 --seed 7 --out runs/synth.parquet
+    """
+    frame, w = generate(SynthConfig(events=events, seed=seed, items=items, days=days))
+    write_sessions(frame, out)
+    if world is not None:
+        write_sessions(w.frame(), world) if world.suffix in (".csv",) else w.frame().write_parquet(world)
+    mix = frame["interaction"].value_counts(normalize=True).sort("proportion", descending=True)
+    console.print(key_values(f"wrote {out}", {
+        "events": frame.height, "sessions": frame["session_id"].n_unique(), "users": frame["user_id"].n_unique(),
+        "items": frame["item_id"].n_unique(),
+        **{f"share {i}": p for i, p in mix.iter_rows()},
+    }))
+
+
+@click.command("split")
+@click.argument("sessions", type=click.Path(path_type=Path))
+@click.option("--test-days", type=int, default=SplitConfig().test_days, show_default=True,
+              help="Days after the cut-off that form the test set.")
+@click.option("--cutoff", default=None,
+              help="Cut-off time T (ISO-8601, UTC) [default: start of the last --test-days days in the data].")
+@click.option("--train", "train_out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output file for training sessions (.parquet or .csv).")
+@click.option("--test", "test_out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output file for test sessions.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the summary as JSON.")
+def split_cmd(sessions: Path, test_days: int, cutoff: str | None, train_out: Path, test_out: Path,
+              json_out: Path | None) -> None:
+    """Split SESSIONS by time: train = sessions starting before T, test = those starting in the
+    --test-days after T (the paper's offline set-up). A session goes wholly to one side.
+
+    \b
+    Example:
+      recs split runs/synth.parquet --train runs/train.parquet --test runs/test.parquet
+    """
+    result = split_sessions(read_sessions(sessions), SplitConfig(test_days=test_days, cutoff=cutoff))
+    write_sessions(result.train, train_out)
+    write_sessions(result.test, test_out)
+    summary = result.summary()
+    rows = [{"side": side, "file": str(path), **{k: v for k, v in summary[side].items()}}
+            for side, path in (("train", train_out), ("test", test_out))]
+    console.print(table(f"split at {summary['cutoff']} (test until {summary['test_end']})", rows))
+    if json_out:
+        write_json(json_out, summary)
+
+
+COMMANDS = [synth_cmd, split_cmd]

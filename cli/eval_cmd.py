@@ -1,0 +1,51 @@
+"""``recs eval-hitrate``: purchase-intent hit rate and coverage of an index's candidate sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from recs.cli.render import console, table, write_json
+from recs.config import EvalConfig
+from recs.eval.report import evaluate_index
+
+_E = EvalConfig()
+COLUMNS = ["candidate_set", "targets", "targets_with_trigger", "hits", "hit_rate", "targets_without_trigger",
+           "coverage", "mean_list_length", "catalogue_reach"]
+
+
+@click.command("eval-hitrate")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), default=Path("index"), show_default=True,
+              help="Index directory written by build-index.")
+@click.option("--sessions", type=click.Path(path_type=Path), required=True,
+              help="Test sessions (those after the training period, e.g. from recs split).")
+@click.option("--targets", default=",".join(_E.targets), show_default=True,
+              help="Interactions that count as purchase intent (comma-separated).")
+@click.option("--triggers", type=int, default=_E.triggers, show_default=True,
+              help="Last N distinct source items before a target whose candidates are pooled.")
+@click.option("--set", "names", multiple=True, help="Evaluate only this candidate set (e.g. click_to_cart); repeatable.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the numbers as JSON.")
+def eval_cmd(index_dir: Path, sessions: Path, targets: str, triggers: int, names: tuple[str, ...],
+             json_out: Path | None) -> None:
+    """Score candidate sets on test sessions.
+
+    A target is each cart or purchase event; its triggers are the last N distinct items with a
+    source-interaction event earlier in the session, and it is a hit when its item is in the union of
+    their candidate lists. Hit rate = hits / targets with a trigger. Coverage: share of items with a
+    source event in the test sessions that have candidates, and the mean list length.
+
+    \b
+    Example:
+      recs eval-hitrate --index runs/index --sessions runs/test.parquet --json runs/eval.json
+    """
+    cfg = EvalConfig(targets=tuple(t.strip() for t in targets.split(",") if t.strip()), triggers=triggers)
+    report = evaluate_index(index_dir, sessions, cfg, list(names) or None)
+    console.print(table(f"purchase-intent hit rate, k={report['k']}, score={report['score']}, "
+                        f"triggers={triggers}, targets={','.join(cfg.targets)}", report["results"], COLUMNS))
+    if json_out:
+        write_json(json_out, report)
+
+
+COMMANDS = [eval_cmd]

@@ -1,0 +1,70 @@
+"""``recs train-embeddings``: sessions in, MODEL_DIR out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from recs.cli.render import console, key_values
+from recs.config import CoocConfig, TrainConfig
+from recs.embeddings.train import train_to_dir
+from recs.progress import TqdmProgress
+
+_T, _C = TrainConfig(), CoocConfig()
+
+
+@click.command("train-embeddings")
+@click.argument("sessions", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("model"), show_default=True,
+              help="Model directory to write (replaced atomically if it is a recs model).")
+@click.option("--dim", type=int, default=_T.dim, show_default=True, help="Vector size (paper: 200).")
+@click.option("--window", type=int, default=_T.window, show_default=True, help="Skip-gram window (paper: 5).")
+@click.option("--negative", type=int, default=_T.negative, show_default=True, help="Negative samples (paper: 5).")
+@click.option("--epochs", type=int, default=None,
+              help="Passes over the sessions [default: from corpus size, 5 for large logs up to 40 for small].")
+@click.option("--min-count", type=int, default=_T.min_count, show_default=True,
+              help="Drop tokens seen fewer times (1 keeps one-of-a-kind items).")
+@click.option("--sample", type=float, default=_T.sample, show_default=True,
+              help="Frequency subsampling of session tokens; regularization pairs are never subsampled.")
+@click.option("--workers", type=int, default=_T.workers, show_default=True,
+              help="Training threads (floats differ run to run when > 1).")
+@click.option("--seed", type=int, default=_T.seed, show_default=True, help="Random seed.")
+@click.option("--cooc-k", type=int, default=_C.k, show_default=True,
+              help="Co-occurrence regularization: successors kept per token and interaction type; 0 = off.")
+@click.option("--cooc-horizon", type=int, default=_C.horizon, show_default=True,
+              help="Only the next N events after a token count as its successors (bounds memory).")
+@click.option("--cooc-same-item/--no-cooc-same-item", default=_C.same_item, show_default=True,
+              help="Keep pairs of two interactions with one item (42:click -> 42:cart).")
+@click.option("--corpus-mode", type=click.Choice(["file", "iterable"]), default=_T.corpus_mode, show_default=True,
+              help="gensim input: a corpus file read by C threads (faster) or a Python iterable.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train_cmd(sessions: Path, out: Path, dim: int, window: int, negative: int, epochs: int | None, min_count: int,
+              sample: float, workers: int, seed: int, cooc_k: int, cooc_horizon: int, cooc_same_item: bool,
+              corpus_mode: str, quiet: bool) -> None:
+    """Learn one vector per (item, interaction) token from SESSIONS.
+
+    Each session becomes a sequence of tokens such as 42:click 42:cart in time order; skip-gram
+    with negative sampling (gensim) learns from them, plus co-occurrence regularization pairs: for
+    each token, its most frequent successors per interaction type (paper sec. 4.1).
+
+    \b
+    Example:
+      recs train-embeddings runs/train.parquet --out runs/model
+    """
+    cfg = TrainConfig(dim=dim, window=window, negative=negative, epochs=epochs, min_count=min_count, sample=sample,
+                      workers=workers, seed=seed, corpus_mode=corpus_mode,
+                      cooc=CoocConfig(k=cooc_k, horizon=cooc_horizon, same_item=cooc_same_item))
+    manifest = train_to_dir(sessions, out, cfg, TqdmProgress(not quiet))
+    counts, timings = manifest["counts"], manifest["timings"]
+    console.print(key_values(f"wrote {out}", {
+        "events": counts["events"], "sessions": counts["sessions"], "tokens": counts["tokens"],
+        **{f"  {k} tokens": v for k, v in counts["tokens_per_interaction"].items()},
+        "regularization pairs": counts["regularization_pairs"], "epochs": manifest["config"]["epochs"],
+        "train seconds": timings["train_s"], "total seconds": timings["total_s"],
+    }))
+    for w in manifest.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {w}")
+
+
+COMMANDS = [train_cmd]

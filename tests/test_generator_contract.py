@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from contract import GeneratorContract
+
+from recs.candidates.embedding import EmbeddingCandidates
+from recs.config import IndexConfig, TrainConfig
+
+
+class TestInteractionEmbeddings(GeneratorContract):
+    @classmethod
+    def make_generator(cls):
+        # one worker: gensim is bit-for-bit reproducible only single-threaded
+        return EmbeddingCandidates(TrainConfig(dim=32, epochs=5, workers=1, seed=5), IndexConfig(threads=1))
+
+
+class TestInteractionEmbeddingsInOut(GeneratorContract):
+    @classmethod
+    def make_generator(cls):
+        return EmbeddingCandidates(TrainConfig(dim=32, epochs=5, workers=1, seed=5),
+                                   IndexConfig(threads=1, score="in-out"))
