@@ -418,7 +418,7 @@ def find_bad_text_line(path: Path, fmt: Format) -> str | None:
                     if not line.strip():
                         continue
                     try:
-                        json.loads(line)
+                        json.loads(line.rstrip("\r\n"))
                     except ValueError as e:
                         return f"line {n}: invalid JSON ({e.msg} at character {e.colno})"
                 return None

@@ -393,10 +393,11 @@ def _error_message(errors: dict[str, dict[str, Any]], fmt: fm.Format) -> str:
     breakdown = ", ".join(f"{v['rows']:,} {r}" for r, v in errors.items())
     hint = ""
     if first_reason == UNKNOWN_EVENT:
-        known = ", ".join(sorted(k for k in fmt.events if fmt.events[k]))
+        known = sorted(k for k in fmt.events if fmt.events[k])
+        shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
         hint = (
             f"; map it with --map {e['value']}=click|favorite|cart|purchase, drop it with --map {e['value']}=, "
-            f"or keep it with --keep-unmapped (known events: {known})"
+            f"or keep it with --keep-unmapped (known events: {shown})"
         )
     return (
         f"{e['first']}: {first_reason}{value}{column}; {total:,} bad row{'s' if total != 1 else ''} in all "
