@@ -67,10 +67,11 @@ def session_stats(sessions: pl.DataFrame | pl.LazyFrame, tz: str = "UTC") -> dic
         pl.col("n").max().alias("max"),
         (pl.col("n") == 1).sum().alias("single_event_sessions"),
     ).collect().row(0, named=True)
+    bucket = pl.when(pl.col("n") <= LENGTH_BREAKS[0]).then(pl.lit(LENGTH_LABELS[0]))
+    for upper, label in zip(LENGTH_BREAKS[1:], LENGTH_LABELS[1:], strict=False):
+        bucket = bucket.when(pl.col("n") <= upper).then(pl.lit(label))
     hist = (
-        per_session.select(
-            pl.col("n").cut(list(LENGTH_BREAKS), labels=list(LENGTH_LABELS)).cast(pl.String).alias("length")
-        )
+        per_session.select(bucket.otherwise(pl.lit(LENGTH_LABELS[-1])).alias("length"))
         .group_by("length")
         .len()
         .collect()
