@@ -40,7 +40,6 @@ def candidate_frame(
     ``ids[i]`` index into ``target_items``; row i belongs to ``query_items[i]``. The search should ask
     for ``k + 1`` neighbours so that removing the item itself still leaves ``k``.
     """
-    n, width = ids.shape
     valid = ids >= 0
     safe = np.where(valid, ids, 0)
     # Compare items by dense codes shared by both sides (ids may be ints or strings).

@@ -24,7 +24,8 @@ COLUMNS = ["candidate_set", "targets", "targets_with_trigger", "hits", "hit_rate
               help="Interactions that count as purchase intent (comma-separated).")
 @click.option("--triggers", type=int, default=_E.triggers, show_default=True,
               help="Last N distinct source items before a target whose candidates are pooled.")
-@click.option("--set", "names", multiple=True, help="Evaluate only this candidate set (e.g. click_to_cart); repeatable.")
+@click.option("--set", "names", multiple=True,
+              help="Evaluate only this candidate set (e.g. click_to_cart); repeatable.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the numbers as JSON.")
 def eval_cmd(index_dir: Path, sessions: Path, targets: str, triggers: int, names: tuple[str, ...],

@@ -24,7 +24,8 @@ _I = IndexConfig()
 @click.option("--k", type=int, default=_I.k, show_default=True, help="Candidates per item.")
 @click.option("--m", type=int, default=_I.m, show_default=True, help="HNSW M (graph degree).")
 @click.option("--ef-construction", type=int, default=_I.ef_construction, show_default=True, help="HNSW efConstruction.")
-@click.option("--ef-search", type=int, default=_I.ef_search, show_default=True, help="HNSW efSearch (raised to k if lower).")
+@click.option("--ef-search", type=int, default=_I.ef_search, show_default=True,
+              help="HNSW efSearch (raised to k if lower).")
 @click.option("--score", type=click.Choice(["cosine", "in-out"]), default=_I.score, show_default=True,
               help="cosine of input vectors, or input . output vectors (the model's co-occurrence likelihood).")
 @click.option("--threads", type=int, default=_I.threads, show_default=True, help="Faiss threads.")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from recs.columns import Col, Interaction  # noqa: E402
-from recs.errors import RecsError  # noqa: E402
+from recs.columns import Col, Interaction
+from recs.errors import RecsError
 
 __all__ = ["Col", "Interaction", "RecsError", "__version__"]

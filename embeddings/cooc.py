@@ -13,6 +13,8 @@ reduced to (p, q, sessions) counts before the next, so the peak is one chunk plu
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import polars as pl
 
@@ -64,7 +66,7 @@ def count_successors(
     cuts.append(len(s))
     parts = []
     with progress.stage("co-occurrence", total=len(s), unit="ev") as bar:
-        for a, b in zip(cuts[:-1], cuts[1:], strict=False):
+        for a, b in pairwise(cuts):
             parts.append(_chunk_pairs(seq.slice(a, b - a), item_code, cfg.horizon, cfg.same_item))
             bar.update(b - a)
     if len(parts) == 1:

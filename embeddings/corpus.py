@@ -8,6 +8,7 @@ written as decimal strings, the shortest text that round-trips.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -54,11 +55,12 @@ class SessionIterable:
         sess = sequences[Col.SESSION].rank("dense").to_numpy()
         bounds = np.flatnonzero(np.r_[True, sess[1:] != sess[:-1], True])
         self.offsets = bounds
-        self.words = np.array([str(i) for i in range(int(self.tokens.max()) + 1 if self.tokens.size else 0)], dtype=object)
+        n_words = int(self.tokens.max()) + 1 if self.tokens.size else 0
+        self.words = np.array([str(i) for i in range(n_words)], dtype=object)
 
     def __iter__(self) -> Iterator[list[str]]:
         words, tokens, off = self.words, self.tokens, self.offsets
-        for a, b in zip(off[:-1], off[1:], strict=False):
+        for a, b in pairwise(off):
             for c in range(a, b, MAX_SENTENCE):
                 yield words[tokens[c : min(b, c + MAX_SENTENCE)]].tolist()
 

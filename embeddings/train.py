@@ -156,4 +156,5 @@ def train_to_dir(
     model.manifest["timings"]["total_s"] = time.perf_counter() - t
     source = {"path": str(sessions_path), "fingerprint": fingerprint_file(sessions_path)}
     missing = [i for i in (Interaction.CLICK, Interaction.CART) if i not in model.interactions]
-    return model.save(out, input=source, **({"warnings": [f"no {i!r} tokens"] for i in missing} if missing else {}))
+    warnings = [f"no {i!r} tokens: the default candidate sets need them" for i in missing]
+    return model.save(out, input=source, warnings=warnings)

@@ -89,7 +89,9 @@ def hit_table(test: pl.DataFrame, candidates: pl.DataFrame, source: str, cfg: Ev
     )
 
 
-def hit_rate(test: pl.DataFrame, candidates: pl.DataFrame, source: str, cfg: EvalConfig | None = None) -> dict[str, Any]:
+def hit_rate(
+    test: pl.DataFrame, candidates: pl.DataFrame, source: str, cfg: EvalConfig | None = None
+) -> dict[str, Any]:
     """Targets, targets with a trigger, hits and hit rate for one candidate set."""
     cfg = cfg or EvalConfig()
     cfg.validate()

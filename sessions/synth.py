@@ -180,7 +180,8 @@ def generate(cfg: SynthConfig) -> tuple[pl.DataFrame, World]:
     s_ccart = sess[comp_cart]
     cpick = (rng.random(s_ccart.size) * n_comp_click[s_ccart]).astype(np.int64)
     parts.append(
-        (s_ccart, n_click[s_ccart] + 1.5 + cpick, cc_items[first_cc[s_ccart] + cpick], np.full(s_ccart.size, 2, np.int8))
+        (s_ccart, n_click[s_ccart] + 1.5 + cpick, cc_items[first_cc[s_ccart] + cpick],
+         np.full(s_ccart.size, 2, np.int8))
     )
 
     # purchases of carted items, at the end of the session

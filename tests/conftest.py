@@ -11,7 +11,9 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 TAOBAO_HEAD = SHARED_DATA / "taobao_userbehavior" / "ylcxg__taobao-user-behavior-analysis" / "small_sample.csv"
 TAOBAO_TAIL = SHARED_DATA / "taobao_userbehavior" / "betashepherd__HotItems" / "UserBehavior.csv"
 OTTO_SAMPLE = SHARED_DATA / "otto" / "otto-de__recsys-dataset" / "test" / "resources" / "train.jsonl"
-REES46_SAMPLE = SHARED_DATA / "rees46_multicategory" / "phamhoa2416__ecommerce-behavior-analytics" / "user_behavior_sample.csv"
+REES46_SAMPLE = (
+    SHARED_DATA / "rees46_multicategory" / "phamhoa2416__ecommerce-behavior-analytics" / "user_behavior_sample.csv"
+)
 
 
 def shared_file(path: Path) -> Path:

@@ -9,6 +9,8 @@ catalogue, and the same answer twice for the same seed.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import polars as pl
 import pytest
 
@@ -57,7 +59,7 @@ class GeneratorContract:
             assert per["rank"].list.len().max() <= self.K
             for ranks, scores in per.select("rank", "score").iter_rows():
                 assert ranks == list(range(1, len(ranks) + 1))
-                assert all(a >= b - 1e-6 for a, b in zip(scores, scores[1:], strict=False))
+                assert all(a >= b - 1e-6 for a, b in pairwise(scores))
 
     def test_no_self_and_known_items(self, tables, data):
         catalogue = set(data.train["item_id"].unique().to_list())

@@ -8,6 +8,7 @@ from recs.config import CoocConfig
 from recs.embeddings.cooc import count_successors, regularization_pairs
 from recs.embeddings.tokens import tokenize
 from recs.sessions.synth import SynthConfig, generate
+
 from helpers import sessions_frame
 
 

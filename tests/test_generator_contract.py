@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from contract import GeneratorContract
-
 from recs.candidates.embedding import EmbeddingCandidates
 from recs.config import IndexConfig, TrainConfig
+
+from contract import GeneratorContract
 
 
 class TestInteractionEmbeddings(GeneratorContract):

@@ -9,6 +9,7 @@ import pytest
 
 from recs.config import EvalConfig
 from recs.eval.hitrate import coverage, hit_rate, hit_table
+
 from helpers import sessions_frame
 
 # click_to_cart candidates: 1 -> [3], 2 -> [5], 4 -> [9]

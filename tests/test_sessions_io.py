@@ -53,7 +53,7 @@ def test_sorted_by_session_then_time_keeping_file_order_on_ties():
 def test_bad_files(tmp_path):
     empty = tmp_path / "empty.parquet"
     empty.write_bytes(b"")
-    with pytest.raises(InputError, match="empty.parquet: file is empty"):
+    with pytest.raises(InputError, match=r"empty\.parquet: file is empty"):
         read_sessions(empty)
     with pytest.raises(InputError, match="no such file"):
         read_sessions(tmp_path / "nope.parquet")
@@ -62,5 +62,5 @@ def test_bad_files(tmp_path):
     with pytest.raises(InputError, match="has no rows"):
         read_sessions(header_only)
     (tmp_path / "x.txt").write_text("a")
-    with pytest.raises(InputError, match="unknown file type '.txt'"):
+    with pytest.raises(InputError, match=r"unknown file type '\.txt'"):
         read_sessions(tmp_path / "x.txt")

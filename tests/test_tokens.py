@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recs.embeddings.tokens import tokenize
+
 from helpers import sessions_frame
 
 INTERACTIONS = st.sampled_from(["click", "cart", "favorite", "purchase", "message_seller"])
