@@ -11,8 +11,17 @@ from recs.config import EvalConfig
 from recs.eval.report import evaluate_index
 
 _E = EvalConfig()
-COLUMNS = ["candidate_set", "targets", "targets_with_trigger", "hits", "hit_rate", "targets_without_trigger",
-           "coverage", "mean_list_length", "catalogue_reach"]
+HEADERS = {
+    "candidate_set": "candidate set",
+    "targets": "targets",
+    "targets_with_trigger": "with trigger",
+    "hits": "hits",
+    "hit_rate": "hit rate",
+    "targets_without_trigger": "no trigger",
+    "coverage": "coverage",
+    "mean_list_length": "mean list",
+    "catalogue_reach": "catalogue reach",
+}
 
 
 @click.command("eval-hitrate")
@@ -44,7 +53,7 @@ def eval_cmd(index_dir: Path, sessions: Path, targets: str, triggers: int, names
     cfg = EvalConfig(targets=tuple(t.strip() for t in targets.split(",") if t.strip()), triggers=triggers)
     report = evaluate_index(index_dir, sessions, cfg, list(names) or None)
     console.print(table(f"purchase-intent hit rate, k={report['k']}, score={report['score']}, "
-                        f"triggers={triggers}, targets={','.join(cfg.targets)}", report["results"], COLUMNS))
+                        f"triggers={triggers}, targets={','.join(cfg.targets)}", report["results"], list(HEADERS), HEADERS))
     if json_out:
         write_json(json_out, report)
 

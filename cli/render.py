@@ -27,11 +27,18 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def table(title: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> Table:
+def table(
+    title: str,
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Table:
+    """A rich table of ``rows`` (dicts); ``headers`` renames keys for display."""
     columns = list(columns or (rows[0].keys() if rows else []))
+    headers = headers or {}
     t = Table(title=title, title_justify="left")
     for c in columns:
-        t.add_column(c, justify="left" if rows and isinstance(rows[0].get(c), str) else "right")
+        t.add_column(headers.get(c, c), justify="left" if rows and isinstance(rows[0].get(c), str) else "right")
     for r in rows:
         t.add_row(*(fmt(r.get(c, "")) for c in columns))
     return t

@@ -151,8 +151,9 @@ def train_to_dir(
     """``recs train-embeddings``: read sessions, train, write MODEL_DIR atomically; return its manifest."""
     t = time.perf_counter()
     sessions = read_sessions(sessions_path)
+    read_s = time.perf_counter() - t
     model = train(sessions, cfg, progress)
-    model.manifest["timings"]["read_s"] = 0.0
+    model.manifest["timings"]["read_s"] = read_s
     model.manifest["timings"]["total_s"] = time.perf_counter() - t
     source = {"path": str(sessions_path), "fingerprint": fingerprint_file(sessions_path)}
     missing = [i for i in (Interaction.CLICK, Interaction.CART) if i not in model.interactions]
