@@ -9,6 +9,12 @@ Memory bound: only the next ``horizon`` events after p count as "after p". That 
 pairs at ``horizon`` per event, so a session of 500 events costs 500*horizon rows, not 500**2/2, and
 memory grows linearly with the log. Sessions are processed in chunks of whole sessions, each chunk
 reduced to (p, q, sessions) counts before the next, so the peak is one chunk plus the pair table.
+
+Speed: a (session, p, q) triple is packed into one int64 (``(s * V + p) * V + q`` for a vocabulary
+of V tokens, with s local to the chunk) whenever it fits, so "count each pair once per session" is a
+hash ``unique`` over one integer column followed by a ``group_by`` on ``p * V + q``: two passes of
+polars' fastest kernels instead of multi-column hashing. Chunks too large to pack fall back to the
+two-column form; the counts are identical either way (``tests/test_cooc.py``).
 """
 
 from __future__ import annotations
@@ -23,25 +29,47 @@ from recs.config import CoocConfig
 from recs.progress import NullProgress, Progress
 
 P, Q, SESSIONS = "p", "q", "sessions"
+_PQ = "_pq"
+_INT64_MAX = 2**63 - 1
 
 
-def _chunk_pairs(chunk: pl.DataFrame, item_of: pl.Series, horizon: int, same_item: bool) -> pl.DataFrame:
-    """(p, q, sessions) counts of one chunk of whole sessions, sorted by (session, pos)."""
-    sess = chunk["_s"]
-    tok = chunk[Col.TOKEN_ID]
-    max_len = int(chunk.group_by("_s").len()["len"].max())
-    frames = []
-    for d in range(1, min(horizon, max_len - 1) + 1):  # a loop over distances, not events
-        frame = pl.DataFrame({"_s": sess, P: tok, Q: tok.shift(-d), "_s2": sess.shift(-d)}).filter(
-            pl.col("_s") == pl.col("_s2")
-        )
-        frames.append(frame.select("_s", P, Q))
-    if not frames:
-        return pl.DataFrame(schema={P: pl.Int32, Q: pl.Int32, SESSIONS: pl.UInt32})
-    pairs = pl.concat(frames)
-    if not same_item:
-        pairs = pairs.filter(item_of.gather(pairs[P]) != item_of.gather(pairs[Q]))
-    return pairs.unique().group_by(P, Q).agg(pl.len().alias(SESSIONS))
+def _empty() -> pl.DataFrame:
+    return pl.DataFrame(schema={P: pl.Int32, Q: pl.Int32, SESSIONS: pl.UInt32})
+
+
+def _chunk_pairs(sess: np.ndarray, tok: np.ndarray, item_of: np.ndarray, horizon: int, same_item: bool,
+                 n_tokens: int) -> pl.DataFrame:
+    """(_pq, sessions) counts of one chunk of whole sessions, with _pq = p * n_tokens + q.
+
+    ``sess`` holds chunk-local session numbers 0.. in ascending order; ``tok`` the token ids (int64)
+    in (session, pos) order. A loop over distances d = 1..horizon (not over events): the pairs at
+    distance d are the positions i with sess[i] == sess[i + d]. No pair at distance d means no
+    session is longer than d, so the loop stops there.
+    """
+    v2 = n_tokens * n_tokens
+    packed = (int(sess[-1]) + 1) * v2 <= _INT64_MAX if sess.size else True
+    keys, sessions = [], []
+    for d in range(1, min(horizon, sess.size - 1) + 1):
+        idx = np.flatnonzero(sess[d:] == sess[:-d])
+        if idx.size == 0:
+            break
+        p, q = tok[idx], tok[idx + d]
+        if not same_item:
+            keep = item_of[p] != item_of[q]
+            idx, p, q = idx[keep], p[keep], q[keep]
+        pq = p * n_tokens + q
+        if packed:
+            keys.append(sess[idx] * v2 + pq)
+        else:
+            keys.append(pq)
+            sessions.append(sess[idx])
+    if not keys:
+        return pl.DataFrame(schema={_PQ: pl.Int64, SESSIONS: pl.UInt32})
+    if packed:
+        once = pl.LazyFrame({"_k": np.concatenate(keys)}).unique().select((pl.col("_k") % v2).alias(_PQ))
+    else:
+        once = pl.LazyFrame({"_s": np.concatenate(sessions), _PQ: np.concatenate(keys)}).unique().select(_PQ)
+    return once.group_by(_PQ).agg(pl.len().cast(pl.UInt32).alias(SESSIONS)).collect()
 
 
 def count_successors(
@@ -51,12 +79,17 @@ def count_successors(
     chunk_events: int = 2_000_000,
     progress: Progress | None = None,
 ) -> pl.DataFrame:
-    """All directional (p, q, sessions) counts within the horizon, over all sessions."""
+    """All directional (p, q, sessions) counts within the horizon, over all sessions (in no set order)."""
     progress = progress or NullProgress()
-    item_code = vocab.select(pl.col(Col.ITEM).rank("dense").cast(pl.Int64)).to_series()  # by token_id
-    seq = sequences.with_columns(pl.col(Col.SESSION).rank("dense").cast(pl.Int64).alias("_s")).sort(["_s", Col.POS])
-    # Chunk boundaries on session starts, about chunk_events events each.
+    n_tokens = max(1, vocab.height)
+    item_of = vocab.select(pl.col(Col.ITEM).rank("dense").cast(pl.Int64)).to_series().to_numpy()  # by token_id
+    seq = sequences.select(
+        pl.col(Col.SESSION).rank("dense").cast(pl.Int64).alias("_s"), Col.POS, Col.TOKEN_ID
+    ).sort(["_s", Col.POS])
     s = seq["_s"].to_numpy()
+    tok = seq[Col.TOKEN_ID].cast(pl.Int64).to_numpy()
+    del seq
+    # Chunk boundaries on session starts, about chunk_events events each.
     starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
     cuts = [0]
     for target in range(chunk_events, len(s), chunk_events):
@@ -67,11 +100,49 @@ def count_successors(
     parts = []
     with progress.stage("co-occurrence", total=len(s), unit="ev") as bar:
         for a, b in pairwise(cuts):
-            parts.append(_chunk_pairs(seq.slice(a, b - a), item_code, cfg.horizon, cfg.same_item))
+            if b > a:
+                parts.append(_chunk_pairs(s[a:b] - s[a], tok[a:b], item_of, cfg.horizon, cfg.same_item, n_tokens))
             bar.update(b - a)
-    if len(parts) == 1:
-        return parts[0]
-    return pl.concat(parts).group_by(P, Q).agg(pl.col(SESSIONS).sum())
+    if not parts:
+        return _empty()
+    counts = parts[0] if len(parts) == 1 else pl.concat(parts).group_by(_PQ).agg(pl.col(SESSIONS).sum())
+    return counts.select(
+        (pl.col(_PQ) // n_tokens).cast(pl.Int32).alias(P),
+        (pl.col(_PQ) % n_tokens).cast(pl.Int32).alias(Q),
+        pl.col(SESSIONS).cast(pl.UInt32),
+    )
+
+
+def _top_k(counts: pl.DataFrame, q_type: np.ndarray, k: int, n_tokens: int) -> pl.DataFrame:
+    """Rows of ``counts`` that rank < k in their (p, type of q) group by (sessions desc, q asc).
+
+    One int64 sort key ``((p * T + type) * (S + 1) + (S - sessions)) * V + q`` orders rows exactly as
+    the four-column sort would; a group is a run of equal ``key // ((S + 1) * V)``. Falls back to the
+    four-column sort when the key would not fit.
+    """
+    n_types = int(q_type.max()) + 1 if q_type.size else 1
+    s_max = int(counts[SESSIONS].max() or 0)
+    span = (s_max + 1) * n_tokens
+    if n_tokens * n_types * span > _INT64_MAX:
+        return (
+            counts.with_columns(pl.Series("_qt", q_type[counts[Q].to_numpy()]))
+            .sort([P, "_qt", SESSIONS, Q], descending=[False, False, True, False])
+            .filter(pl.int_range(pl.len()).over(P, "_qt") < k)
+            .select(P, Q, SESSIONS)
+        )
+    p = counts[P].cast(pl.Int64).to_numpy()
+    q = counts[Q].cast(pl.Int64).to_numpy()
+    key = ((p * n_types + q_type[q]) * (s_max + 1) + (s_max - counts[SESSIONS].cast(pl.Int64).to_numpy())) * n_tokens
+    key = pl.Series(key + q).sort().to_numpy()
+    group = key // span
+    new = np.r_[True, group[1:] != group[:-1]]
+    first = np.maximum.accumulate(np.where(new, np.arange(key.size), 0))
+    key = key[np.arange(key.size) - first < k]
+    return pl.DataFrame({
+        P: (key // span // n_types).astype(np.int32),
+        Q: (key % n_tokens).astype(np.int32),
+        SESSIONS: (s_max - (key // n_tokens) % (s_max + 1)).astype(np.uint32),
+    })
 
 
 def regularization_pairs(
@@ -87,13 +158,13 @@ def regularization_pairs(
     deterministic.
     """
     if cfg.k == 0:
-        return pl.DataFrame(schema={P: pl.Int32, Q: pl.Int32, SESSIONS: pl.UInt32})
+        return _empty()
     counts = count_successors(sequences, vocab, cfg, chunk_events, progress)
-    q_inter = vocab.select(pl.col(Col.TOKEN_ID).alias(Q), pl.col(Col.INTERACTION).alias("_qi"))
-    return (
-        counts.join(q_inter, on=Q, how="left")
-        .sort([P, "_qi", SESSIONS, Q], descending=[False, False, True, False])
-        .filter(pl.int_range(pl.len()).over(P, "_qi") < cfg.k)
-        .select(pl.col(P).cast(pl.Int32), pl.col(Q).cast(pl.Int32), pl.col(SESSIONS).cast(pl.UInt32))
-        .sort([P, Q])
+    if counts.height == 0:
+        return _empty()
+    # Interaction type of each token as a small int code (by token_id); only equality matters.
+    q_type = vocab.select(pl.col(Col.INTERACTION).rank("dense").cast(pl.Int64) - 1).to_series().to_numpy()
+    kept = _top_k(counts, q_type, cfg.k, max(1, vocab.height))
+    return kept.select(pl.col(P).cast(pl.Int32), pl.col(Q).cast(pl.Int32), pl.col(SESSIONS).cast(pl.UInt32)).sort(
+        [P, Q]
     )
