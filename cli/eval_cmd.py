@@ -52,8 +52,9 @@ def eval_cmd(index_dir: Path, sessions: Path, targets: str, triggers: int, names
     """
     cfg = EvalConfig(targets=tuple(t.strip() for t in targets.split(",") if t.strip()), triggers=triggers)
     report = evaluate_index(index_dir, sessions, cfg, list(names) or None)
-    console.print(table(f"purchase-intent hit rate, k={report['k']}, score={report['score']}, "
-                        f"triggers={triggers}, targets={','.join(cfg.targets)}", report["results"], list(HEADERS), HEADERS))
+    title = (f"purchase-intent hit rate, k={report['k']}, score={report['score']}, triggers={triggers}, "
+             f"targets={','.join(cfg.targets)}")
+    console.print(table(title, report["results"], list(HEADERS), HEADERS))
     if json_out:
         write_json(json_out, report)
 

@@ -54,7 +54,7 @@ def test_refuses_broken_and_foreign_directories(tmp_path):
     with pytest.raises(ArtifactError, match=r"model files unreadable"):
         EmbeddingModel.load(tmp_path / "m")
     (tmp_path / "m" / "manifest.json").write_text(json.dumps({"format": "recs.index", "format_version": 1}))
-    with pytest.raises(ArtifactError, match="expected 'recs.model'"):
+    with pytest.raises(ArtifactError, match=r"expected 'recs\.model'"):
         EmbeddingModel.load(tmp_path / "m")
     (tmp_path / "half").mkdir()
     with pytest.raises(ArtifactError, match=r"no manifest\.json"):
