@@ -243,3 +243,12 @@ def test_retailrocket(tmp_path):
     assert df[Col.TIMESTAMP].min() == epoch + timedelta(milliseconds=1433221332117)  # ms, not s
     deduped, df = _run(tmp_path, [src], name="dd.parquet")
     assert deduped["dedupe_removed"] == 1 and df.height == 6
+
+
+@pytest.mark.parametrize("path", [TAOBAO_HEAD, OTTO_SAMPLE])
+def test_partitioned_sort_gives_the_same_sessions(tmp_path, path):
+    """Big logs are sessionized in hash partitions of the user/session key; the result must not change."""
+    whole, a = _run(tmp_path, [shared_file(path)], name="whole.parquet")
+    parts, b = _run(tmp_path, [path], PrepareConfig(partition_rows=7_000), name="parts.parquet")
+    assert a.equals(b)  # read_sessions orders by session and time
+    assert (whole["sessions"], whole["dedupe_removed"]) == (parts["sessions"], parts["dedupe_removed"])
