@@ -18,6 +18,7 @@ import polars as pl
 
 from recs.columns import Col, Interaction
 from recs.errors import ConfigError, InputError, SchemaError
+from recs.sessions.io import datetime_to_utc
 
 # Internal field names, also the left-hand side of ``--col FIELD=SOURCE_COLUMN``.
 FIELDS = ("session", "user", "item", "event", "time", "category", "shop")
@@ -444,12 +445,9 @@ def time_expr(c: pl.Expr, dtype: pl.DataType, unit: str) -> pl.Expr:
     magnitude (a value below 1e11 is seconds: 1e11 s is the year 5138, 1e11 ms is 1973). Strings
     may hold such integers or ISO-8601-like datetimes, with an offset or a trailing UTC/GMT/Z.
     """
-    if isinstance(dtype, pl.Datetime):
-        if dtype.time_zone is None:
-            c = c.dt.replace_time_zone("UTC")
-        return c.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
-    if dtype == pl.Date:
-        return c.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    as_datetime = datetime_to_utc(c, dtype)
+    if as_datetime is not None:
+        return as_datetime
     if dtype.is_numeric():
         return _epoch(c.cast(pl.Int64, strict=False), unit)
     if dtype != pl.String:

@@ -63,15 +63,23 @@ def _normalise_id(df: pl.DataFrame, col: str, where: str) -> pl.Expr:
     )
 
 
-def _normalise_time(df: pl.DataFrame, where: str) -> pl.Expr:
-    dtype = df.schema[Col.TIMESTAMP]
-    c = pl.col(Col.TIMESTAMP)
+def datetime_to_utc(c: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
+    """A datetime or date column as TIME_DTYPE (naive times are read as UTC); None for other types."""
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is None:
             c = c.dt.replace_time_zone("UTC")
         return c.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
     if dtype == pl.Date:
         return c.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    return None
+
+
+def _normalise_time(df: pl.DataFrame, where: str) -> pl.Expr:
+    dtype = df.schema[Col.TIMESTAMP]
+    c = pl.col(Col.TIMESTAMP)
+    as_datetime = datetime_to_utc(c, dtype)
+    if as_datetime is not None:
+        return as_datetime
     if dtype.is_integer():
         # Unix seconds, as in most raw logs (Taobao, RetailRocket in ms is handled by `recs prepare`).
         return pl.from_epoch(c, time_unit="s").dt.replace_time_zone("UTC").dt.cast_time_unit("us")
