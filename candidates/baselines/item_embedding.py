@@ -1,0 +1,45 @@
+"""Baselines 1 and 2 (paper 5.3.1): skip-gram on item tokens only, without and with co-occurrence
+regularization.
+
+They reuse the interaction model's whole pipeline (``EmbeddingCandidates``: tokens, the same
+regularization rule and k, gensim, HNSW) on the log with every interaction renamed to one name, so
+the only difference from our model is that a click and a cart-add of an item share one vector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from recs.candidates.base import CandidateGenerator
+from recs.candidates.baselines.common import ITEM_ONLY, item_only
+from recs.candidates.embedding import EmbeddingCandidates
+from recs.config import IndexConfig, TrainConfig
+from recs.progress import NullProgress, Progress
+
+
+@dataclass
+class ItemEmbeddingCandidates(CandidateGenerator):
+    """One vector per item; answers the same item-to-item list for every (source, target) pair."""
+
+    train_config: TrainConfig = field(default_factory=TrainConfig)
+    index_config: IndexConfig = field(default_factory=IndexConfig)
+    progress: Progress = field(default_factory=NullProgress)
+    name: str = "embedding"
+    interaction_aware: bool = False
+    inner: EmbeddingCandidates | None = None
+    _cache: dict[int, pl.DataFrame] = field(default_factory=dict, repr=False)
+
+    def fit(self, train: pl.DataFrame) -> ItemEmbeddingCandidates:
+        self.inner = EmbeddingCandidates(self.train_config, self.index_config, progress=self.progress)
+        self.inner.fit(item_only(train))
+        self._cache.clear()
+        return self
+
+    def candidates(self, source: str, target: str, k: int) -> pl.DataFrame:
+        if self.inner is None:
+            raise RuntimeError("fit() first")
+        if k not in self._cache:  # the list ignores source and target: compute it once per k
+            self._cache[k] = self.inner.candidates(ITEM_ONLY, ITEM_ONLY, k)
+        return self._cache[k]

@@ -1,0 +1,113 @@
+"""Baselines 3 and 7 (paper 5.3.1): implicit-feedback ALS (Hu, Koren, Volinsky 2008) on a
+user x item matrix, and on a user x (item, interaction) matrix for the interaction-aware variant.
+
+The factorisation is the ``implicit`` library's (well kept, conjugate-gradient ALS); it is an
+optional extra, ``pip install 'recs[compare]'``, and without it these generators raise an
+``OptionalDependencyError`` that ``recs compare`` reports as a skipped method. Item factors become an
+``EmbeddingModel`` (one row per token), so candidates come from exactly the HNSW cosine search our
+model uses.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from recs.candidates.base import CandidateGenerator
+from recs.candidates.baselines.common import ITEM_ONLY, OptionalDependencyError, basket_column, item_only
+from recs.candidates.baselines.sparse import dense_codes, incidence
+from recs.candidates.embedding import EmbeddingCandidates
+from recs.columns import Col
+from recs.config import IndexConfig, default_workers
+from recs.embeddings.model import EmbeddingModel
+from recs.embeddings.tokens import tokenize
+from recs.errors import ConfigError
+from recs.progress import NullProgress, Progress
+
+
+@dataclass(frozen=True)
+class ALSConfig:
+    """ALS hyper-parameters. Confidence c_ui = alpha x (number of events of user u on column i)."""
+
+    factors: int = 64
+    iterations: int = 15
+    regularization: float = 0.05
+    alpha: float = 10.0
+    seed: int = 42
+    workers: int = field(default_factory=default_workers)
+
+    def validate(self) -> None:
+        if self.factors < 1 or self.iterations < 1:
+            raise ConfigError(f"ALS factors and iterations must be at least 1 (got {self.factors}, {self.iterations})")
+        if self.alpha <= 0 or self.regularization < 0:
+            raise ConfigError(
+                f"ALS alpha must be > 0 and regularization >= 0 (got {self.alpha}, {self.regularization})"
+            )
+
+
+def _als_class() -> type:
+    try:
+        from implicit.cpu.als import AlternatingLeastSquares
+    except ImportError:
+        raise OptionalDependencyError(
+            "the matrix-factorization baselines need the 'implicit' package: pip install 'recs[compare]'"
+        ) from None
+    return AlternatingLeastSquares
+
+
+@dataclass
+class ALSCandidates(CandidateGenerator):
+    """Implicit ALS; with ``interaction_aware`` the columns are (item, interaction) tokens."""
+
+    config: ALSConfig = field(default_factory=ALSConfig)
+    index_config: IndexConfig = field(default_factory=IndexConfig)
+    interaction_aware: bool = False
+    progress: Progress = field(default_factory=NullProgress)
+    name: str = "mf"
+    inner: EmbeddingCandidates | None = None
+    _cache: dict[int, pl.DataFrame] = field(default_factory=dict, repr=False)
+
+    def fit(self, train: pl.DataFrame) -> ALSCandidates:
+        self.config.validate()
+        als_class = _als_class()
+        from threadpoolctl import threadpool_limits  # a dependency of implicit
+
+        events = train if self.interaction_aware else item_only(train)
+        # Rows of the matrix are users (or sessions), so tokenize with them standing in for sessions:
+        # the vocabulary (token_id <-> item, interaction, count) is the same one our model uses.
+        tok = tokenize(events.with_columns(pl.col(basket_column(train)).alias(Col.SESSION)))
+        users, _ = dense_codes(tok.sequences[Col.SESSION])
+        cols = tok.sequences[Col.TOKEN_ID].to_numpy()
+        matrix = incidence(users, cols, (int(users.max()) + 1, tok.vocab.height), binary=False)
+        t = time.perf_counter()
+        with threadpool_limits(1, "blas"):  # implicit's advice: its own threads, single-threaded BLAS
+            als = als_class(
+                factors=self.config.factors,
+                regularization=self.config.regularization,
+                alpha=self.config.alpha,
+                iterations=self.config.iterations,
+                num_threads=self.config.workers,
+                random_state=self.config.seed,
+            )
+            with self.progress.stage(f"ALS {self.name}", total=1, unit="fit") as bar:
+                als.fit(matrix, show_progress=False)
+                bar.update(1)
+        factors = np.ascontiguousarray(als.item_factors, dtype=np.float32)
+        manifest = {"counts": {"users": matrix.shape[0], "tokens": matrix.shape[1], "nonzeros": matrix.nnz},
+                    "timings": {"als_s": time.perf_counter() - t}}
+        model = EmbeddingModel(tok.vocab, factors, factors, manifest)
+        self.inner = EmbeddingCandidates(index_config=self.index_config, model=model, progress=self.progress)
+        self._cache.clear()
+        return self
+
+    def candidates(self, source: str, target: str, k: int) -> pl.DataFrame:
+        if self.inner is None:
+            raise RuntimeError("fit() first")
+        if self.interaction_aware:
+            return self.inner.candidates(source, target, k)
+        if k not in self._cache:
+            self._cache[k] = self.inner.candidates(ITEM_ONLY, ITEM_ONLY, k)
+        return self._cache[k]

@@ -1,0 +1,322 @@
+"""``recs compare``: every method of the paper's Table 1 trained on one split and scored one way.
+
+Each method is a ``CandidateGenerator``: fitted on the training sessions, asked for its Click-to-Cart
+and Cart-to-Cart sets with the same ``k``, and scored with the same purchase-intent hit rate
+(``recs.eval.hitrate``) on the same test sessions. Fit and candidate generation are timed per method;
+scoring is not part of a method's time.
+
+How item-level methods (one list per item, interaction ignored) are scored. Their one list serves
+every column, and the *trigger* interaction still selects the triggers, as the hit-rate definition
+says: in the Click-to-Cart column the triggers are the last clicked items, in Cart-to-Cart the last
+carted items. So those two columns compare all methods on exactly the same targets and triggers.
+The extra **Item-to-Item** column (item-level methods only) is their hit rate when the triggers are
+the last N distinct items with *any* earlier event, the way an item-level system is served ("items
+you looked at or acted on").
+
+The result is a dict of plain tables (lists of row dicts), ready for the CLI, JSON and HTML:
+``table1`` (methods x columns, plus time), ``table3`` (our model's trigger x candidate interaction),
+``table2`` (category cosine similarity, when the sessions have a category), ``coverage`` and
+``hits`` (counts behind every hit rate).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recs.candidates.base import CandidateGenerator
+from recs.candidates.baselines import (
+    ALSCandidates,
+    ALSConfig,
+    CooccurrenceCandidates,
+    CoPurchaseCandidates,
+    CoVisitationCandidates,
+    CoVisitConfig,
+    ItemEmbeddingCandidates,
+)
+from recs.candidates.embedding import EmbeddingCandidates
+from recs.candidates.hnsw import normalized
+from recs.columns import Col, Interaction
+from recs.config import CoocConfig, EvalConfig, IndexConfig, TrainConfig, config_dict, default_workers
+from recs.embeddings.model import EmbeddingModel
+from recs.errors import ConfigError, RecsError
+from recs.eval.hitrate import coverage, hit_rate
+from recs.progress import NullProgress, Progress
+
+CLICK, CART = Interaction.CLICK, Interaction.CART
+ANY = "_any"  # trigger interaction of the Item-to-Item column: any earlier event
+ITEM_TO_ITEM, CLICK_TO_CART, CART_TO_CART = "item_to_item", "click_to_cart", "cart_to_cart"
+SETS: dict[str, tuple[str, str]] = {CLICK_TO_CART: (CLICK, CART), CART_TO_CART: (CART, CART)}
+OURS = "ours"
+
+NO_INTERACTION, INTERACTION, PEER = "no-interaction", "interaction", "public peer"
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """Everything ``compare`` needs. ``seed`` and ``workers`` are applied to every method."""
+
+    k: int = 200
+    methods: tuple[str, ...] = ()  # empty = all, in Table 1 order
+    seed: int = 42
+    workers: int = field(default_factory=default_workers)
+    # Our model and both embedding baselines share this config (only the tokens differ); the
+    # regularized ones use its cooc settings, the unregularized ones the same with k=0.
+    train: TrainConfig = field(default_factory=TrainConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    als: ALSConfig = field(default_factory=ALSConfig)
+    covisit: CoVisitConfig = field(default_factory=CoVisitConfig)
+    category_pairs: int = 20_000  # random pairs per side of Table 2
+
+    def resolved(self) -> CompareConfig:
+        """The same config with seed, workers and k pushed into every nested config."""
+        return replace(
+            self,
+            methods=self.methods or tuple(METHODS),
+            train=replace(self.train, seed=self.seed, workers=self.workers),
+            index=replace(self.index, k=self.k, threads=self.workers),
+            als=replace(self.als, seed=self.seed, workers=self.workers),
+        )
+
+    def validate(self) -> None:
+        if self.k < 1:
+            raise ConfigError(f"--k must be at least 1 (got {self.k})")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ConfigError(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+        if self.category_pairs < 1:
+            raise ConfigError(f"category_pairs must be at least 1 (got {self.category_pairs})")
+        self.train.validate()
+        self.index.validate()
+        self.eval.validate()
+        self.als.validate()
+        self.covisit.validate()
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    label: str
+    group: str  # NO_INTERACTION, INTERACTION or PEER (Table 1 sections)
+    build: Callable[[CompareConfig, Progress], CandidateGenerator]
+
+
+def _unregularized(cfg: TrainConfig) -> TrainConfig:
+    return replace(cfg, cooc=CoocConfig(k=0, horizon=cfg.cooc.horizon, same_item=cfg.cooc.same_item))
+
+
+def _cosine(cfg: IndexConfig) -> IndexConfig:
+    """MF ranks neighbours by cosine of item factors (as ``implicit``'s similar_items does) whatever
+    ``--score`` says: its factors have no separate output vectors, so in-out would be a raw dot product."""
+    return replace(cfg, score="cosine")
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("embedding", "Embedding", NO_INTERACTION,
+               lambda c, p: ItemEmbeddingCandidates(_unregularized(c.train), c.index, p, name="embedding")),
+        Method("embedding-reg", "Embedding + co-occurrence reg.", NO_INTERACTION,
+               lambda c, p: ItemEmbeddingCandidates(c.train, c.index, p, name="embedding-reg")),
+        Method("mf", "Matrix factorization (ALS)", NO_INTERACTION,
+               lambda c, p: ALSCandidates(c.als, _cosine(c.index), interaction_aware=False, progress=p, name="mf")),
+        Method("co-purchase", "Co-purchase (cosine)", NO_INTERACTION, lambda c, p: CoPurchaseCandidates(progress=p)),
+        Method(OURS, "Ours: interaction emb. + co-occurrence reg.", INTERACTION,
+               lambda c, p: EmbeddingCandidates(c.train, c.index, progress=p, name=OURS)),
+        Method("ours-noreg", "Ours without regularization", INTERACTION,
+               lambda c, p: EmbeddingCandidates(_unregularized(c.train), c.index, progress=p, name="ours-noreg")),
+        Method("interaction-mf", "Interaction MF (ALS)", INTERACTION,
+               lambda c, p: ALSCandidates(c.als, _cosine(c.index), interaction_aware=True, progress=p,
+                                            name="interaction-mf")),
+        Method("co-occurrence", "Co-occurrence (item, interaction)", INTERACTION,
+               lambda c, p: CooccurrenceCandidates(progress=p)),
+        Method("co-visitation", "Co-visitation (OTTO-style)", PEER,
+               lambda c, p: CoVisitationCandidates(c.covisit)),
+    )
+}
+
+
+def any_trigger_view(test: pl.DataFrame) -> pl.DataFrame:
+    """The test events with a copy of each event, interaction ``ANY``, placed right after it.
+
+    Scoring a candidate set with source ``ANY`` on this view makes the triggers of a target the last
+    N distinct items with any earlier event; targets are still only the original events (the copies'
+    interaction is never a target), and a target's own copy comes after it, so it is never its own
+    trigger. The hit-rate code breaks timestamp ties by input order, which the interleaving keeps.
+    """
+    base = test.select(Col.SESSION, Col.ITEM, Col.INTERACTION, Col.TIMESTAMP).with_row_index("_o")
+    copies = base.with_columns(pl.lit(ANY).alias(Col.INTERACTION), (pl.col("_o") * 2 + 1).alias("_o"))
+    return pl.concat([base.with_columns(pl.col("_o") * 2), copies]).sort("_o").drop("_o")
+
+
+def _nan_to_none(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _score(
+    test: pl.DataFrame, any_view: pl.DataFrame, frames: dict[str, pl.DataFrame], cfg: CompareConfig,
+    catalogue: int,
+) -> tuple[dict[str, float | None], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Hit rate per column, plus the rows of the hits and coverage tables."""
+    rates: dict[str, float | None] = {}
+    hits, cover = [], []
+    for column, frame in frames.items():
+        source = ANY if column == ITEM_TO_ITEM else SETS[column][0]
+        data = any_view if column == ITEM_TO_ITEM else test
+        h = hit_rate(data, frame, source, cfg.eval)
+        c = coverage(data, frame, source, catalogue)
+        rates[column] = _nan_to_none(h["hit_rate"])
+        hits.append({"set": column, **{k: _nan_to_none(v) for k, v in h.items()}})
+        cover.append({"set": column, **{k: _nan_to_none(v) for k, v in c.items()}})
+    return rates, hits, cover
+
+
+def _table3(gen: EmbeddingCandidates, test: pl.DataFrame, cfg: CompareConfig) -> list[dict[str, Any]]:
+    """Our model's hit rate for trigger interaction (rows) x candidate interaction (columns)."""
+    rows = []
+    for trigger in (CLICK, CART):
+        row: dict[str, Any] = {"trigger": trigger}
+        for cand in (CLICK, CART):
+            frame = gen.candidates(trigger, cand, cfg.k)
+            row[cand] = _nan_to_none(hit_rate(test, frame, trigger, cfg.eval)["hit_rate"])
+        rows.append(row)
+    return rows
+
+
+def item_categories(sessions: pl.DataFrame) -> pl.DataFrame:
+    """item_id -> its most frequent category in the sessions (smallest category on a tie)."""
+    return (
+        sessions.filter(pl.col(Col.CATEGORY).is_not_null())
+        .group_by(Col.ITEM, Col.CATEGORY)
+        .len("_n")
+        .sort(["_n", Col.CATEGORY], descending=[True, False])
+        .unique(Col.ITEM, keep="first", maintain_order=True)
+        .select(Col.ITEM, Col.CATEGORY)
+    )
+
+
+def category_similarity(
+    model: EmbeddingModel, categories: pl.DataFrame, pairs: int, seed: int
+) -> list[dict[str, Any]]:
+    """Table 2: mean cosine of click vectors and of cart vectors, random same- vs different-category pairs.
+
+    Same-category pairs: a random item of a category with at least two items, and another item of its
+    category chosen uniformly. Different-category pairs: two random items whose categories differ.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for inter in (CLICK, CART):
+        if inter not in model.interactions:
+            continue
+        tok = model.tokens_of(inter).join(categories, on=Col.ITEM, how="inner").sort(Col.CATEGORY, Col.TOKEN_ID)
+        if tok.height < 2:
+            continue
+        vec = normalized(model.vectors_in[tok[Col.TOKEN_ID].to_numpy()])
+        cat = tok[Col.CATEGORY].rank("dense").cast(pl.Int64).to_numpy() - 1
+        size = np.bincount(cat)
+        start = np.cumsum(size) - size
+        eligible = np.flatnonzero(size[cat] >= 2)
+        row: dict[str, Any] = {"interaction": inter, "items": tok.height, "categories": int(size.size)}
+        if eligible.size:
+            a = rng.choice(eligible, pairs)
+            s, off = size[cat[a]], a - start[cat[a]]
+            b = start[cat[a]] + (off + 1 + rng.integers(0, s - 1)) % s  # another item, same category
+            row["same_category"] = float(np.einsum("ij,ij->i", vec[a], vec[b]).mean())
+        else:
+            row["same_category"] = None
+        a, b = rng.integers(0, tok.height, pairs), rng.integers(0, tok.height, pairs)
+        diff = cat[a] != cat[b]
+        row["different_category"] = float(np.einsum("ij,ij->i", vec[a[diff]], vec[b[diff]]).mean()) if diff.any() \
+            else None
+        row["pairs"] = pairs
+        rows.append(row)
+    return rows
+
+
+def compare(
+    train: pl.DataFrame, test: pl.DataFrame, cfg: CompareConfig | None = None, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Fit, time and score every method of ``cfg.methods``; return the tables (see module docstring).
+
+    A method that cannot run on this data or in this environment (an optional library missing, no
+    purchase events for co-purchase) is listed with status ``skipped`` and its reason; the others run.
+    """
+    cfg = (cfg or CompareConfig()).resolved()
+    cfg.validate()
+    progress = progress or NullProgress()
+    catalogue = train[Col.ITEM].n_unique()
+    any_view = any_trigger_view(test)
+    table1: list[dict[str, Any]] = []
+    hits: list[dict[str, Any]] = []
+    cover: list[dict[str, Any]] = []
+    table3: list[dict[str, Any]] | None = None
+    table2: list[dict[str, Any]] | None = None
+    notes: list[str] = []
+    with progress.stage("compare", total=len(cfg.methods), unit="method") as bar:
+        for name in cfg.methods:
+            spec = METHODS[name]
+            row: dict[str, Any] = {"method": name, "label": spec.label, "group": spec.group}
+            gen = spec.build(cfg, progress)
+            try:
+                t = time.perf_counter()
+                gen.fit(train)
+                fit_s = time.perf_counter() - t
+                t = time.perf_counter()
+                if gen.interaction_aware:
+                    frames = {col: gen.candidates(src, tgt, cfg.k) for col, (src, tgt) in SETS.items()}
+                else:  # one item-to-item list serves every column
+                    frame = gen.candidates(CLICK, CART, cfg.k)
+                    frames = {ITEM_TO_ITEM: frame, CLICK_TO_CART: frame, CART_TO_CART: frame}
+                cand_s = time.perf_counter() - t
+            except RecsError as e:
+                table1.append({**row, ITEM_TO_ITEM: None, CLICK_TO_CART: None, CART_TO_CART: None, "time_s": None,
+                               "status": "skipped", "reason": str(e)})
+                notes.append(f"{name} skipped: {e}")
+                bar.update(1)
+                continue
+            rates, h, c = _score(test, any_view, frames, cfg, catalogue)
+            table1.append({**row, ITEM_TO_ITEM: rates.get(ITEM_TO_ITEM), CLICK_TO_CART: rates[CLICK_TO_CART],
+                           CART_TO_CART: rates[CART_TO_CART], "time_s": fit_s + cand_s, "fit_s": fit_s,
+                           "candidates_s": cand_s, "status": "ok", "reason": None})
+            hits.extend({"method": name, **r} for r in h)
+            cover.extend({"method": name, **r} for r in c)
+            if name == OURS and isinstance(gen, EmbeddingCandidates) and gen.model is not None:
+                table3 = _table3(gen, test, cfg)
+                if Col.CATEGORY in train.columns:
+                    table2 = category_similarity(gen.model, item_categories(train), cfg.category_pairs, cfg.seed)
+                else:
+                    notes.append("table 2 needs a 'category' column in the sessions; it has none")
+            bar.update(1)
+    return {
+        "settings": {
+            "k": cfg.k,
+            "seed": cfg.seed,
+            "workers": cfg.workers,
+            "methods": list(cfg.methods),
+            "train": config_dict(cfg.train),
+            "index": config_dict(cfg.index),
+            "eval": config_dict(cfg.eval),
+            "als": config_dict(cfg.als),
+            "covisit": config_dict(cfg.covisit),
+        },
+        "data": {
+            "train_events": train.height,
+            "train_sessions": train[Col.SESSION].n_unique(),
+            "train_items": catalogue,
+            "test_events": test.height,
+            "test_sessions": test[Col.SESSION].n_unique(),
+        },
+        "table1": table1,
+        "table3": table3,
+        "table2": table2,
+        "coverage": cover,
+        "hits": hits,
+        "notes": notes,
+    }

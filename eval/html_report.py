@@ -1,0 +1,149 @@
+"""A self-contained HTML page of a ``compare`` result, to paste into a decision document.
+
+One file, no scripts, no external assets: inline CSS, the tables, and a grouped bar chart of hit
+rates drawn as inline SVG. Every string from the data is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from recs.artifacts import atomic_file
+from recs.eval.compare import CART_TO_CART, CLICK_TO_CART, ITEM_TO_ITEM
+
+COLUMN_TITLES = {ITEM_TO_ITEM: "Item-to-Item", CLICK_TO_CART: "Click-to-Cart", CART_TO_CART: "Cart-to-Cart"}
+BAR_COLORS = {ITEM_TO_ITEM: "#9aa5b1", CLICK_TO_CART: "#2f6fb3", CART_TO_CART: "#e07b24"}
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:70em;color:#222}
+h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.8em}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.3em .6em}th{background:#f3f4f6;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}tr.best td.n.hl{font-weight:bold}
+.note{color:#555;font-size:.85em}.group td{background:#fafafa;font-style:italic}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return _e(value)
+
+
+def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]], best: set[str] = frozenset()
+           ) -> str:
+    """An HTML table; in each column named in ``best`` the largest number is bold."""
+    tops = {c: max((r[c] for r in rows if isinstance(r.get(c), float)), default=None) for c in best}
+    head = "".join(f"<th>{_e(title)}</th>" for _, title in columns)
+    body = []
+    for r in rows:
+        cells = []
+        for key, _ in columns:
+            v = r.get(key)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                bold = key in tops and tops[key] is not None and v == tops[key]
+                cells.append(f'<td class="n">{"<b>" if bold else ""}{_num(v)}{"</b>" if bold else ""}</td>')
+            else:
+                cells.append(f"<td>{_num(v)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def bar_chart(table1: Sequence[Mapping[str, Any]], width: int = 760) -> str:
+    """Grouped horizontal bars: one group per method, one bar per hit-rate column that it has."""
+    cols = [c for c in COLUMN_TITLES if any(r.get(c) is not None for r in table1)]
+    rows = [r for r in table1 if any(r.get(c) is not None for c in cols)]
+    top = max((r[c] for r in rows for c in cols if r.get(c) is not None), default=0.0) or 1.0
+    label_w, bar_h, gap, pad = 250, 12, 10, 24
+    plot_w = width - label_w - 60
+    group_h = bar_h * len(cols) + gap
+    height = pad + group_h * len(rows) + 30
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="hit rate per method" font-family="system-ui,sans-serif" font-size="12">']
+    for i, c in enumerate(cols):  # legend
+        x = label_w + i * 130
+        parts.append(f'<rect x="{x}" y="4" width="12" height="12" fill="{BAR_COLORS[c]}"/>'
+                     f'<text x="{x + 16}" y="14">{_e(COLUMN_TITLES[c])}</text>')
+    for g, r in enumerate(rows):
+        y0 = pad + g * group_h
+        parts.append(f'<text x="{label_w - 6}" y="{y0 + bar_h * len(cols) / 2 + 4}" text-anchor="end">'
+                     f'{_e(r.get("label", r["method"]))}</text>')
+        for i, c in enumerate(cols):
+            v = r.get(c)
+            if v is None:
+                continue
+            y, w = y0 + i * bar_h, max(0.5, plot_w * v / top)
+            parts.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h - 2}" fill="{BAR_COLORS[c]}">'
+                         f'<title>{_e(COLUMN_TITLES[c])}: {v:.4f}</title></rect>'
+                         f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h - 3}" font-size="10">{v:.3f}</text>')
+    axis_y = pad + group_h * len(rows)
+    parts.append(f'<line x1="{label_w}" y1="{axis_y}" x2="{label_w + plot_w}" y2="{axis_y}" stroke="#888"/>')
+    for t in range(5):
+        v = top * t / 4
+        x = label_w + plot_w * t / 4
+        parts.append(f'<text x="{x:.1f}" y="{axis_y + 14}" text-anchor="middle" font-size="10">{v:.2f}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render(result: Mapping[str, Any], title: str = "recs compare") -> str:
+    """The whole page as a string."""
+    s, d = result["settings"], result["data"]
+    ev = s["eval"]
+    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
+           f"<style>{CSS}</style></head><body><h1>{_e(title)}</h1>"]
+    out.append(
+        f"<p>Train: {d['train_events']:,} events, {d['train_sessions']:,} sessions, {d['train_items']:,} items. "
+        f"Test: {d['test_events']:,} events, {d['test_sessions']:,} sessions. "
+        f"k = {s['k']}, score = {_e(s['index']['score'])}, triggers = last {ev['triggers']} distinct items, "
+        f"targets = {_e(', '.join(ev['targets']))}, seed = {s['seed']}.</p>"
+    )
+    out.append("<h2>Table 1 — purchase-intent hit rate per method</h2>")
+    out.append(bar_chart(result["table1"]))
+    cols = [("label", "method"), ("group", "family"), (ITEM_TO_ITEM, "Item-to-Item"),
+            (CLICK_TO_CART, "Click-to-Cart"), (CART_TO_CART, "Cart-to-Cart"), ("time_s", "time (s)"),
+            ("status", "status")]
+    out.append(_table(result["table1"], cols, best={CLICK_TO_CART, CART_TO_CART, ITEM_TO_ITEM}))
+    out.append(
+        "<p class='note'>Hit rate = share of test cart/purchase events whose item is in the union of the candidate "
+        "lists of their triggers. Click-to-Cart: triggers are the last clicked items; Cart-to-Cart: the last carted "
+        "items. Item-level methods answer one list per item for every column; their Item-to-Item column uses any "
+        "earlier event as a trigger. Time = fit + candidate generation.</p>"
+    )
+    if result.get("table3"):
+        out.append("<h2>Table 3 — our model: trigger interaction × candidate interaction</h2>")
+        out.append(_table(result["table3"], [("trigger", "trigger \\ candidates"), ("click", "click"),
+                                             ("cart", "cart")]))
+    if result.get("table2"):
+        out.append("<h2>Table 2 — mean cosine similarity of our vectors, random item pairs</h2>")
+        out.append(_table(result["table2"], [("interaction", "vectors"), ("same_category", "same category"),
+                                             ("different_category", "different category"), ("items", "items"),
+                                             ("pairs", "pairs")]))
+    out.append("<h2>Coverage (paper 5.3.3)</h2>")
+    out.append(_table(result["coverage"], [("method", "method"), ("set", "set"), ("active_items", "active items"),
+                                           ("covered_items", "with candidates"), ("coverage", "coverage"),
+                                           ("mean_list_length", "mean list size"),
+                                           ("catalogue_reach", "catalogue reach")]))
+    if result.get("notes"):
+        out.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in result["notes"]) + "</ul>")
+    out.append("</body></html>\n")
+    return "".join(out)
+
+
+def write_report(path: str | Path, result: Mapping[str, Any], title: str = "recs compare") -> Path:
+    """Write the page atomically; return its path."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(render(result, title), encoding="utf-8")
+    return Path(path)
