@@ -79,7 +79,9 @@ class CompareConfig:
         """The same config with seed, workers and k pushed into every nested config."""
         return replace(
             self,
-            methods=self.methods or tuple(METHODS),
+            # Table 1 order whatever order they were given in; unknown names stay for validate() to report
+            methods=tuple(m for m in METHODS if m in self.methods or not self.methods)
+            + tuple(m for m in self.methods if m not in METHODS),
             train=replace(self.train, seed=self.seed, workers=self.workers),
             index=replace(self.index, k=self.k, threads=self.workers),
             als=replace(self.als, seed=self.seed, workers=self.workers),
