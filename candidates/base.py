@@ -39,22 +39,44 @@ def candidate_frame(
 
     ``ids[i]`` index into ``target_items``; row i belongs to ``query_items[i]``. The search should ask
     for ``k + 1`` neighbours so that removing the item itself still leaves ``k``.
+
+    Rows are done in blocks of ``_BLOCK`` queries: the masks, cumulative counts and index arrays are
+    as large as ``ids`` (int64, n x (k+1)), and at 700k queries x 201 one of them is 1.1 GB, so
+    doing all rows at once would hold several GB of temporaries next to the output.
     """
-    valid = ids >= 0
-    safe = np.where(valid, ids, 0)
     # Compare items by dense codes shared by both sides (ids may be ints or strings).
     both = pl.concat([query_items.rename("x"), target_items.rename("x")]).rank("dense").to_numpy()
     q_code, t_code = both[: len(query_items)], both[len(query_items) :]
-    valid &= t_code[safe] != q_code[:, None]
-    valid &= np.cumsum(valid, axis=1) <= k
+    parts = [_candidate_block(query_items, target_items, ids, scores, q_code, t_code, k, a, min(a + _BLOCK, len(ids)))
+             for a in range(0, len(ids), _BLOCK)]
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return _candidate_block(query_items, target_items, ids, scores, q_code, t_code, k, 0, 0)
+    return pl.concat(parts, rechunk=False)
+
+
+_BLOCK = 32_768
+
+
+def _candidate_block(
+    query_items: pl.Series, target_items: pl.Series, ids: np.ndarray, scores: np.ndarray, q_code: np.ndarray,
+    t_code: np.ndarray, k: int, a: int, b: int,
+) -> pl.DataFrame:
+    """The candidate rows of queries a..b (see ``candidate_frame``)."""
+    block = ids[a:b]
+    valid = block >= 0
+    safe = np.where(valid, block, 0)
+    valid &= t_code[safe] != q_code[a:b, None]
+    seen = np.cumsum(valid, axis=1)
+    valid &= seen <= k
     rows, cols = np.nonzero(valid)
-    rank = (np.cumsum(valid, axis=1))[rows, cols]
     return pl.DataFrame(
         {
-            Col.ITEM: query_items.gather(rows),
+            Col.ITEM: query_items.gather(rows + a),
             Col.CANDIDATE: target_items.gather(safe[rows, cols]),
-            Col.RANK: rank.astype(np.int32),
-            Col.SCORE: scores[rows, cols].astype(np.float32),
+            Col.RANK: seen[rows, cols].astype(np.int32),
+            Col.SCORE: scores[a:b][rows, cols].astype(np.float32),
         }
     )
 
