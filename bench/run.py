@@ -407,7 +407,8 @@ def main() -> None:
     ap.add_argument("--sweep", action=argparse.BooleanOptionalAction, default=True,
                     help="Also sweep efSearch and M and measure index bytes per vector.")
     ap.add_argument("--combine", default=None,
-                    help="Only merge earlier results JSON files (comma-separated) into --out and print them.")
+                    help="Only merge earlier results JSON files (comma-separated; later files' stages win) "
+                         "into --out and print them.")
     a = ap.parse_args()
     a.stages = [s.strip() for s in a.stages.split(",") if s.strip()]
     unknown = set(a.stages) - set(STAGES)
@@ -416,7 +417,11 @@ def main() -> None:
     a.workdir = a.workdir.resolve()
     if a.combine:
         loaded = [json.loads(Path(f).read_text()) for f in a.combine.split(",") if f.strip()]
-        results = sorted((res for d in loaded for res in d["sizes"]), key=lambda r: r["events"])
+        merged: dict[int, dict[str, Any]] = {}
+        for d in loaded:  # a later file's stages replace an earlier file's at the same size
+            for res in d["sizes"]:
+                merged.setdefault(res["events"], {}).update(res)
+        results = [merged[e] for e in sorted(merged)]
         report(results, loaded[0]["machine"], {"combined": a.combine}, a.out)
         return
     sizes = [parse_size(x) for x in a.events.split(",") if x.strip()]
