@@ -110,7 +110,8 @@ def compare_cmd(sessions: tuple[Path, ...], k: int, methods: str | None, seed: i
         split = split_sessions(read_sessions(sessions[0]), SplitConfig(test_days=test_days, cutoff=cutoff))
         train, test = split.train, split.test
     result = compare(train, test, cfg, TqdmProgress(not quiet))
-    t1 = [{**r, "method": r["method"]} for r in result["table1"]]
+    # None (a column a method has no number for) prints as "-", like NaN
+    t1 = [{k_: float("nan") if v is None else v for k_, v in r.items()} for r in result["table1"]]
     console.print(table(f"Table 1: purchase-intent hit rate, k={k}, score={score}, triggers={triggers}, "
                         f"targets={','.join(cfg.eval.targets)}", t1, TABLE1))
     if result["table3"]:
