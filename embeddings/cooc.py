@@ -105,7 +105,13 @@ def count_successors(
             bar.update(b - a)
     if not parts:
         return _empty()
-    counts = parts[0] if len(parts) == 1 else pl.concat(parts).group_by(_PQ).agg(pl.col(SESSIONS).sum())
+    # Lazy merge: the eager group_by over tens of millions of rows needs several times the memory
+    # and time of the lazy engine's (measured at 10M events: the merge was a third of the stage).
+    counts = (
+        parts[0]
+        if len(parts) == 1
+        else pl.concat(parts).lazy().group_by(_PQ).agg(pl.col(SESSIONS).sum()).collect()
+    )
     return counts.select(
         (pl.col(_PQ) // n_tokens).cast(pl.Int32).alias(P),
         (pl.col(_PQ) % n_tokens).cast(pl.Int32).alias(Q),
