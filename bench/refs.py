@@ -169,10 +169,10 @@ def bare_gensim(sessions: Path, model_dir: Path, workers: int, workdir: Path) ->
     """Bare ``gensim.models.Word2Vec`` with recs' parameters on the identical corpus.
 
     recs trains, per epoch, the session corpus (with subsampling) and then the pair corpus (without).
-    The reference trains one file holding both corpora (sessions, then pairs, written by recs' own
-    ``write_session_corpus`` / ``write_pair_corpus``) for the same epochs with gensim's own defaults
-    for everything recs does not set, so it processes the same words per epoch; the only difference is
-    that gensim's subsampling also touches pair words (about 0-2% fewer words at sample=1e-3).
+    The reference trains one file holding both corpora (the lines of recs' own ``write_session_corpus``
+    and ``write_pair_corpus``, shuffled together) for the same epochs, with gensim's own defaults for
+    everything recs does not set, so it processes the same words per epoch; the only difference is
+    that gensim's subsampling also touches pair words (a few % fewer words at sample=1e-3).
     ``build_s`` (gensim's vocabulary scan of the file) is reported apart from ``train_s``.
     """
     from gensim.models import Word2Vec
@@ -193,10 +193,16 @@ def bare_gensim(sessions: Path, model_dir: Path, workers: int, workdir: Path) ->
         corpus = tmp / "corpus.txt"
         n_words = write_session_corpus(tok.sequences, tmp / "sessions.txt")
         n_words += write_pair_corpus(pairs, tmp / "pairs.txt")
-        with corpus.open("wb") as out:
-            for part in ("sessions.txt", "pairs.txt"):
-                with (tmp / part).open("rb") as src:
-                    shutil.copyfileobj(src, out)
+        # Lines shuffled (fixed seed): gensim's corpus_file mode gives each worker an equal *byte*
+        # range of the file, and a session word costs ~5x a pair word (window 5 vs one neighbour),
+        # so sessions-then-pairs would leave one worker with most of the work and the other idle.
+        lines = pl.concat([
+            pl.read_csv(tmp / part, has_header=False, new_columns=["line"], separator="\t", quote_char=None,
+                        schema_overrides={"line": pl.String})
+            for part in ("sessions.txt", "pairs.txt")
+        ]).sample(fraction=1.0, shuffle=True, seed=cfg["seed"])
+        lines.write_csv(corpus, include_header=False, quote_style="never")
+        del lines
         n_tokens = tok.vocab.height
         del tok, pairs
         prep_s = time.perf_counter() - t
