@@ -14,7 +14,6 @@ the child's ``ru_maxrss`` from ``wait4`` (it misses no spike), cross-checked by 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 import polars as pl
+from run import measure  # bench/run.py: the harness's process-tree wall time and peak RSS
 
 from recs.columns import Col, Interaction
 from recs.sessions.synth import SynthConfig, generate
@@ -48,30 +48,12 @@ def write_taobao_csv(events: int, seed: int, path: Path) -> dict[str, int]:
     return {"events": raw.height, "users": frame[Col.USER].n_unique(), "items": frame[Col.ITEM].n_unique()}
 
 
-def run_prepare(raw: Path, out: Path, report: Path) -> dict[str, float]:
-    """Run ``recs prepare`` as a child process; wall time and its peak RSS."""
-    import psutil
-
+def run_prepare(raw: Path, out: Path, report: Path, log: Path) -> dict[str, float]:
+    """Run ``recs prepare`` as a child process, measured by the benchmark harness's ``measure``."""
     cmd = [sys.executable, "-c", "from recs.cli.main import main; main()", "prepare", str(raw), "--format", "taobao",
            "--out", str(out), "--json", str(report), "--quiet"]
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    polled = 0
-    watch = psutil.Process(proc.pid)
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        with contextlib.suppress(psutil.Error):
-            polled = max(polled, watch.memory_info().rss)
-        time.sleep(0.02)
-    wall = time.perf_counter() - started
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise SystemExit(f"recs prepare failed with exit code {code}: {' '.join(cmd)}")
-    return {"wall_s": round(wall, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
-            "peak_rss_polled_mib": round(polled / 2**20, 1),
-            "cpu_user_s": round(usage.ru_utime, 2), "cpu_sys_s": round(usage.ru_stime, 2)}
+    m = measure(cmd, log)
+    return {"wall_s": round(m["wall_s"], 2), "peak_rss_mib": round(m["peak_rss_mib"], 1), "cpu_s": round(m["cpu_s"], 2)}
 
 
 def main() -> None:
@@ -97,7 +79,7 @@ def main() -> None:
         )
         generated = json.loads(child.stdout)
         gen_s = time.perf_counter() - t
-        measured = run_prepare(raw, out, rep)
+        measured = run_prepare(raw, out, rep, work / "prepare.log")
         report = json.loads(rep.read_text())
         result = {
             "events": generated["events"],
