@@ -20,7 +20,7 @@ from recs.artifacts import atomic_dir, fingerprint_json, read_manifest, write_ma
 from recs.candidates.base import describe
 from recs.candidates.embedding import EmbeddingCandidates
 from recs.config import IndexConfig, config_dict
-from recs.embeddings.model import MODEL_FORMAT, EmbeddingModel
+from recs.embeddings.model import EmbeddingModel
 from recs.errors import ArtifactError, ConfigError
 from recs.progress import NullProgress, Progress
 
@@ -98,4 +98,4 @@ def load_candidates(index_dir: str | Path, name: str) -> pl.DataFrame:
         raise ArtifactError(f"{path}: unreadable candidate set ({e})") from None
 
 
-__all__ = ["INDEX_FORMAT", "MODEL_FORMAT", "build_index", "candidates_path", "load_candidates"]
+__all__ = ["INDEX_FORMAT", "build_index", "candidates_path", "load_candidates"]

@@ -26,13 +26,18 @@ def _kind(path: Path) -> str:
     return kind
 
 
-def _read_raw(path: Path) -> pl.DataFrame:
+def check_input_file(path: Path, expected: str) -> None:
+    """Fail early, naming the path, if it is missing, a directory or empty; ``expected`` says what it should be."""
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
-        raise InputError(f"{path}: is a directory, expected a sessions file (.parquet or .csv)")
+        raise InputError(f"{path}: is a directory, expected {expected}")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: file is empty")
+
+
+def _read_raw(path: Path) -> pl.DataFrame:
+    check_input_file(path, "a sessions file (.parquet or .csv)")
     kind = _kind(path)
     try:
         if kind == "parquet":

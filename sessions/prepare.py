@@ -35,7 +35,7 @@ from recs.columns import Col, Interaction
 from recs.errors import ConfigError, InputError
 from recs.progress import NullProgress, Progress
 from recs.sessions import formats as fm
-from recs.sessions.io import validate_sessions
+from recs.sessions.io import check_input_file, validate_sessions
 from recs.sessions.sessionize import DEFAULT_GAP, dedupe_mask, parse_duration, sessionize
 
 REASON, DETAIL = "_reason", "_detail"
@@ -118,12 +118,7 @@ def expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
     if not paths:
         raise InputError("no input files given")
     for p in paths:
-        if not p.exists():
-            raise InputError(f"{p}: no such file")
-        if p.is_dir():
-            raise InputError(f"{p}: is a directory, expected a log file")
-        if p.stat().st_size == 0:
-            raise InputError(f"{p}: file is empty")
+        check_input_file(p, "a log file")
     return paths
 
 

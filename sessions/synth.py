@@ -76,7 +76,7 @@ class World:
         )
 
 
-def _make_world(cfg: SynthConfig, rng: np.random.Generator) -> tuple[World, np.ndarray, np.ndarray, np.ndarray]:
+def _make_world(cfg: SynthConfig, rng: np.random.Generator) -> tuple[World, np.ndarray, np.ndarray]:
     n_leaf = cfg.top_categories * cfg.sub_categories
     n_items = cfg.items or max(200, cfg.events // 8)
     top_of = np.repeat(np.arange(cfg.top_categories), cfg.sub_categories)
@@ -113,7 +113,7 @@ def _make_world(cfg: SynthConfig, rng: np.random.Generator) -> tuple[World, np.n
     leaf_pop = np.power(np.arange(1, n_leaf + 1, dtype=float), -0.6)
     leaf_pop = rng.permutation(leaf_pop / leaf_pop.sum())
     world = World(item_ids, item_category, item_shop, complements, top_of)
-    return world, cum, leaf_pop, offsets
+    return world, cum, leaf_pop
 
 
 def _draw_items(rng: np.random.Generator, cum: np.ndarray, leaves: np.ndarray) -> np.ndarray:
@@ -129,7 +129,7 @@ def generate(cfg: SynthConfig) -> tuple[pl.DataFrame, World]:
     """
     cfg.validate()
     rng = np.random.default_rng(cfg.seed)
-    world, cum, leaf_pop, _ = _make_world(cfg, rng)
+    world, cum, leaf_pop = _make_world(cfg, rng)
     n_leaf = leaf_pop.size
     # Mean events per session is about 7.5 with these defaults; draw a margin and cut at the end.
     n_sess = int(cfg.events / 6.0) + 50
