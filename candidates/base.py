@@ -32,6 +32,13 @@ class CandidateGenerator(ABC):
         """Candidate table for ``source`` -> ``target`` with at most ``k`` rows per item."""
 
 
+def item_codes(query_items: pl.Series, target_items: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Dense codes shared by both sides, so "is this the query item itself" is an integer compare
+    (item ids may be ints or strings)."""
+    both = pl.concat([query_items.rename("x"), target_items.rename("x")]).rank("dense").to_numpy()
+    return both[: len(query_items)], both[len(query_items) :]
+
+
 def candidate_frame(
     query_items: pl.Series, target_items: pl.Series, ids: np.ndarray, scores: np.ndarray, k: int
 ) -> pl.DataFrame:
@@ -44,48 +51,43 @@ def candidate_frame(
     as large as ``ids`` (int64, n x (k+1)), and at 700k queries x 201 one of them is 1.1 GB, so
     doing all rows at once would hold several GB of temporaries next to the output.
     """
-    # Compare items by dense codes shared by both sides (ids may be ints or strings).
-    both = pl.concat([query_items.rename("x"), target_items.rename("x")]).rank("dense").to_numpy()
-    q_code, t_code = both[: len(query_items)], both[len(query_items) :]
-    parts = [_candidate_block(query_items, target_items, ids, scores, q_code, t_code, k, a, min(a + _BLOCK, len(ids)))
-             for a in range(0, len(ids), _BLOCK)]
-    if len(parts) == 1:
-        return parts[0]
-    if not parts:
-        return _candidate_block(query_items, target_items, ids, scores, q_code, t_code, k, 0, 0)
-    return pl.concat(parts, rechunk=False)
+    q_code, t_code = item_codes(query_items, target_items)
+    parts = [candidate_block(query_items, target_items, ids[a : a + _BLOCK], scores[a : a + _BLOCK],
+                             q_code, t_code, k, a)
+             for a in range(0, max(len(ids), 1), _BLOCK)]
+    return parts[0] if len(parts) == 1 else pl.concat(parts, rechunk=False)
 
 
 _BLOCK = 32_768
 
 
-def _candidate_block(
+def candidate_block(
     query_items: pl.Series, target_items: pl.Series, ids: np.ndarray, scores: np.ndarray, q_code: np.ndarray,
-    t_code: np.ndarray, k: int, a: int, b: int,
+    t_code: np.ndarray, k: int, offset: int,
 ) -> pl.DataFrame:
-    """The candidate rows of queries a..b (see ``candidate_frame``)."""
-    block = ids[a:b]
-    valid = block >= 0
-    safe = np.where(valid, block, 0)
-    valid &= t_code[safe] != q_code[a:b, None]
+    """The candidate rows of the queries ``offset .. offset + len(ids)`` (see ``candidate_frame``);
+    ``ids`` and ``scores`` are those queries' rows only, codes are from ``item_codes``."""
+    valid = ids >= 0
+    safe = np.where(valid, ids, 0)
+    valid &= t_code[safe] != q_code[offset : offset + len(ids), None]
     seen = np.cumsum(valid, axis=1)
     valid &= seen <= k
     rows, cols = np.nonzero(valid)
     return pl.DataFrame(
         {
-            Col.ITEM: query_items.gather(rows + a),
+            Col.ITEM: query_items.gather(rows + offset),
             Col.CANDIDATE: target_items.gather(safe[rows, cols]),
             Col.RANK: seen[rows, cols].astype(np.int32),
-            Col.SCORE: scores[a:b][rows, cols].astype(np.float32),
+            Col.SCORE: scores[rows, cols].astype(np.float32),
         }
     )
 
 
-def describe(frame: pl.DataFrame) -> dict[str, Any]:
-    """Small summary of a candidate table.
+def describe(frame: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
+    """Small summary of a candidate table (a frame, or a lazy scan of a written one).
 
     Lazy on purpose: the eager group_by over a 130M-row table took +3.6 GiB at 10M events, the lazy
     one +38 MiB (BENCHMARKS.md, Memory).
     """
     lengths = frame.lazy().group_by(Col.ITEM).len().collect()["len"]
-    return {"items": lengths.len(), "rows": frame.height, "mean_list_length": float(lengths.mean() or 0.0)}
+    return {"items": lengths.len(), "rows": int(lengths.sum()), "mean_list_length": float(lengths.mean() or 0.0)}

@@ -3,18 +3,21 @@
 INDEX_DIR layout::
 
     manifest.json                            format, config, model fingerprint, counts, timings
-    indexes/<target>.<score>.faiss           faiss.write_index files (faiss's own format, no pickle)
+    indexes/<target>.<score>.faiss           faiss.write_index files (faiss's own format, no pickle);
+                                             rows as in recs.candidates.scoring.target_side
     candidates/<source>_to_<target>.parquet  item_id, candidate_item_id, rank, score
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import faiss
 import polars as pl
+import pyarrow.parquet as pq
 
 from recs.artifacts import atomic_dir, fingerprint_json, read_manifest, write_manifest
 from recs.candidates.base import describe
@@ -54,20 +57,25 @@ def build_index(
     gen = EmbeddingCandidates(index_config=cfg, model=model, progress=progress or NullProgress())
     timings: dict[str, float] = {}
     sets: dict[str, Any] = {}
+    indexes: dict[str, Any] = {}
     with atomic_dir(out, INDEX_FORMAT) as tmp:
         (tmp / "indexes").mkdir()
         (tmp / "candidates").mkdir()
         for target in dict.fromkeys(t for _, t in cfg.pairs):
             t = time.perf_counter()
-            index = gen.index(target)
+            side, hnsw = gen.targets(target)
             timings[f"index_{target}_s"] = time.perf_counter() - t
-            faiss.write_index(index, str(tmp / "indexes" / f"{target}.{cfg.score}.faiss"))
+            faiss.write_index(hnsw.index, str(tmp / "indexes" / f"{target}.{cfg.score}.faiss"))
+            indexes[target] = {"rows": len(side.items), "backoff_rows": side.backoff,
+                               "mips_to_l2_norm2": hnsw.mips_norm2,
+                               "ef_search": hnsw.effective_ef_search(cfg, min(cfg.k + 1, len(side.items)))}
         for source, target in cfg.pairs:
             t = time.perf_counter()
-            frame = gen.candidates(source, target, cfg.k)
+            path = candidates_path(tmp, source, target)
+            write_blocks(gen.candidate_blocks(source, target, cfg.k), path)
             timings[f"search_{source}_to_{target}_s"] = time.perf_counter() - t
-            frame.write_parquet(candidates_path(tmp, source, target))
-            sets[f"{source}_to_{target}"] = {"source": source, "target": target, **describe(frame)}
+            sets[f"{source}_to_{target}"] = {"source": source, "target": target, **describe(pl.scan_parquet(path)),
+                                             "backoff_queries": gen.backoff_queries[(source, target)]}
         manifest = write_manifest(
             tmp,
             INDEX_FORMAT,
@@ -75,24 +83,45 @@ def build_index(
             config=config_dict(cfg),
             model={"path": str(model_dir), "fingerprint": fingerprint_json(model.manifest)},
             training_catalogue_items=model.manifest.get("counts", {}).get("items"),
+            indexes=indexes,
             candidate_sets=sets,
             timings=timings,
         )
     return manifest
 
 
+def write_blocks(blocks: Iterable[pl.DataFrame], path: Path) -> None:
+    """Write frames of one schema to one parquet file as they come (one row group each), so memory
+    holds one block, not the table: Cart-to-Cart at 10M events with backoff is 240M rows."""
+    writer: pq.ParquetWriter | None = None
+    try:
+        for block in blocks:
+            table = block.to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
 def load_index_manifest(index_dir: str | Path) -> dict[str, Any]:
     return read_manifest(index_dir, INDEX_FORMAT, INDEX_VERSION)
 
 
-def load_candidates(index_dir: str | Path, name: str) -> pl.DataFrame:
-    """A candidate set of an index directory by name (``click_to_cart``)."""
+def load_candidates(index_dir: str | Path, name: str, lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
+    """A candidate set of an index directory by name (``click_to_cart``); ``lazy`` scans it instead,
+    so that a reader that filters (the hit rate) never holds the whole table."""
     manifest = load_index_manifest(index_dir)
     if name not in manifest["candidate_sets"]:
         raise ConfigError(f"{index_dir}: no candidate set {name!r}; it has {', '.join(manifest['candidate_sets'])}")
     info = manifest["candidate_sets"][name]
     path = candidates_path(index_dir, info["source"], info["target"])
     try:
+        if lazy:
+            frame = pl.scan_parquet(path)
+            frame.collect_schema()  # a missing or broken file fails here, with the path
+            return frame
         return pl.read_parquet(path)
     except (OSError, pl.exceptions.PolarsError) as e:
         raise ArtifactError(f"{path}: unreadable candidate set ({e})") from None

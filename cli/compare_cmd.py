@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from recs.cli.options import score_options
 from recs.cli.render import console, table, write_json
 from recs.config import CoocConfig, EvalConfig, IndexConfig, SplitConfig, TrainConfig, default_workers
 from recs.errors import ConfigError
@@ -47,8 +48,7 @@ def _methods(text: str | None) -> tuple[str, ...]:
 @click.option("--epochs", type=int, default=None, help="Epochs of every embedding model [default: from corpus size].")
 @click.option("--cooc-k", type=int, default=_C.k, show_default=True,
               help="Regularization pairs per token and interaction, for ours and Embedding + reg.")
-@click.option("--score", type=click.Choice(["cosine", "in-out"]), default=_I.score, show_default=True,
-              help="Ranking of the embedding methods' neighbours (MF always uses cosine of item factors).")
+@score_options
 @click.option("--als-factors", type=int, default=_CMP.als.factors, show_default=True, help="ALS factors.")
 @click.option("--targets", default=",".join(_E.targets), show_default=True,
               help="Interactions that count as purchase intent (comma-separated).")
@@ -63,8 +63,9 @@ def _methods(text: str | None) -> tuple[str, ...]:
               help="Write a self-contained HTML page with the tables and a bar chart of hit rates.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def compare_cmd(sessions: tuple[Path, ...], k: int, methods: str | None, seed: int, workers: int, dim: int,
-                epochs: int | None, cooc_k: int, score: str, als_factors: int, targets: str, triggers: int,
-                test_days: int, cutoff: str | None, json_out: Path | None, report: Path | None, quiet: bool) -> None:
+                epochs: int | None, cooc_k: int, score: str, backoff: bool, shrink: float, als_factors: int,
+                targets: str, triggers: int, test_days: int, cutoff: str | None, json_out: Path | None,
+                report: Path | None, quiet: bool) -> None:
     """Train every method on the same training sessions and score all on the same test sessions.
 
     SESSIONS is either TRAIN TEST (two files, e.g. from recs split) or one file that is split by time
@@ -99,7 +100,7 @@ def compare_cmd(sessions: tuple[Path, ...], k: int, methods: str | None, seed: i
         seed=seed,
         workers=workers,
         train=replace(_T, dim=dim, epochs=epochs, cooc=replace(_C, k=cooc_k)),
-        index=replace(_I, score=score),
+        index=replace(_I, score=score, backoff=backoff, shrink=shrink),
         eval=EvalConfig(targets=tuple(t.strip() for t in targets.split(",") if t.strip()), triggers=triggers),
         als=replace(_CMP.als, factors=als_factors),
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from recs.candidates.build import build_index
+from recs.cli.options import score_options
 from recs.cli.render import console, table
 from recs.config import IndexConfig, parse_pairs
 from recs.progress import TqdmProgress
@@ -26,28 +27,28 @@ _I = IndexConfig()
 @click.option("--ef-construction", type=int, default=_I.ef_construction, show_default=True, help="HNSW efConstruction.")
 @click.option("--ef-search", type=int, default=_I.ef_search, show_default=True,
               help="HNSW efSearch (raised to k if lower).")
-@click.option("--score", type=click.Choice(["cosine", "in-out"]), default=_I.score, show_default=True,
-              help="cosine of input vectors, or input . output vectors (the model's co-occurrence likelihood).")
+@score_options
 @click.option("--threads", type=int, default=_I.threads, show_default=True, help="Faiss threads.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def index_cmd(model_dir: Path, out: Path, pairs: str, k: int, m: int, ef_construction: int, ef_search: int,
-              score: str, threads: int, quiet: bool) -> None:
+              score: str, backoff: bool, shrink: float, threads: int, quiet: bool) -> None:
     """Index vectors per target interaction (Faiss HNSW) and write candidate sets.
 
-    For every item with a SOURCE vector, its k nearest TARGET vectors (the item itself left out),
-    written to INDEX_DIR/candidates/<source>_to_<target>.parquet with columns item_id,
-    candidate_item_id, rank, score.
+    For every item with a SOURCE vector (with --backoff: every item in the model), its k best
+    TARGET candidates by --score (the item itself left out), written to
+    INDEX_DIR/candidates/<source>_to_<target>.parquet with columns item_id, candidate_item_id,
+    rank, score.
 
     \b
     Example:
       recs build-index --model runs/model --out runs/index --pairs click:cart,cart:cart,click:click
     """
     cfg = IndexConfig(pairs=parse_pairs(pairs), k=k, m=m, ef_construction=ef_construction, ef_search=ef_search,
-                      score=score, threads=threads)
+                      score=score, backoff=backoff, shrink=shrink, threads=threads)
     manifest = build_index(model_dir, out, cfg, TqdmProgress(not quiet))
     rows = [{"candidate set": name, "items": s["items"], "rows": s["rows"], "mean list length": s["mean_list_length"]}
             for name, s in manifest["candidate_sets"].items()]
-    console.print(table(f"wrote {out} (score: {score}, k={k})", rows))
+    console.print(table(f"wrote {out} (score: {score}, backoff: {'on' if backoff else 'off'}, k={k})", rows))
 
 
 COMMANDS = [index_cmd]

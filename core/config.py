@@ -56,6 +56,7 @@ class TrainConfig:
     dim: int = 200
     window: int = 5
     negative: int = 5
+    ns_exponent: float = 0.75  # negative-sampling distribution ~ count^ns_exponent (gensim default)
     # None = chosen from corpus size by `recs.embeddings.epochs.auto_epochs` (few events per token
     # need many passes; a large log needs few).
     epochs: int | None = None
@@ -87,6 +88,9 @@ DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
 )
 
 
+SCORES: tuple[str, ...] = ("prob", "in-out", "cosine")
+
+
 @dataclass(frozen=True)
 class IndexConfig:
     """Faiss HNSW per target interaction (paper: M=64, efConstruction=128, efSearch=256)."""
@@ -96,9 +100,14 @@ class IndexConfig:
     m: int = 64
     ef_construction: int = 128
     ef_search: int = 256
-    # "cosine": cosine of input vectors (default); "in-out": input vector of the source token
-    # against output (context) vectors of targets, the paper's u_p . v_q co-occurrence likelihood.
-    score: str = "cosine"
+    # How targets are ranked (recs.candidates.scoring): "prob" = the model's estimate of
+    # P(target token | source token), "in-out" = u_p . v_q, "cosine" = cosine of input vectors.
+    score: str = "prob"
+    # Items without a token of the asked interaction stand in with their most frequent token.
+    backoff: bool = True
+    # With "prob": an item's target row is w * own row + (1 - w) * stand-in row, w = n / (n + shrink),
+    # n = its target-interaction events; 0 = no shrinking (recs.candidates.scoring).
+    shrink: float = 1.0
     batch_size: int = 4096
     threads: int = field(default_factory=default_workers)
 
@@ -109,10 +118,12 @@ class IndexConfig:
             raise ConfigError(f"--m must be at least 2 (got {self.m})")
         if self.ef_construction < 1 or self.ef_search < 1:
             raise ConfigError("--ef-construction and --ef-search must be at least 1")
-        if self.score not in ("cosine", "in-out"):
-            raise ConfigError(f"--score must be 'cosine' or 'in-out' (got {self.score!r})")
+        if self.score not in SCORES:
+            raise ConfigError(f"--score must be one of {', '.join(SCORES)} (got {self.score!r})")
         if not self.pairs:
             raise ConfigError("--pairs names no pair of interactions")
+        if not self.shrink >= 0:
+            raise ConfigError(f"--shrink must be 0 or more (got {self.shrink})")
 
 
 @dataclass(frozen=True)

@@ -114,12 +114,6 @@ def _unregularized(cfg: TrainConfig) -> TrainConfig:
     return replace(cfg, cooc=CoocConfig(k=0, horizon=cfg.cooc.horizon, same_item=cfg.cooc.same_item))
 
 
-def _cosine(cfg: IndexConfig) -> IndexConfig:
-    """MF ranks neighbours by cosine of item factors (as ``implicit``'s similar_items does) whatever
-    ``--score`` says: its factors have no separate output vectors, so in-out would be a raw dot product."""
-    return replace(cfg, score="cosine")
-
-
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
@@ -128,14 +122,14 @@ METHODS: dict[str, Method] = {
         Method("embedding-reg", "Embedding + co-occurrence reg.", NO_INTERACTION,
                lambda c, p: ItemEmbeddingCandidates(c.train, c.index, p, name="embedding-reg")),
         Method("mf", "Matrix factorization (ALS)", NO_INTERACTION,
-               lambda c, p: ALSCandidates(c.als, _cosine(c.index), interaction_aware=False, progress=p, name="mf")),
+               lambda c, p: ALSCandidates(c.als, c.index, interaction_aware=False, progress=p, name="mf")),
         Method("co-purchase", "Co-purchase (cosine)", NO_INTERACTION, lambda c, p: CoPurchaseCandidates(progress=p)),
         Method(OURS, "Ours: interaction emb. + co-occurrence reg.", INTERACTION,
                lambda c, p: EmbeddingCandidates(c.train, c.index, progress=p, name=OURS)),
         Method("ours-noreg", "Ours without regularization", INTERACTION,
                lambda c, p: EmbeddingCandidates(_unregularized(c.train), c.index, progress=p, name="ours-noreg")),
         Method("interaction-mf", "Interaction MF (ALS)", INTERACTION,
-               lambda c, p: ALSCandidates(c.als, _cosine(c.index), interaction_aware=True, progress=p,
+               lambda c, p: ALSCandidates(c.als, c.index, interaction_aware=True, progress=p,
                                             name="interaction-mf")),
         Method("co-occurrence", "Co-occurrence (item, interaction)", INTERACTION,
                lambda c, p: CooccurrenceCandidates(progress=p)),

@@ -62,12 +62,19 @@ def target_triggers(test: pl.DataFrame, source: str, cfg: EvalConfig) -> tuple[p
     return targets, triggers
 
 
-def hit_table(test: pl.DataFrame, candidates: pl.DataFrame, source: str, cfg: EvalConfig) -> pl.DataFrame:
-    """Per target: session_id, pos, item_id, triggers (count), hit (bool; null without triggers)."""
+def hit_table(
+    test: pl.DataFrame, candidates: pl.DataFrame | pl.LazyFrame, source: str, cfg: EvalConfig
+) -> pl.DataFrame:
+    """Per target: session_id, pos, item_id, triggers (count), hit (bool; null without triggers).
+
+    ``candidates`` may be lazy (a scan of a written candidate set): then only the rows that can match
+    are ever read into memory.
+    """
     targets, triggers = target_triggers(test, source, cfg)
-    cand = candidates.select(pl.col(Col.ITEM).alias(_SITEM), pl.col(Col.CANDIDATE).alias(_TITEM))
+    cand = candidates.lazy().select(pl.col(Col.ITEM).alias(_SITEM), pl.col(Col.CANDIDATE).alias(_TITEM))
     dtype = targets.schema[_TITEM]
-    if cand.schema[_TITEM] != dtype or cand.schema[_SITEM] != dtype:
+    schema = cand.collect_schema()
+    if schema[_TITEM] != dtype or schema[_SITEM] != dtype:
         cand = cand.cast({_SITEM: dtype, _TITEM: dtype}, strict=False)
     pairs = triggers.join(targets.select(_T, _TITEM), on=_T)
     # Only candidate rows whose (trigger item, target item) could match: two hash-set filters over
@@ -75,7 +82,7 @@ def hit_table(test: pl.DataFrame, candidates: pl.DataFrame, source: str, cfg: Ev
     # items x k rows, 140M at 10M events, and several GB as a hash table).
     cand = cand.filter(
         pl.col(_SITEM).is_in(pairs[_SITEM].unique().implode()) & pl.col(_TITEM).is_in(pairs[_TITEM].unique().implode())
-    )
+    ).collect()
     hits = (
         pairs.join(cand, on=[_SITEM, _TITEM], how="semi")
         .select(_T)
@@ -96,7 +103,7 @@ def hit_table(test: pl.DataFrame, candidates: pl.DataFrame, source: str, cfg: Ev
 
 
 def hit_rate(
-    test: pl.DataFrame, candidates: pl.DataFrame, source: str, cfg: EvalConfig | None = None
+    test: pl.DataFrame, candidates: pl.DataFrame | pl.LazyFrame, source: str, cfg: EvalConfig | None = None
 ) -> dict[str, Any]:
     """Targets, targets with a trigger, hits and hit rate for one candidate set."""
     cfg = cfg or EvalConfig()
@@ -114,7 +121,7 @@ def hit_rate(
 
 
 def coverage(
-    test: pl.DataFrame, candidates: pl.DataFrame, source: str, catalogue_items: int | None = None
+    test: pl.DataFrame, candidates: pl.DataFrame | pl.LazyFrame, source: str, catalogue_items: int | None = None
 ) -> dict[str, Any]:
     """Paper 5.3.3: how many active source items get candidates, how many, and catalogue reach."""
     active = test.filter(pl.col(Col.INTERACTION) == source).select(Col.ITEM).unique()
@@ -125,7 +132,7 @@ def coverage(
         lengths = lengths.cast({Col.ITEM: active.schema[Col.ITEM]}, strict=False)
     joined = active.join(lengths, on=Col.ITEM, how="left").with_columns(pl.col("n").fill_null(0))
     n_active = joined.height
-    reached = candidates.lazy().select(pl.col(Col.CANDIDATE).n_unique()).collect().item() if candidates.height else 0
+    reached = candidates.lazy().select(pl.col(Col.CANDIDATE).n_unique()).collect().item()
     return {
         "active_items": n_active,
         "covered_items": int((joined["n"] > 0).sum()),

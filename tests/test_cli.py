@@ -59,6 +59,23 @@ def test_end_to_end(pipeline):
     assert no_temp_left(d)
 
 
+def test_backoff_in_manifest_and_off_switch(pipeline, tmp_path):
+    d = pipeline
+    on = json.loads((d / "index" / "manifest.json").read_text())
+    assert on["config"]["score"] == "prob" and on["config"]["backoff"] is True
+    # most items were clicked and never carted: they stand in as cart candidates and cart queries
+    assert 0 < on["indexes"]["cart"]["backoff_rows"] < on["indexes"]["cart"]["rows"]
+    assert on["candidate_sets"]["cart_to_cart"]["backoff_queries"] > 0
+    r = run("build-index", "--model", d / "model", "--out", tmp_path / "plain", "--k", 25, "--threads", 1, "--quiet",
+            "--score", "cosine", "--no-backoff")
+    assert r.exit_code == 0, r.output
+    off = json.loads((tmp_path / "plain" / "manifest.json").read_text())
+    assert off["indexes"]["cart"]["backoff_rows"] == 0
+    assert off["indexes"]["cart"]["rows"] == on["indexes"]["cart"]["rows"] - on["indexes"]["cart"]["backoff_rows"]
+    assert off["candidate_sets"]["cart_to_cart"]["backoff_queries"] == 0
+    assert off["candidate_sets"]["cart_to_cart"]["items"] < on["candidate_sets"]["cart_to_cart"]["items"]
+
+
 def no_temp_left(d: Path) -> bool:
     return not [p for p in d.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
 

@@ -18,3 +18,10 @@ class TestInteractionEmbeddingsInOut(GeneratorContract):
     def make_generator(cls):
         return EmbeddingCandidates(TrainConfig(dim=32, epochs=5, workers=1, seed=5),
                                    IndexConfig(threads=1, score="in-out"))
+
+
+class TestInteractionEmbeddingsCosineNoBackoff(GeneratorContract):
+    @classmethod
+    def make_generator(cls):
+        return EmbeddingCandidates(TrainConfig(dim=32, epochs=5, workers=1, seed=5),
+                                   IndexConfig(threads=1, score="cosine", backoff=False))

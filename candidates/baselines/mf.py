@@ -11,7 +11,7 @@ model uses.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -99,7 +99,10 @@ class ALSCandidates(CandidateGenerator):
         manifest = {"counts": {"users": matrix.shape[0], "tokens": matrix.shape[1], "nonzeros": matrix.nnz},
                     "timings": {"als_s": time.perf_counter() - t}}
         model = EmbeddingModel(tok.vocab, factors, factors, manifest)
-        self.inner = EmbeddingCandidates(index_config=self.index_config, model=model, progress=self.progress)
+        # Neighbours by cosine of item factors (as implicit's similar_items ranks them), whatever the
+        # configured score: factors have no output vectors or event counts, so in-out and prob mean nothing.
+        index_config = replace(self.index_config, score="cosine")
+        self.inner = EmbeddingCandidates(index_config=index_config, model=model, progress=self.progress)
         self._cache.clear()
         return self
 
