@@ -7,6 +7,8 @@ turns them into a one-line message and exit code 2 (click's own usage errors als
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from recs import __version__
@@ -43,6 +45,9 @@ def cli() -> None:
       recs build-index --model runs/model --out runs/index
       recs eval-hitrate --index runs/index --sessions runs/test.parquet
     """
+    # gensim logs INFO chatter on every train() call; the CLI shows its own progress bars instead.
+    # Set here, not in the library, so that Python users keep whatever logging they configured.
+    logging.getLogger("gensim").setLevel(logging.ERROR)
 
 
 def _register() -> None:

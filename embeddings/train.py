@@ -13,7 +13,6 @@ Two gensim details matter for the method and are handled here rather than worked
 
 from __future__ import annotations
 
-import logging
 import tempfile
 import time
 from dataclasses import replace
@@ -35,8 +34,6 @@ from recs.embeddings.tokens import tokenize
 from recs.errors import InputError
 from recs.progress import NullProgress, Progress
 from recs.sessions.io import read_sessions
-
-logging.getLogger("gensim").setLevel(logging.ERROR)  # gensim logs INFO chatter per call; errors still show
 
 
 def _alpha_at(cfg: TrainConfig, progress: float) -> float:
@@ -78,6 +75,7 @@ def train(
         vector_size=cfg.dim,
         window=cfg.window,
         negative=cfg.negative,
+        ns_exponent=cfg.ns_exponent,
         sg=1,
         hs=0,
         min_count=1,  # already applied by tokenize
