@@ -4,7 +4,12 @@ The world: items in a two-level category taxonomy and in shops, Zipf popularity 
 category, and for every leaf category a few *complementary* leaf categories (phone -> case, charger).
 A session has an intent category: the shopper clicks several items there (substitutes), may favorite
 one, carts one or two of the clicked items, may go on to click and cart items of a complementary
-category, purchases some carted items, and clicks a little noise. So a model that learns from the
+category, purchases some carted items, and clicks a little noise. Shoppers also *browse*: some of
+their intent-phase clicks land in a sibling category (same top-level category) that they look at but
+do not cart from, so what is clicked together is wider than what is carted after a click. Items differ
+in *appeal*: how
+often a click on them turns into a favorite or a cart (price, photos, shipping; lognormal), so, as in
+real logs, the most clicked item of a category is not always the most carted. So a model that learns from the
 log should put an item's *click* vector near *cart* vectors of its own category (Click-to-Cart:
 substitutes) and its *cart* vector near cart vectors of complementary categories (Cart-to-Cart).
 
@@ -43,8 +48,10 @@ class SynthConfig:
     p_complement: float = 0.5  # a carting session goes on to a complementary category
     p_complement_cart: float = 0.7
     p_purchase: float = 0.4  # per carted item
+    p_browse: float = 0.3  # an intent-phase click (not the first) lands in a sibling leaf category
     noise_clicks: float = 0.6  # mean noise clicks per session
     zipf_a: float = 1.1  # popularity exponent inside a category
+    appeal_sigma: float = 1.0  # item appeal ~ lognormal(0, sigma): odds that a click becomes a cart
     start: str = "2026-01-01"
 
     def validate(self) -> None:
@@ -52,6 +59,10 @@ class SynthConfig:
             raise ConfigError(f"--events must be at least 100 (got {self.events})")
         if self.days < 2:
             raise ConfigError(f"--days must be at least 2, a split needs a train and a test day (got {self.days})")
+        if not 0 <= self.p_browse < 1:
+            raise ConfigError(f"--p-browse must be in [0, 1) (got {self.p_browse})")
+        if self.appeal_sigma < 0:
+            raise ConfigError(f"--appeal-sigma must be 0 or more (got {self.appeal_sigma})")
         if self.items is not None and self.items < 50:
             raise ConfigError(f"--items must be at least 50 (got {self.items})")
 
@@ -65,6 +76,7 @@ class World:
     item_shop: np.ndarray
     complements: np.ndarray  # [n_leaf, complements] leaf category indices
     top_of: np.ndarray  # top-level category of each leaf
+    item_appeal: np.ndarray  # relative odds that a click on item i becomes a favorite or cart
 
     def category_of(self) -> dict[int, int]:
         """External item id -> leaf category index."""
@@ -112,7 +124,8 @@ def _make_world(cfg: SynthConfig, rng: np.random.Generator) -> tuple[World, np.n
     item_ids = rng.permutation(n_items).astype(np.int64) + 100_000
     leaf_pop = np.power(np.arange(1, n_leaf + 1, dtype=float), -0.6)
     leaf_pop = rng.permutation(leaf_pop / leaf_pop.sum())
-    world = World(item_ids, item_category, item_shop, complements, top_of)
+    appeal = rng.lognormal(0.0, cfg.appeal_sigma, n_items)
+    world = World(item_ids, item_category, item_shop, complements, top_of, appeal)
     return world, cum, leaf_pop
 
 
@@ -120,6 +133,16 @@ def _draw_items(rng: np.random.Generator, cum: np.ndarray, leaves: np.ndarray) -
     """One popularity-weighted item from each given leaf category (inverse CDF, vectorised)."""
     u = leaves + rng.random(leaves.size) * (1 - 1e-12)
     return np.searchsorted(cum, u, side="right")
+
+
+def _pick_by_weight(rng: np.random.Generator, weights: np.ndarray, first: np.ndarray, count: np.ndarray,
+                    groups: np.ndarray) -> np.ndarray:
+    """For each entry of ``groups``, a position in ``first[g] .. first[g] + count[g] - 1`` drawn with
+    probability proportional to ``weights`` there (inverse CDF on one cumulative sum, vectorised)."""
+    cw = np.concatenate([[0.0], np.cumsum(weights)])
+    lo, hi = cw[first[groups]], cw[first[groups] + count[groups]]
+    pos = np.searchsorted(cw, lo + rng.random(groups.size) * (hi - lo), side="right") - 1
+    return np.clip(pos, first[groups], first[groups] + count[groups] - 1)
 
 
 def generate(cfg: SynthConfig) -> tuple[pl.DataFrame, World]:
@@ -157,19 +180,25 @@ def generate(cfg: SynthConfig) -> tuple[pl.DataFrame, World]:
         return s, j
 
     s_click, j_click = rep(n_click)
-    click_items = _draw_items(rng, cum, intent[s_click])
+    # browsing: a click after the first may land in a sibling leaf of the same top-level category
+    sub = cfg.sub_categories
+    browse = (j_click > 0) & (rng.random(s_click.size) < cfg.p_browse) & (sub > 1)
+    leaf = intent[s_click]
+    sibling = (leaf // sub) * sub + (leaf % sub + 1 + rng.integers(0, max(sub - 1, 1), s_click.size)) % sub
+    click_items = _draw_items(rng, cum, np.where(browse, sibling, leaf))
     parts.append((s_click, j_click.astype(float), click_items, np.zeros(s_click.size, np.int8)))
     first_click = np.cumsum(n_click) - n_click
 
-    # carts: one or two of the clicked intent items, placed right after that click
+    # carts: one or two of the clicked intent-category items, by appeal, placed right after that click
+    click_appeal = world.item_appeal[click_items] * ~browse
     s_cart, j_cart = rep(n_cart)
-    pick = (rng.random(s_cart.size) * n_click[s_cart]).astype(np.int64)
-    cart_pos = first_click[s_cart] + pick
+    cart_pos = _pick_by_weight(rng, click_appeal, first_click, n_click, s_cart)
+    pick = cart_pos - first_click[s_cart]
     cart_items = click_items[cart_pos]
     parts.append((s_cart, pick + 0.5 + 0.01 * j_cart, cart_items, np.full(s_cart.size, 2, np.int8)))
 
     s_fav = sess[fav]
-    fpick = (rng.random(s_fav.size) * n_click[s_fav]).astype(np.int64)
+    fpick = _pick_by_weight(rng, click_appeal, first_click, n_click, s_fav) - first_click[s_fav]
     parts.append((s_fav, fpick + 0.4, click_items[first_click[s_fav] + fpick], np.full(s_fav.size, 1, np.int8)))
 
     # complementary phase
@@ -178,7 +207,7 @@ def generate(cfg: SynthConfig) -> tuple[pl.DataFrame, World]:
     parts.append((s_cc, n_click[s_cc] + 1.0 + j_cc, cc_items, np.zeros(s_cc.size, np.int8)))
     first_cc = np.cumsum(n_comp_click) - n_comp_click
     s_ccart = sess[comp_cart]
-    cpick = (rng.random(s_ccart.size) * n_comp_click[s_ccart]).astype(np.int64)
+    cpick = _pick_by_weight(rng, world.item_appeal[cc_items], first_cc, n_comp_click, s_ccart) - first_cc[s_ccart]
     parts.append(
         (s_ccart, n_click[s_ccart] + 1.5 + cpick, cc_items[first_cc[s_ccart] + cpick],
          np.full(s_ccart.size, 2, np.int8))

@@ -57,6 +57,39 @@ def test_synth_planted_structure(log):
     assert related(c["intent"].shuffle(seed=0).to_list()) < 0.15
 
 
+def test_synth_appeal_decides_what_is_carted(log):
+    # among items clicked often enough to tell, the cart/click ratio follows the planted appeal
+    df, world = log
+    appeal = pl.DataFrame({"item_id": world.item_ids, "appeal": world.item_appeal})
+
+    def rho(frame: pl.DataFrame) -> float:
+        counts = frame.group_by("item_id").agg((pl.col("interaction") == "click").sum().alias("clicks"),
+                                               (pl.col("interaction") == "cart").sum().alias("carts"))
+        t = counts.filter(pl.col("clicks") >= 30).join(appeal, on="item_id")
+        return t.select(pl.corr(pl.col("carts") / pl.col("clicks"), "appeal", method="spearman")).item()
+
+    # the same world with every item equally appealing: the ratio no longer follows that appeal
+    flat, flat_world = generate(SynthConfig(events=60_000, seed=3, appeal_sigma=0.0))
+    assert np.array_equal(flat_world.item_ids, world.item_ids)
+    assert rho(df) > 0.3 and abs(rho(flat)) < 0.1, (rho(df), rho(flat))
+
+
+def test_synth_browsing_clicks_sibling_categories_but_carts_the_intent(log):
+    # a session's first click is in its intent leaf; browse clicks land in sibling leaves of the same
+    # top-level category, and first-phase carts (before any complement click) are never in those
+    df, world = log
+    ev = df.with_columns(pl.int_range(pl.len()).over("session_id").alias("pos"))
+    first = ev.filter(pl.col("pos") == 0).select("session_id", pl.col("category").alias("intent"))
+    top = world.top_of
+    clicks = ev.filter(pl.col("interaction") == "click").join(first, on="session_id")
+    cat, intent = clicks["category"].to_numpy(), clicks["intent"].to_numpy()
+    sibling = (top[cat] == top[intent]) & (cat != intent)
+    assert 0.1 < sibling.mean() < 0.35  # p_browse 0.3 of the non-first intent clicks, diluted by the rest
+    carts = ev.filter(pl.col("interaction") == "cart").join(first, on="session_id")
+    cc, ci = carts["category"].to_numpy(), carts["intent"].to_numpy()
+    assert ((top[cc] == top[ci]) & (cc != ci)).mean() < 0.05  # only noise-click firsts or complements
+
+
 def test_split_by_session_start(log):
     df, _ = log
     sp = split_sessions(df)
