@@ -258,8 +258,11 @@ def bare_faiss(
 ) -> dict[str, Any]:
     """Bare faiss on recs' vectors: HNSW build and search time, recall@k of recs' candidate lists.
 
-    For every candidate set of INDEX_DIR: the same IndexHNSWFlat (inner product on unit vectors, same
-    M / efConstruction / efSearch) built and searched by faiss directly, timed per call; then for
+    For every candidate set of INDEX_DIR: the same IndexHNSWFlat (same M / efConstruction / efSearch)
+    on the same rows that recs indexes (``recs.candidates.scoring``: the score and backoff of the
+    index's config) built and searched by faiss directly, timed per call: inner product on unit
+    vectors for cosine, and for prob / in-out the MIPS-to-L2 transform written out here by hand
+    (extra coordinate sqrt(M^2 - |x|^2), L2 metric, twice the efSearch, as recs does); then for
     ``n_queries`` sampled source items the exact top-k (``IndexFlatIP``, the item itself removed) is
     compared with recs' written candidate list and with the bare HNSW result. ``sweep`` adds recall
     and time for other efSearch and M values, and the measured bytes per vector of index types
@@ -271,44 +274,57 @@ def bare_faiss(
     manifest = json.loads((index_dir / "manifest.json").read_text())
     cfg = manifest["config"]
     k, m, ef_c, ef_s = cfg["k"], cfg["m"], cfg["ef_construction"], cfg["ef_search"]
-    if cfg["score"] != "cosine":
-        raise SystemExit("bench faiss reference supports --score cosine only")
-    vocab = pl.read_parquet(model_dir / "tokens.parquet")
-    vin = np.load(model_dir / "vectors_in.npy")
+    from recs.candidates.scoring import query_side, target_side
+    from recs.config import IndexConfig
+    from recs.embeddings.model import EmbeddingModel
+
+    icfg = IndexConfig(score=cfg["score"], backoff=cfg.get("backoff", False), shrink=cfg.get("shrink", 0.0),
+                       threads=workers)
+    mips = icfg.score != "cosine"
+    metric = faiss.METRIC_L2 if mips else faiss.METRIC_INNER_PRODUCT
+    ef_s = 2 * ef_s if mips else ef_s
+    model = EmbeddingModel.load(model_dir)
     rng = np.random.default_rng(seed)
     out: dict[str, Any] = {"k": k, "m": m, "ef_construction": ef_c, "ef_search": ef_s, "sets": {}, "targets": {}}
     indexes: dict[str, Any] = {}
     tgt_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    norm2: dict[str, float] = {}
     for target in dict.fromkeys(t for _, t in cfg["pairs"]):
-        rows = vocab.filter(pl.col(Col.INTERACTION) == target)
-        vec = _unit(vin[rows[Col.TOKEN_ID].to_numpy()])
+        side = target_side(model, target, icfg)
+        vec = side.vectors
         t = time.perf_counter()
-        index = faiss.IndexHNSWFlat(vec.shape[1], m, faiss.METRIC_INNER_PRODUCT)
+        keys = vec
+        if mips:
+            sq = np.einsum("ij,ij->i", vec, vec, dtype=np.float64)
+            norm2[target] = float(sq.max())
+            keys = np.hstack([vec, np.sqrt(norm2[target] - sq).astype(np.float32)[:, None]])
+        index = faiss.IndexHNSWFlat(keys.shape[1], m, metric)
         index.hnsw.efConstruction = ef_c
-        index.add(vec)
+        index.add(keys)
         out["targets"][target] = {"vectors": int(vec.shape[0]), "build_s": time.perf_counter() - t}
         indexes[target] = index
-        tgt_cache[target] = (vec, rows[Col.ITEM].to_numpy())
+        tgt_cache[target] = (vec, side.items.to_numpy(), keys)
     for source, target in cfg["pairs"]:
         name = f"{source}_to_{target}"
         index = indexes[target]
-        vec, tgt_items = tgt_cache[target]
-        src = vocab.filter(pl.col(Col.INTERACTION) == source)
-        queries = _unit(vin[src[Col.TOKEN_ID].to_numpy()])
+        vec, tgt_items, keys = tgt_cache[target]
+        qside = query_side(model, source, icfg)
+        queries = qside.vectors
+        qkeys = np.hstack([queries, np.zeros((queries.shape[0], 1), np.float32)]) if mips else queries
         width = min(k + 1, vec.shape[0])
         index.hnsw.efSearch = max(ef_s, width)
         t = time.perf_counter()
         for a in range(0, queries.shape[0], 4096):
-            index.search(queries[a : a + 4096], width)
+            index.search(qkeys[a : a + 4096], width)
         search_s = time.perf_counter() - t
         # recall@k on sampled queries: exact top-k vs recs' lists and vs bare HNSW
         pick = np.sort(rng.choice(queries.shape[0], size=min(n_queries, queries.shape[0]), replace=False))
-        q_items = src[Col.ITEM].to_numpy()[pick]
+        q_items = qside.items.to_numpy()[pick]
         flat = faiss.IndexFlatIP(vec.shape[1])
         flat.add(vec)
         _, exact_ids = flat.search(queries[pick], width)
         exact = _drop_self(exact_ids, tgt_items, q_items, k)
-        _, hnsw_ids = index.search(queries[pick], width)
+        _, hnsw_ids = index.search(qkeys[pick], width)
         cands = pl.read_parquet(index_dir / "candidates" / f"{name}.parquet")
         picked = pl.DataFrame({Col.ITEM: q_items, "_row": np.arange(pick.size)})
         lists = (
@@ -325,7 +341,7 @@ def bare_faiss(
             f"recall@{k}_bare_hnsw": _recall(_drop_self(hnsw_ids, tgt_items, q_items, k), exact),
         }
         if sweep and name == f"{cfg['pairs'][0][0]}_to_{cfg['pairs'][0][1]}":
-            entry["sweep"] = _sweep(vec, queries[pick], tgt_items, q_items, exact, k, m, ef_c, ef_s, index)
+            entry["sweep"] = _sweep(keys, qkeys[pick], tgt_items, q_items, exact, k, m, ef_c, ef_s, index, metric)
         out["sets"][name] = entry
     if sweep:
         first_target = cfg["pairs"][0][1]
@@ -334,7 +350,7 @@ def bare_faiss(
 
 
 def _sweep(vec: np.ndarray, queries: np.ndarray, tgt_items: np.ndarray, q_items: np.ndarray, exact: np.ndarray,
-           k: int, m: int, ef_c: int, ef_s: int, index: Any) -> list[dict[str, Any]]:
+           k: int, m: int, ef_c: int, ef_s: int, index: Any, metric: int) -> list[dict[str, Any]]:
     """Recall@k and time against efSearch (on the default index) and M (rebuilt, default efSearch)."""
     import faiss
 
@@ -356,11 +372,11 @@ def _sweep(vec: np.ndarray, queries: np.ndarray, tgt_items: np.ndarray, q_items:
         if m_ == m:
             continue
         t = time.perf_counter()
-        ix = faiss.IndexHNSWFlat(vec.shape[1], m_, faiss.METRIC_INNER_PRODUCT)
+        ix = faiss.IndexHNSWFlat(vec.shape[1], m_, metric)
         ix.hnsw.efConstruction = ef_c
         ix.add(vec)
         build_s = time.perf_counter() - t
-        for ef in (ef_s, 512):
+        for ef in sorted({ef_s, 512}):
             measure(ix, m_, ef, build_s)
     index.hnsw.efSearch = ef_s
     return rows

@@ -86,9 +86,11 @@ def train(
         seed=cfg.seed,
         epochs=epochs,
     )
+    t = time.perf_counter()
     words = [str(i) for i in range(tok.vocab.height)]
     model.build_vocab_from_freq(dict(zip(words, tok.vocab[Col.COUNT].to_list(), strict=True)),
                                 corpus_count=tok.n_sessions)
+    timings["vocab_s"] = time.perf_counter() - t  # gensim's vocabulary, sampling tables, initial vectors
 
     with tempfile.TemporaryDirectory(prefix="recs-corpus-", dir=workdir) as tmp:
         t = time.perf_counter()
@@ -122,9 +124,11 @@ def train(
         timings["train_s"] = time.perf_counter() - t
 
     # gensim's own index order may differ from our token ids: reorder rows to token_id.
+    t = time.perf_counter()
     order = np.array([model.wv.key_to_index[w] for w in words], dtype=np.int64)
     vin = model.wv.vectors[order]
     vout = model.syn1neg[order]
+    timings["export_s"] = time.perf_counter() - t
     counts = {
         "events": tok.n_events,
         "sessions": tok.n_sessions,
