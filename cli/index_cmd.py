@@ -26,7 +26,8 @@ _I = IndexConfig()
 @click.option("--m", type=int, default=_I.m, show_default=True, help="HNSW M (graph degree).")
 @click.option("--ef-construction", type=int, default=_I.ef_construction, show_default=True, help="HNSW efConstruction.")
 @click.option("--ef-search", type=int, default=_I.ef_search, show_default=True,
-              help="HNSW efSearch (raised to k if lower).")
+              help="HNSW efSearch (raised to k if lower; doubled for --score prob and in-out, whose index "
+                   "is searched through the MIPS-to-L2 transform).")
 @score_options
 @click.option("--threads", type=int, default=_I.threads, show_default=True, help="Faiss threads.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
