@@ -42,10 +42,6 @@ class Hnsw:
     index: faiss.IndexHNSWFlat
     mips_norm2: float | None = None  # set: inner product through the L2 transform; M^2 of the keys
 
-    @property
-    def ntotal(self) -> int:
-        return int(self.index.ntotal)
-
     def effective_ef_search(self, cfg: IndexConfig, k: int) -> int:
         """efSearch used for a k-NN search: the configured one (doubled for a transformed index),
         and never below k."""
@@ -103,16 +99,3 @@ def search_blocks(
                 scores[ids < 0] = -np.inf
             yield a, scores, ids
             bar.update(b - a)
-
-
-def search(
-    hnsw: Hnsw, queries: np.ndarray, k: int, cfg: IndexConfig, progress: Progress | None = None,
-    label: str = "search",
-) -> tuple[np.ndarray, np.ndarray]:
-    """k-NN of every query row: (scores [n, k] float32, ids [n, k] int64, -1 where fewer exist)."""
-    n = queries.shape[0]
-    scores = np.empty((n, k), dtype=np.float32)
-    ids = np.empty((n, k), dtype=np.int64)
-    for a, s, i in search_blocks(hnsw, queries, k, cfg, progress, label):
-        scores[a : a + len(s)], ids[a : a + len(i)] = s, i
-    return scores, ids
