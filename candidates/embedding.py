@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import faiss
 import polars as pl
 
 from recs.candidates.base import CandidateGenerator, candidate_block, item_codes
@@ -51,9 +50,6 @@ class EmbeddingCandidates(CandidateGenerator):
             unit = self.index_config.score == "cosine"
             self.indexes[key] = (side, build_hnsw(side.vectors, self.index_config, unit=unit))
         return self.indexes[key]
-
-    def index(self, target: str) -> faiss.Index:
-        return self.targets(target)[1].index
 
     def candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
         """The candidate table in blocks of ``index_config.batch_size`` query items, so that a writer
