@@ -19,12 +19,21 @@ import faiss
 import polars as pl
 import pyarrow.parquet as pq
 
-from recs.artifacts import atomic_dir, fingerprint_json, read_manifest, write_manifest
+from recs.artifacts import (
+    atomic_dir,
+    fingerprint_json,
+    preflight_artifact,
+    read_manifest,
+    record_files,
+    write_manifest,
+)
 from recs.candidates.base import describe
 from recs.candidates.embedding import EmbeddingCandidates
+from recs.candidates.index_check import candidates_file, check_candidates_schema, check_index_manifest
 from recs.config import IndexConfig, config_dict
 from recs.embeddings.model import EmbeddingModel
 from recs.errors import ArtifactError, ConfigError
+from recs.names import NAME_RULE, is_safe_name
 from recs.progress import NullProgress, Progress
 
 INDEX_FORMAT = "recs.index"
@@ -33,6 +42,16 @@ INDEX_VERSION = 1
 
 def candidates_path(index_dir: str | Path, source: str, target: str) -> Path:
     return Path(index_dir) / "candidates" / f"{source}_to_{target}.parquet"
+
+
+def _check_pair_names(cfg: IndexConfig) -> None:
+    """Interaction names become file names (``indexes/<target>...``, ``candidates/<source>_to_<target>...``):
+    ``../x`` would write outside the index, so names are refused before anything is read."""
+    for source, target in cfg.pairs:
+        for name in (source, target):
+            if not is_safe_name(name):
+                raise ConfigError(f"--pairs {source}:{target}: interaction {name!r} cannot be used; "
+                                  f"interaction names in --pairs are {NAME_RULE}")
 
 
 def _check_pairs(model: EmbeddingModel, cfg: IndexConfig) -> None:
@@ -52,6 +71,8 @@ def build_index(
     """Build indexes and candidate sets for ``cfg.pairs``; return the index manifest."""
     cfg = cfg or IndexConfig()
     cfg.validate()
+    _check_pair_names(cfg)
+    preflight_artifact(out, INDEX_FORMAT, inputs=[("--model", model_dir)])
     model = EmbeddingModel.load(model_dir)
     _check_pairs(model, cfg)
     gen = EmbeddingCandidates(index_config=cfg, model=model, progress=progress or NullProgress())
@@ -86,6 +107,7 @@ def build_index(
             indexes=indexes,
             candidate_sets=sets,
             timings=timings,
+            files=record_files(tmp),
         )
     return manifest
 
@@ -106,7 +128,10 @@ def write_blocks(blocks: Iterable[pl.DataFrame], path: Path) -> None:
 
 
 def load_index_manifest(index_dir: str | Path) -> dict[str, Any]:
-    return read_manifest(index_dir, INDEX_FORMAT, INDEX_VERSION)
+    """The manifest of INDEX_DIR, checked (recs.candidates.index_check) before any field is used."""
+    manifest = read_manifest(index_dir, INDEX_FORMAT, INDEX_VERSION)
+    check_index_manifest(index_dir, manifest)
+    return manifest
 
 
 def load_candidates(index_dir: str | Path, name: str, lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
@@ -115,14 +140,11 @@ def load_candidates(index_dir: str | Path, name: str, lazy: bool = False) -> pl.
     manifest = load_index_manifest(index_dir)
     if name not in manifest["candidate_sets"]:
         raise ConfigError(f"{index_dir}: no candidate set {name!r}; it has {', '.join(manifest['candidate_sets'])}")
-    info = manifest["candidate_sets"][name]
-    path = candidates_path(index_dir, info["source"], info["target"])
+    path = Path(index_dir) / candidates_file(name)  # load_index_manifest resolved it: inside index_dir
     try:
-        if lazy:
-            frame = pl.scan_parquet(path)
-            frame.collect_schema()  # a missing or broken file fails here, with the path
-            return frame
-        return pl.read_parquet(path)
+        scan = pl.scan_parquet(path)
+        check_candidates_schema(path, scan.collect_schema())  # a missing or broken file fails here, with the path
+        return scan if lazy else scan.collect()
     except (OSError, pl.exceptions.PolarsError) as e:
         raise ArtifactError(f"{path}: unreadable candidate set ({e})") from None
 

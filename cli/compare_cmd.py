@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from recs.atomic import Outputs, check_paths
 from recs.cli.options import score_options
 from recs.cli.render import console, table, write_json
 from recs.config import CoocConfig, EvalConfig, IndexConfig, SplitConfig, TrainConfig, default_workers
@@ -105,6 +106,8 @@ def compare_cmd(sessions: tuple[Path, ...], k: int, methods: str | None, seed: i
         als=replace(_CMP.als, factors=als_factors),
     )
     cfg.resolved().validate()  # fail on a bad option before reading or training anything
+    check_paths([(f"SESSIONS[{i + 1}]", p) for i, p in enumerate(sessions)],
+                [("--json", json_out), ("--report", report)])
     if len(sessions) == 2:
         train, test = read_sessions(sessions[0]), read_sessions(sessions[1])
     else:
@@ -125,10 +128,11 @@ def compare_cmd(sessions: tuple[Path, ...], k: int, methods: str | None, seed: i
                         result["coverage"], COVERAGE))
     for note in result["notes"]:
         console.print(f"note: {note}")
-    if json_out:
-        write_json(json_out, result)
-    if report:
-        write_report(report, result)
+    with Outputs() as outputs:  # --json and --report appear together or not at all
+        if json_out:
+            write_json(json_out, result, outputs)
+        if report:
+            write_report(report, result, outputs=outputs)
 
 
 COMMANDS = [compare_cmd]

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
+from recs.atomic import Outputs, check_paths
 from recs.cli.render import console, key_values, table, write_json
 from recs.config import SplitConfig
-from recs.sessions.io import read_sessions, write_sessions
+from recs.sessions.io import read_sessions, sessions_output_kind, write_sessions
 from recs.sessions.split import split_sessions
 from recs.sessions.synth import SynthConfig, generate
 
@@ -36,10 +37,15 @@ def synth_cmd(events: int, seed: int, items: int | None, days: int, out: Path, w
     Example:
       recs synth --events 1000000 --seed 7 --out runs/synth.parquet
     """
-    frame, w = generate(SynthConfig(events=events, seed=seed, items=items, days=days))
-    write_sessions(frame, out)
+    check_paths([], [("--out", out), ("--world", world)])
+    sessions_output_kind(out, "--out")
     if world is not None:
-        write_sessions(w.frame(), world) if world.suffix in (".csv",) else w.frame().write_parquet(world)
+        sessions_output_kind(world, "--world")
+    frame, w = generate(SynthConfig(events=events, seed=seed, items=items, days=days))
+    with Outputs() as outputs:
+        write_sessions(frame, out, outputs)
+        if world is not None:
+            write_sessions(w.frame(), world, outputs)
     mix = frame["interaction"].value_counts(normalize=True).sort("proportion", descending=True)
     console.print(key_values(f"wrote {out}", {
         "events": frame.height, "sessions": frame["session_id"].n_unique(), "users": frame["user_id"].n_unique(),
@@ -69,15 +75,19 @@ def split_cmd(sessions: Path, test_days: int, cutoff: str | None, train_out: Pat
     Example:
       recs split runs/synth.parquet --train runs/train.parquet --test runs/test.parquet
     """
+    check_paths([("SESSIONS", sessions)], [("--train", train_out), ("--test", test_out), ("--json", json_out)])
+    sessions_output_kind(train_out, "--train")
+    sessions_output_kind(test_out, "--test")
     result = split_sessions(read_sessions(sessions), SplitConfig(test_days=test_days, cutoff=cutoff))
-    write_sessions(result.train, train_out)
-    write_sessions(result.test, test_out)
     summary = result.summary()
+    with Outputs() as outputs:  # all three files appear, or none
+        write_sessions(result.train, train_out, outputs)
+        write_sessions(result.test, test_out, outputs)
+        if json_out:
+            write_json(json_out, summary, outputs)
     rows = [{"side": side, "file": str(path), **{k: v for k, v in summary[side].items()}}
             for side, path in (("train", train_out), ("test", test_out))]
     console.print(table(f"split at {summary['cutoff']} (test until {summary['test_end']})", rows))
-    if json_out:
-        write_json(json_out, summary)
 
 
 COMMANDS = [synth_cmd, split_cmd]

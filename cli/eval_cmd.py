@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from recs.atomic import check_paths
 from recs.cli.render import console, table, write_json
 from recs.config import EvalConfig
 from recs.eval.report import evaluate_index
@@ -51,6 +52,7 @@ def eval_cmd(index_dir: Path, sessions: Path, targets: str, triggers: int, names
       recs eval-hitrate --index runs/index --sessions runs/test.parquet --json runs/eval.json
     """
     cfg = EvalConfig(targets=tuple(t.strip() for t in targets.split(",") if t.strip()), triggers=triggers)
+    check_paths([("--index", index_dir), ("--sessions", sessions)], [("--json", json_out)])
     report = evaluate_index(index_dir, sessions, cfg, list(names) or None)
     title = (f"purchase-intent hit rate, k={report['k']}, score={report['score']}, triggers={triggers}, "
              f"targets={','.join(cfg.targets)}")

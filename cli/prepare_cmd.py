@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from recs.atomic import Outputs, check_paths
 from recs.cli.render import console, key_values, table, write_json
 from recs.errors import ConfigError
 from recs.progress import TqdmProgress
@@ -83,10 +84,12 @@ def prepare_cmd(inputs: tuple[str, ...], out: Path, fmt: str, cols: tuple[str, .
         sessionize=sessionize, gap=gap, dedupe=dedupe, paper_filter=paper_filter,
         min_session_len=min_session_len, min_item_count=min_item_count, on_error=on_error,
     )
-    report = prepare(inputs, out, config, progress=TqdmProgress(enabled=not quiet))
+    check_paths([("INPUT", p) for p in inputs], [("--out", out), ("--json", json_out)])
+    with Outputs() as outputs:  # the sessions file and --json appear together or not at all
+        report = prepare(inputs, out, config, progress=TqdmProgress(enabled=not quiet), outputs=outputs)
+        if json_out:
+            write_json(json_out, report, outputs)
     render_report(report)
-    if json_out:
-        write_json(json_out, report)
 
 
 def render_report(report: dict[str, Any]) -> None:

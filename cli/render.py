@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from recs.artifacts import atomic_file
+from recs.atomic import Outputs, writing
 
 # Piped output (CI logs, files) gets a wide table instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -53,7 +53,8 @@ def key_values(title: str, values: Mapping[str, Any]) -> Table:
     return t
 
 
-def write_json(path: str | Path, obj: Any) -> Path:
-    with atomic_file(path) as tmp:
+def write_json(path: str | Path, obj: Any, outputs: Outputs | None = None) -> Path:
+    """Write ``obj`` as indented JSON; with ``outputs`` it is staged with the command's other outputs."""
+    with writing(path, outputs) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
     return Path(path)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 from rich.table import Table
 
+from recs.atomic import check_paths
 from recs.cli.render import console, fmt, key_values, write_json
 from recs.errors import ConfigError
 from recs.sessions.io import read_sessions
@@ -100,6 +101,7 @@ def stats_cmd(sessions: Path, tz: str, json_out: Path | None) -> None:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"--tz {tz!r}: unknown time zone; use an IANA name such as UTC or Asia/Shanghai") from None
+    check_paths([("SESSIONS", sessions)], [("--json", json_out)])
     st = session_stats(read_sessions(sessions), tz=tz)
     render_stats(st, sessions)
     if json_out:

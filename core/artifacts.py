@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from recs import __version__
+from recs.atomic import atomic_dir as _atomic_dir
+from recs.atomic import check_not_cwd, check_paths, recover
 from recs.errors import ArtifactError, InputError
 
 MANIFEST = "manifest.json"
@@ -50,46 +49,27 @@ def _is_artifact_of(path: Path, kind: str) -> bool:
         return False
 
 
-@contextmanager
-def atomic_dir(out: str | Path, kind: str) -> Iterator[Path]:
-    """Yield a temporary directory; on success it replaces ``out``.
+def atomic_dir(out: str | Path, kind: str) -> AbstractContextManager[Path]:
+    """A temporary directory that replaces ``out`` atomically on success (``recs.atomic.atomic_dir``);
+    an existing ``out`` is replaced only if it is an artifact of the same ``kind`` or empty."""
+    return _atomic_dir(out, kind, lambda p: _is_artifact_of(p, kind))
 
-    An existing ``out`` is replaced only if it is an artifact of the same ``kind`` (a re-run); any
-    other existing path is left alone and reported, so recs never deletes a user's own files.
-    """
+
+def preflight_artifact(out: str | Path, kind: str, inputs: Iterable[tuple[str, str | Path | None]] = ()) -> None:
+    """Everything that can refuse ``out`` before minutes of work are spent: it is not an input, not
+    the working directory, and replaceable (missing, empty or a ``kind`` artifact); leftovers of an
+    interrupted run are restored or cleaned. Writability is proven by the caller's first temporary."""
     out = Path(out)
+    check_paths(inputs, [("--out", out)])
+    check_not_cwd(out)
+    recover_artifact(out, kind)
     if out.exists() and not (out.is_dir() and (_is_artifact_of(out, kind) or not any(out.iterdir()))):
         raise ArtifactError(f"{out}: exists and is not a {kind} directory; choose another --out or remove it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        yield tmp
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
-@contextmanager
-def atomic_file(out: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``out``; it becomes ``out`` only if the block succeeds."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent, suffix=out.suffix)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def recover_artifact(out: str | Path, kind: str) -> list[str]:
+    """Restore or clean what an interrupted write of a ``kind`` artifact to ``out`` left behind."""
+    return recover(out, lambda p: _is_artifact_of(p, kind))
 
 
 def write_manifest(directory: Path, kind: str, version: int, **fields: Any) -> dict[str, Any]:
@@ -109,14 +89,16 @@ def read_manifest(directory: str | Path, kind: str, version: int) -> dict[str, A
     """Read and check a manifest: right kind, right format version, or a clear ArtifactError."""
     directory = Path(directory)
     path = directory / MANIFEST
+    if not directory.exists():
+        # A writer killed between the two renames of a swap (where the OS has no atomic exchange) left
+        # the artifact beside its path; put it back rather than report it missing.
+        recover_artifact(directory, kind)
     if not directory.is_dir():
         raise ArtifactError(f"{directory}: no such {kind} directory")
     try:
-        manifest = json.loads(path.read_text())
+        manifest = manifest_object(path)
     except FileNotFoundError:
         raise ArtifactError(f"{directory}: no {MANIFEST}; not a {kind} directory (or an unfinished one)") from None
-    except ValueError as e:
-        raise ArtifactError(f"{path}: not valid JSON ({e})") from None
     if manifest.get("format") != kind:
         raise ArtifactError(f"{directory}: is a {manifest.get('format')!r} directory, expected {kind!r}")
     if manifest.get("format_version") != version:
@@ -124,4 +106,147 @@ def read_manifest(directory: str | Path, kind: str, version: int) -> dict[str, A
             f"{directory}: {kind} format version {manifest.get('format_version')!r}, this recs reads version "
             f"{version}; rebuild it with this recs"
         )
+    check_recorded_sizes(directory, manifest)
     return manifest
+
+
+def json_type(value: Any) -> str:
+    """How a JSON value reads in a message: ``a list``, ``null``, ``a string``."""
+    if value is None:
+        return "null"
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+             dict: "an object"}
+    return names.get(type(value), type(value).__name__)
+
+
+def manifest_object(path: Path) -> dict[str, Any]:
+    """Parse ``manifest.json``, which must be a JSON object; anything else is an ArtifactError naming it.
+
+    ``FileNotFoundError`` is left to the caller, whose message knows which kind of directory it expected.
+    Any other OSError (permission denied, a directory named manifest.json) names the path and the reason.
+    """
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise ArtifactError(f"{path}: cannot read ({e.strerror or e})") from None
+    except ValueError as e:
+        raise ArtifactError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{path}: expected a JSON object (format, format_version, ...), got {json_type(manifest)}")
+    return manifest
+
+
+def record_files(directory: Path) -> dict[str, dict[str, Any]]:
+    """The manifest's ``files`` field: ``{relative path: {"bytes": n, "blake2b": hex}}`` of every file in
+    ``directory`` but the manifest.
+
+    Call it on the temporary directory just before ``write_manifest``, so the record describes exactly
+    the bytes that are renamed into place. Readers compare sizes on every load (a stat per file) and
+    ``recs check`` compares hashes, so a file changed afterwards is noticed instead of scored.
+    """
+    files: dict[str, dict[str, Any]] = {}
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and path != directory / MANIFEST:
+            files[path.relative_to(directory).as_posix()] = {"bytes": path.stat().st_size,
+                                                             "blake2b": fingerprint_file(path)}
+    return files
+
+
+def recorded_files(directory: Path, manifest: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """The checked ``files`` record of a manifest, or None for an artifact written before recs recorded it.
+
+    Every name must be a plain relative path inside ``directory``: the record is read from a file
+    anyone can edit, and its names are stat-ed and hashed.
+    """
+    from recs.names import inside, is_safe_relative_path  # recs.names needs nothing from this module
+
+    if "files" not in manifest:
+        return None
+    path = directory / MANIFEST
+    files = manifest["files"]
+    if not isinstance(files, dict):
+        raise ArtifactError(f"{path}: field 'files' must be an object of relative path -> "
+                            f"{{bytes, blake2b}}, got {json_type(files)}")
+    for rel, rec in files.items():
+        if not is_safe_relative_path(rel):
+            raise ArtifactError(f"{path}: field 'files' names {rel!r}; recorded files are relative paths of "
+                                f"letters, digits, '.', '_' and '-' inside the directory")
+        digest = rec.get("blake2b") if isinstance(rec, dict) else None
+        size = rec.get("bytes") if isinstance(rec, dict) else None
+        if not (isinstance(size, int) and not isinstance(size, bool) and size >= 0
+                and isinstance(digest, str) and len(digest) == 32 and all(c in "0123456789abcdef" for c in digest)):
+            raise ArtifactError(f"{path}: field 'files.{rel}' must be {{\"bytes\": n >= 0, \"blake2b\": 32 hex "
+                                f"digits}}, got {rec!r}")
+        inside(directory, rel, f"{MANIFEST} field 'files'")
+    return files
+
+
+def check_recorded_sizes(directory: Path, manifest: dict[str, Any]) -> None:
+    """Compare each recorded file's size with the file's: a stat each, cheap enough for every read.
+
+    A missing file is left to the reader that needs it (it names the file it cannot open); hashes are
+    for ``recs check``, which reads every byte.
+    """
+    for rel, rec in (recorded_files(directory, manifest) or {}).items():
+        path = directory / rel
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise ArtifactError(f"{path}: cannot read ({e.strerror or e})") from None
+        if size != rec["bytes"]:
+            raise ArtifactError(
+                f"{path}: {size:,} bytes, but {MANIFEST} recorded {rec['bytes']:,}; the file was changed after "
+                f"it was written: rebuild the artifact (recs check {directory} compares every file)"
+            )
+
+
+def verify_artifact(directory: str | Path) -> dict[str, Any]:
+    """Compare every file of a model or index directory with the size and hash its manifest recorded.
+
+    Reads every byte, so it is a command of its own (``recs check``) rather than part of every load.
+    Returns ``directory``, ``format``, ``format_version``, ``recorded`` (False for an artifact written
+    before recs recorded files: nothing to compare), ``ok`` and ``files``: one row per file with
+    ``file``, ``bytes`` (on disk, None if missing), ``recorded_bytes`` and ``status``: ``ok``,
+    ``mismatch`` (size or content differs), ``missing``, ``unreadable`` or ``not recorded`` (a file
+    the manifest does not list: no reader opens it, so it is listed but not an error).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ArtifactError(f"{directory}: no such directory")
+    try:
+        manifest = manifest_object(directory / MANIFEST)
+    except FileNotFoundError:
+        raise ArtifactError(f"{directory}: no {MANIFEST}; not a recs model or index directory") from None
+    kind = manifest.get("format")
+    if not (isinstance(kind, str) and kind.startswith("recs.")):
+        raise ArtifactError(f"{directory / MANIFEST}: field 'format' is {kind!r}; not a recs artifact")
+    files = recorded_files(directory, manifest)
+    rows: list[dict[str, Any]] = []
+    for rel, rec in (files or {}).items():
+        path = directory / rel
+        row: dict[str, Any] = {"file": rel, "bytes": None, "recorded_bytes": rec["bytes"]}
+        try:
+            row["bytes"] = path.stat().st_size
+            same = row["bytes"] == rec["bytes"] and fingerprint_file(path) == rec["blake2b"]
+            row["status"] = "ok" if same else "mismatch"
+        except FileNotFoundError:
+            row["status"] = "missing"
+        except (OSError, InputError):
+            row["status"] = "unreadable"
+        rows.append(row)
+    for path in sorted(directory.rglob("*")):
+        rel = path.relative_to(directory).as_posix()
+        if path.is_file() and rel != MANIFEST and rel not in (files or {}):
+            rows.append({"file": rel, "bytes": path.stat().st_size, "recorded_bytes": None, "status": "not recorded"})
+    return {
+        "directory": str(directory),
+        "format": kind,
+        "format_version": manifest.get("format_version"),
+        "recorded": files is not None,
+        "ok": all(r["status"] in ("ok", "not recorded") for r in rows),
+        "files": rows,
+    }

@@ -23,5 +23,9 @@ class ConfigError(RecsError):
     """An option or parameter is out of range or inconsistent with the data."""
 
 
+class OutputError(RecsError):
+    """An output cannot be written: the OS refused (read-only, full, not a directory) or the path is taken."""
+
+
 class ArtifactError(RecsError):
     """A model or index directory is missing, incomplete or of another format version."""

@@ -15,15 +15,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recs.artifacts import atomic_dir, read_manifest, write_manifest
+from recs.artifacts import atomic_dir, read_manifest, record_files, write_manifest
 from recs.columns import Col
+from recs.embeddings.model_check import TOKENS_FILE, VECTORS_IN, VECTORS_OUT, check_model
 from recs.errors import ArtifactError, ConfigError
 
 MODEL_FORMAT = "recs.model"
 MODEL_VERSION = 1
-TOKENS_FILE = "tokens.parquet"
-VECTORS_IN = "vectors_in.npy"
-VECTORS_OUT = "vectors_out.npy"
 
 
 @dataclass
@@ -54,19 +52,28 @@ class EmbeddingModel:
         return m[int(row[Col.TOKEN_ID][0])]
 
     def save(self, out: str | Path, **manifest_fields: Any) -> dict[str, Any]:
-        """Write the model directory atomically and return its manifest."""
+        """Write the model directory atomically and return its manifest.
+
+        The model is checked as ``load`` checks it, before anything is written: a model that could not
+        be read back (NaN or inf from a diverged training, zero-width vectors) is a ConfigError here
+        rather than an index of nonsense later. The manifest records every file's size and hash.
+        """
+        vin, vout = _float32(self.vectors_in), _float32(self.vectors_out)
+        fields = {**self.manifest, **manifest_fields}
+        for key in ("format", "format_version", "recs_version", "created_utc", "files"):
+            fields.pop(key, None)
+        check_model(out, fields, self.vocab, vin, vout, error=ConfigError)
         with atomic_dir(out, MODEL_FORMAT) as tmp:
             self.vocab.write_parquet(tmp / TOKENS_FILE)
-            np.save(tmp / VECTORS_IN, np.ascontiguousarray(self.vectors_in, dtype=np.float32), allow_pickle=False)
-            np.save(tmp / VECTORS_OUT, np.ascontiguousarray(self.vectors_out, dtype=np.float32), allow_pickle=False)
-            fields = {**self.manifest, **manifest_fields}
-            for key in ("format", "format_version", "recs_version", "created_utc"):
-                fields.pop(key, None)
-            self.manifest = write_manifest(tmp, MODEL_FORMAT, MODEL_VERSION, **fields)
+            np.save(tmp / VECTORS_IN, vin, allow_pickle=False)
+            np.save(tmp / VECTORS_OUT, vout, allow_pickle=False)
+            self.manifest = write_manifest(tmp, MODEL_FORMAT, MODEL_VERSION, **fields, files=record_files(tmp))
         return self.manifest
 
     @classmethod
     def load(cls, directory: str | Path) -> EmbeddingModel:
+        """Read MODEL_DIR; its manifest, vocabulary and vectors are checked (``recs.embeddings.model_check``)
+        so that a broken or hand-edited model is one ArtifactError naming the file, not a traceback later."""
         directory = Path(directory)
         manifest = read_manifest(directory, MODEL_FORMAT, MODEL_VERSION)
         try:
@@ -75,8 +82,11 @@ class EmbeddingModel:
             vout = np.load(directory / VECTORS_OUT, allow_pickle=False)
         except (OSError, ValueError, pl.exceptions.PolarsError) as e:
             raise ArtifactError(f"{directory}: model files unreadable ({e})") from None
-        if not (vin.shape == vout.shape and vin.shape[0] == vocab.height):
-            raise ArtifactError(
-                f"{directory}: inconsistent model: {vocab.height} tokens, vectors {vin.shape} and {vout.shape}"
-            )
+        check_model(directory, manifest, vocab, vin, vout)
         return cls(vocab, vin, vout, manifest)
+
+
+def _float32(vectors: np.ndarray) -> np.ndarray:
+    """Float vectors as C-ordered float32 (what is written); anything else as it is, for check_model to name."""
+    vectors = np.asarray(vectors)
+    return np.ascontiguousarray(vectors, dtype=np.float32) if np.issubdtype(vectors.dtype, np.floating) else vectors

@@ -23,13 +23,14 @@ import numpy as np
 import polars as pl
 from gensim.models import Word2Vec
 
-from recs.artifacts import fingerprint_file
+from recs.artifacts import fingerprint_file, preflight_artifact
+from recs.atomic import scratch_dir
 from recs.columns import Col, Interaction
 from recs.config import TrainConfig, config_dict
 from recs.embeddings.cooc import regularization_pairs
 from recs.embeddings.corpus import PairIterable, SessionIterable, write_pair_corpus, write_session_corpus
 from recs.embeddings.epochs import auto_epochs
-from recs.embeddings.model import EmbeddingModel
+from recs.embeddings.model import MODEL_FORMAT, EmbeddingModel
 from recs.embeddings.tokens import tokenize
 from recs.errors import InputError
 from recs.progress import NullProgress, Progress
@@ -150,11 +151,19 @@ def train_to_dir(
     cfg: TrainConfig | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """``recs train-embeddings``: read sessions, train, write MODEL_DIR atomically; return its manifest."""
+    """``recs train-embeddings``: read sessions, train, write MODEL_DIR atomically; return its manifest.
+
+    Options and ``out`` are checked before the sessions are read; the corpus files live beside ``out``
+    while training (not in the system temp directory) so an interrupted run's are found and removed.
+    """
+    cfg = cfg or TrainConfig()
+    cfg.validate()
+    preflight_artifact(out, MODEL_FORMAT, inputs=[("SESSIONS", sessions_path)])
     t = time.perf_counter()
     sessions = read_sessions(sessions_path)
     read_s = time.perf_counter() - t
-    model = train(sessions, cfg, progress)
+    with scratch_dir(out, "corpus") as work:
+        model = train(sessions, cfg, progress, workdir=work)
     model.manifest["timings"]["read_s"] = read_s
     model.manifest["timings"]["total_s"] = time.perf_counter() - t
     source = {"path": str(sessions_path), "fingerprint": fingerprint_file(sessions_path)}

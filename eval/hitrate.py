@@ -8,15 +8,17 @@
 * A hit is a target whose item is in S. Hit rate = hits / targets with at least one trigger; targets
   without a trigger are counted separately.
 
-All of it is joins in polars: targets x earlier source events of the same session (bounded by
-session length), the last N distinct items kept by rank, and a semi-join against the candidates on
-(trigger item, target item), so candidate lists are never expanded per target.
+Triggers are found in time and memory linear in the events (``target_triggers``: each source event
+is a trigger for an interval of targets, found by a vectorised scan), never as targets x earlier
+source events of a session, which grew with the square of a long session; then a semi-join against
+the candidates on (trigger item, target item), so candidate lists are never expanded per target.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from recs.columns import Col
@@ -36,30 +38,120 @@ def _positions(test: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+_SCAN_BLOCK = 1 << 20  # (source event, offset) cells per block of the trigger scan: ~35 MB of temporaries
+
+
 def target_triggers(test: pl.DataFrame, source: str, cfg: EvalConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(targets, triggers): one row per target event, and its up-to-N trigger items.
 
-    targets: _target, session_id, _tpos, _titem.  triggers: _target, _sitem, trigger rank (1 = latest).
+    targets: _target, session_id, _tpos, _titem.  triggers: _target, _sitem, trigger rank (1 = latest),
+    sorted by target and rank.  Time and memory are linear in the events (see ``_trigger_intervals``).
     """
-    ev = _positions(test)
+    return _target_triggers(test, source, cfg, None)
+
+
+def trigger_work(test: pl.DataFrame, source: str, cfg: EvalConfig) -> dict[str, int]:
+    """Sizes of ``target_triggers``' intermediates: sources, targets, scanned cells, largest scan block,
+    scan iterations and trigger rows; every one is linear in the events (checked by the tests)."""
+    stats: dict[str, int] = {}
+    _target_triggers(test, source, cfg, stats)
+    return stats
+
+
+def _target_triggers(
+    test: pl.DataFrame, source: str, cfg: EvalConfig, stats: dict[str, int] | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Number the source events j = 0..S-1 over the session-sorted events, and give every event c, the
+    number of source events before it in that order; source j is a trigger of a target of its session
+    exactly when j < c <= U(j) (``_trigger_intervals``).  With key = c + session index (unique per
+    (session, c)), the targets matching j are a range of the key-sorted targets: two searchsorteds, and
+    at most N rows per target are ever built."""
+    is_src = (pl.col(Col.INTERACTION) == source).cast(pl.Int64)
+    ev = _positions(test).with_columns(
+        (is_src.cum_sum() - is_src + pl.col(Col.SESSION).rle_id().cast(pl.Int64)).alias("_key"),
+        pl.col(Col.SESSION).rle_id().cast(pl.Int64).alias("_sidx"),
+    )
     targets = (
         ev.filter(pl.col(Col.INTERACTION).is_in(list(cfg.targets)))
-        .select(Col.SESSION, pl.col(Col.POS).alias(_TPOS), pl.col(Col.ITEM).alias(_TITEM))
+        .select(Col.SESSION, pl.col(Col.POS).alias(_TPOS), pl.col(Col.ITEM).alias(_TITEM), "_key")
         .with_row_index(_T)
     )
-    sources = ev.filter(pl.col(Col.INTERACTION) == source).select(
-        Col.SESSION, pl.col(Col.POS).alias(_SPOS), pl.col(Col.ITEM).alias(_SITEM)
+    tkeys = targets["_key"].to_numpy()  # non-decreasing: events are sorted by session, then time
+    targets = targets.drop("_key")
+    sources = ev.filter(pl.col(Col.INTERACTION) == source).select("_sidx", pl.col(Col.ITEM).alias(_SITEM))
+    sidx = sources["_sidx"].to_numpy()
+    js = np.arange(sources.height, dtype=np.int64)
+    # previous / next source event of the same item in the session: one sort by (session, item, j)
+    same = pl.col("_sidx").eq_missing(pl.col("_sidx").shift(1)) & pl.col(_SITEM).eq_missing(pl.col(_SITEM).shift(1))
+    by_item = (
+        sources.with_row_index("_j").sort("_sidx", _SITEM, "_j").select("_j", same.fill_null(False).alias("_same"))
     )
-    triggers = (
-        targets.join(sources, on=Col.SESSION, how="inner")
-        .filter(pl.col(_SPOS) < pl.col(_TPOS))
-        .group_by(_T, _SITEM)
-        .agg(pl.col(_SPOS).max())
-        .with_columns(pl.col(_SPOS).rank("ordinal", descending=True).over(_T).alias("trigger_rank"))
-        .filter(pl.col("trigger_rank") <= cfg.triggers)
-        .select(_T, _SITEM, "trigger_rank")
-    )
+    order, link = by_item["_j"].to_numpy().astype(np.int64), by_item["_same"].to_numpy()[1:]
+    prev = np.full(js.size, -1, dtype=np.int64)
+    prev[order[1:][link]] = order[:-1][link]
+    stop = np.searchsorted(sidx, sidx, side="right")  # end of the session's source events
+    stop[order[:-1][link]] = order[1:][link]
+    upper = _trigger_intervals(prev, stop, cfg.triggers, stats)
+    lo = np.searchsorted(tkeys, js + sidx, side="right")
+    hi = np.searchsorted(tkeys, upper + sidx, side="right")
+    rows = hi - lo
+    # pairs come j-major, j ascending; reversed and stably sorted by target: j descending per target
+    trig = np.repeat(js, rows)[::-1]
+    tgt = (np.arange(trig.size) + np.repeat(lo - (np.cumsum(rows) - rows), rows))[::-1]
+    by_target = np.argsort(tgt, kind="stable")
+    trig, tgt = trig[by_target], tgt[by_target]
+    rank = np.arange(tgt.size) - np.searchsorted(tgt, tgt, side="left") + 1
+    triggers = pl.DataFrame({
+        _T: pl.Series(tgt, dtype=pl.UInt32),
+        _SITEM: sources[_SITEM].gather(trig),
+        "trigger_rank": pl.Series(rank, dtype=pl.UInt32),
+    })
+    if stats is not None:
+        stats.update(events=ev.height, sources=sources.height, targets=targets.height, trigger_rows=triggers.height)
     return targets, triggers
+
+
+def _trigger_intervals(prev: np.ndarray, stop: np.ndarray, n: int, stats: dict[str, int] | None) -> np.ndarray:
+    """U(j) for every source event j: j is among the last n distinct source items for c in (j, U(j)].
+
+    ``prev[j]``: the previous source event of j's item in its session (-1 if none); ``stop[j]``: the
+    next one, or the session's end.  j is the latest event of its item for j < c <= stop[j]; it is
+    then within the last n distinct items while fewer than n events k in (j, c) have prev[k] < j
+    (those are the latest events of other items, all distinct), i.e. for c <= e(j), e(j) = the n-th
+    such k.  So U(j) = min(stop[j], e(j)), found by scanning k = j + r for all j at once: round t
+    looks at offsets r in [2^t, 2^(t+1)) (block width capped at _SCAN_BLOCK) and drops the j's that
+    are done.  A j is scanned at most 2 (U(j) - j) + 1 cells, and sum_j (U(j) - j) = the (c, trigger)
+    pairs <= n x sources, so the work is linear; rounds are about log2 of the longest scan.
+    """
+    upper = stop.copy()
+    act = np.flatnonzero(stop > np.arange(stop.size) + 1)  # j + 1 < stop: something to scan
+    cnt = np.zeros(act.size, dtype=np.int32)
+    offset, width = 1, 1
+    scanned = largest = iterations = 0
+    while act.size:
+        width = min(width, _SCAN_BLOCK)
+        step = max(1, _SCAN_BLOCK // width)
+        keep_act, keep_cnt = [], []
+        for s in range(0, act.size, step):
+            a, c0 = act[s : s + step], cnt[s : s + step]
+            k = a[:, None] + np.arange(offset, offset + width)[None, :]
+            valid = k < stop[a][:, None]
+            other = valid & (prev[np.where(valid, k, 0)] < a[:, None])
+            full = (c0[:, None] + np.cumsum(other, axis=1, dtype=np.int32)) >= n
+            hit = full[:, -1]
+            upper[a[hit]] = a[hit] + offset + full[hit].argmax(axis=1)
+            more = ~hit & (a + offset + width < stop[a])
+            keep_act.append(a[more])
+            keep_cnt.append(c0[more] + other[more].sum(axis=1, dtype=np.int32))
+            scanned += k.size
+            largest = max(largest, k.size)
+            iterations += 1
+        act, cnt = np.concatenate(keep_act), np.concatenate(keep_cnt)
+        offset += width
+        width *= 2
+    if stats is not None:
+        stats.update(scanned_cells=scanned, largest_block=largest, scan_iterations=iterations)
+    return upper
 
 
 def hit_table(
@@ -75,6 +167,10 @@ def hit_table(
     dtype = targets.schema[_TITEM]
     schema = cand.collect_schema()
     if schema[_TITEM] != dtype or schema[_SITEM] != dtype:
+        from recs.eval.ids import require_same_id_kind
+
+        require_same_id_kind(dtype, schema[_SITEM], schema[_TITEM])  # string vs integer ids: an error, not 0 hits
+        # integer widths only: an id out of the sessions' range becomes null, which could not match anyway
         cand = cand.cast({_SITEM: dtype, _TITEM: dtype}, strict=False)
     pairs = triggers.join(targets.select(_T, _TITEM), on=_T)
     # Only candidate rows whose (trigger item, target item) could match: two hash-set filters over
@@ -129,7 +225,10 @@ def coverage(
     # items x k rows of a candidate table took about 30 bytes a row (440 MB at 15M rows).
     lengths = candidates.lazy().group_by(Col.ITEM).len("n").collect()
     if lengths.schema[Col.ITEM] != active.schema[Col.ITEM]:
-        lengths = lengths.cast({Col.ITEM: active.schema[Col.ITEM]}, strict=False)
+        from recs.eval.ids import require_same_id_kind
+
+        require_same_id_kind(active.schema[Col.ITEM], lengths.schema[Col.ITEM])  # string vs integer: an error
+        lengths = lengths.cast({Col.ITEM: active.schema[Col.ITEM]}, strict=False)  # integer widths only
     joined = active.join(lengths, on=Col.ITEM, how="left").with_columns(pl.col("n").fill_null(0))
     n_active = joined.height
     reached = candidates.lazy().select(pl.col(Col.CANDIDATE).n_unique()).collect().item()

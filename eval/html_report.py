@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from recs.artifacts import atomic_file
+from recs.atomic import Outputs, writing
 from recs.eval.compare import CART_TO_CART, CLICK_TO_CART, ITEM_TO_ITEM
 
 COLUMN_TITLES = {ITEM_TO_ITEM: "Item-to-Item", CLICK_TO_CART: "Click-to-Cart", CART_TO_CART: "Cart-to-Cart"}
@@ -142,8 +142,10 @@ def render(result: Mapping[str, Any], title: str = "recs compare") -> str:
     return "".join(out)
 
 
-def write_report(path: str | Path, result: Mapping[str, Any], title: str = "recs compare") -> Path:
-    """Write the page atomically; return its path."""
-    with atomic_file(path) as tmp:
+def write_report(
+    path: str | Path, result: Mapping[str, Any], title: str = "recs compare", outputs: Outputs | None = None
+) -> Path:
+    """Write the page atomically (with ``outputs``: staged with the command's other outputs); return its path."""
+    with writing(path, outputs) as tmp:
         tmp.write_text(render(result, title), encoding="utf-8")
     return Path(path)

@@ -8,8 +8,10 @@ from typing import Any
 import polars as pl
 
 from recs.candidates.build import load_candidates, load_index_manifest
+from recs.columns import Col
 from recs.config import EvalConfig, config_dict
 from recs.eval.hitrate import coverage, hit_rate
+from recs.eval.ids import require_same_id_kind
 from recs.sessions.io import read_sessions
 
 
@@ -40,6 +42,11 @@ def evaluate_index(
     chosen = names or list(available)
     # lazy scans: the hit rate reads only rows that can match (400M rows at 10M events with backoff)
     frames = {n: load_candidates(index_dir, n, lazy=True) for n in chosen}  # clear error for unknown names
+    built_from = manifest.get("model", {}).get("path", "an unrecorded model")
+    for frame in frames.values():
+        schema = frame.collect_schema()
+        require_same_id_kind(test.schema[Col.ITEM], schema[Col.ITEM], schema[Col.CANDIDATE], where=str(sessions_path),
+                             what=f"the index {index_dir} (built from model {built_from})")
     sets = {n: (available[n]["source"], frame) for n, frame in frames.items()}
     rows = evaluate_sets(test, sets, cfg, manifest.get("training_catalogue_items"))
     return {

@@ -18,6 +18,7 @@ import polars as pl
 
 from recs.columns import Col, Interaction
 from recs.errors import ConfigError, InputError, SchemaError
+from recs.sessions import times
 from recs.sessions.io import datetime_to_utc
 
 # Internal field names, also the left-hand side of ``--col FIELD=SOURCE_COLUMN``.
@@ -71,7 +72,7 @@ EVENT_SYNONYMS: dict[str, str | None] = {
     "remove_from_cart": None,
 }
 
-TIME_UNITS = ("auto", "s", "ms", "us")
+TIME_UNITS = ("auto", *times.TIME_UNITS)  # auto: the one unit that puts a value in 1990..2100
 _DATETIME_FORMATS = (
     "%Y-%m-%dT%H:%M:%S%.f%z",
     "%Y-%m-%d %H:%M:%S%.f%z",
@@ -438,35 +439,39 @@ def find_bad_text_line(path: Path, fmt: Format) -> str | None:
     return None
 
 
+def _as_int(c: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
+    """The integer a time value holds (numbers, or strings of digits), null otherwise; None for other types."""
+    if dtype.is_numeric():
+        return c.cast(pl.Int64, strict=False)
+    if dtype == pl.String:
+        return c.str.strip_chars().cast(pl.Int64, strict=False)
+    return None
+
+
 def time_expr(c: pl.Expr, dtype: pl.DataType, unit: str) -> pl.Expr:
     """Parse a time column of any source type to Datetime('us', 'UTC'); unparsable values become null.
 
-    Integers are unix time in ``unit``; ``auto`` picks seconds, milliseconds or microseconds by
-    magnitude (a value below 1e11 is seconds: 1e11 s is the year 5138, 1e11 ms is 1973). Strings
-    may hold such integers or ISO-8601-like datetimes, with an offset or a trailing UTC/GMT/Z.
+    Integers are unix time in ``unit`` through ``recs.sessions.times``: a value outside 1990..2100 in
+    that unit becomes null too (``time_out_of_range`` tells those rows apart), and ``auto`` takes the
+    unit that puts the value in that range. Strings may hold such integers or ISO-8601-like
+    datetimes, with an offset or a trailing UTC/GMT/Z.
     """
     as_datetime = datetime_to_utc(c, dtype)
     if as_datetime is not None:
         return as_datetime
-    if dtype.is_numeric():
-        return _epoch(c.cast(pl.Int64, strict=False), unit)
-    if dtype != pl.String:
+    as_int = _as_int(c, dtype)
+    if as_int is None:
         return pl.lit(None, dtype=pl.Datetime("us", "UTC"))
-    s = c.str.strip_chars()
-    as_int = s.cast(pl.Int64, strict=False)
-    text = s.str.replace(r"\s*(?:UTC|GMT|Z)$", "")
+    if dtype.is_numeric():
+        return times.epoch_to_utc(as_int, unit)
+    text = c.str.strip_chars().str.replace(r"\s*(?:UTC|GMT|Z)$", "")
     parsed = [text.str.to_datetime(f, strict=False, time_zone="UTC", time_unit="us") for f in _DATETIME_FORMATS]
-    return pl.when(as_int.is_not_null()).then(_epoch(as_int, unit)).otherwise(pl.coalesce(parsed))
+    return pl.when(as_int.is_not_null()).then(times.epoch_to_utc(as_int, unit)).otherwise(pl.coalesce(parsed))
 
 
-def _epoch(v: pl.Expr, unit: str) -> pl.Expr:
-    if unit == "s":
-        us = v * 1_000_000
-    elif unit == "ms":
-        us = v * 1_000
-    elif unit == "us":
-        us = v
-    else:
-        a = v.abs()
-        us = pl.when(a < 10**11).then(v * 1_000_000).when(a < 10**14).then(v * 1_000).otherwise(v)
-    return pl.from_epoch(us, time_unit="us").dt.replace_time_zone("UTC")
+def time_out_of_range(c: pl.Expr, dtype: pl.DataType, unit: str) -> pl.Expr:
+    """True where a time value is an integer outside 1990..2100 in ``unit`` (a bad row of its own kind)."""
+    as_int = _as_int(c, dtype)
+    if as_int is None:
+        return pl.lit(False)
+    return (as_int.is_not_null() & ~times.epoch_in_range(as_int, unit)).fill_null(False)

@@ -2,7 +2,9 @@
 
 The canonical table has ``session_id, item_id, interaction, timestamp`` and optionally ``user_id,
 category, shop_id``. ``item_id`` may be integer or string and keeps its type through every output;
-timestamps are normalised to UTC microseconds so that every later stage compares like with like.
+id columns read from CSV follow the rule of ``recs.sessions.ids`` (integers only when every value is
+a canonical integer). Timestamps are normalised to UTC microseconds so that every later stage compares
+like with like; integer times are read in the caller's ``time_unit`` by ``recs.sessions.times``.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from pathlib import Path
 
 import polars as pl
 
-from recs.artifacts import atomic_file
+from recs.atomic import Outputs, writing
 from recs.columns import Col
-from recs.errors import InputError, SchemaError
+from recs.errors import ConfigError, InputError, SchemaError
+from recs.sessions import times
+from recs.sessions.ids import ID_COLUMNS, text_ids
 
 TIME_DTYPE = pl.Datetime("us", "UTC")
 _READERS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv"}
@@ -43,7 +47,10 @@ def _read_raw(path: Path) -> pl.DataFrame:
         if kind == "parquet":
             return pl.read_parquet(path)
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
-        return pl.read_csv(path, separator=sep, infer_schema_length=100_000, try_parse_dates=False)
+        # ids as text, then typed by the canonical-integer rule, so 007 and 7 stay two items
+        df = pl.read_csv(path, separator=sep, infer_schema_length=100_000, try_parse_dates=False,
+                         schema_overrides=dict.fromkeys(ID_COLUMNS, pl.String))
+        return text_ids(df)
     except (pl.exceptions.PolarsError, OSError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(f"{path}: cannot read as {kind}: {first}") from None
@@ -79,15 +86,24 @@ def datetime_to_utc(c: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
     return None
 
 
-def _normalise_time(df: pl.DataFrame, where: str) -> pl.Expr:
+def _normalise_time(df: pl.DataFrame, where: str, time_unit: str) -> pl.Expr:
     dtype = df.schema[Col.TIMESTAMP]
     c = pl.col(Col.TIMESTAMP)
     as_datetime = datetime_to_utc(c, dtype)
     if as_datetime is not None:
         return as_datetime
     if dtype.is_integer():
-        # Unix seconds, as in most raw logs (Taobao, RetailRocket in ms is handled by `recs prepare`).
-        return pl.from_epoch(c, time_unit="s").dt.replace_time_zone("UTC").dt.cast_time_unit("us")
+        # Unix time in `time_unit`; a value outside 1990..2100 is refused before it is scaled, naming
+        # its row and the unit that would fit (a UInt64 beyond Int64 becomes null and is refused too).
+        v = c.cast(pl.Int64, strict=False)
+        ok = df.select(times.epoch_in_range(v, time_unit).fill_null(False)).to_series()
+        if not ok.all():
+            row = int((~ok).arg_max())
+            raise InputError(
+                f"{where}: column 'timestamp' row {row + 1}: "
+                f"{times.range_message(df[Col.TIMESTAMP][row], time_unit)}"
+            )
+        return times.epoch_to_utc(v, time_unit)
     if dtype == pl.String:
         parsed = df.select(c.str.to_datetime(time_zone="UTC", strict=False, time_unit="us"))
         bad = parsed.to_series().is_null() & df[Col.TIMESTAMP].is_not_null()
@@ -100,16 +116,20 @@ def _normalise_time(df: pl.DataFrame, where: str) -> pl.Expr:
         return c.str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
     raise SchemaError(
         f"{where}: column 'timestamp' has type {dtype}, expected a datetime, ISO-8601 strings or integer unix "
-        f"seconds; columns found: {_found(df)}"
+        f"times (--time-unit); columns found: {_found(df)}"
     )
 
 
-def validate_sessions(df: pl.DataFrame, where: str = "sessions") -> pl.DataFrame:
+def validate_sessions(df: pl.DataFrame, where: str = "sessions", time_unit: str = "s") -> pl.DataFrame:
     """Check and normalise a canonical sessions frame; ``where`` names the source in messages.
+
+    Integer timestamps are unix time in ``time_unit`` (s, ms, us, ns); one outside 1990..2100 is an
+    InputError naming its row and the unit that would fit. Id columns keep the frame's types.
 
     Returns the frame with canonical dtypes, optional columns kept, extra columns dropped, sorted by
     session and time (ties keep the file's order, which is the order the events were logged in).
     """
+    times.check_unit(time_unit)
     missing = [c for c in Col.REQUIRED if c not in df.columns]
     if missing:
         raise SchemaError(
@@ -131,7 +151,7 @@ def validate_sessions(df: pl.DataFrame, where: str = "sessions") -> pl.DataFrame
         _normalise_id(df, Col.SESSION, where).alias(Col.SESSION),
         _normalise_id(df, Col.ITEM, where).alias(Col.ITEM),
         pl.col(Col.INTERACTION).cast(pl.String).str.strip_chars().alias(Col.INTERACTION),
-        _normalise_time(df, where).alias(Col.TIMESTAMP),
+        _normalise_time(df, where, time_unit).alias(Col.TIMESTAMP),
     ]
     for col in Col.OPTIONAL:
         if col in df.columns:
@@ -144,19 +164,34 @@ def validate_sessions(df: pl.DataFrame, where: str = "sessions") -> pl.DataFrame
     return out.sort([Col.SESSION, Col.TIMESTAMP], maintain_order=True)
 
 
-def read_sessions(path: str | Path) -> pl.DataFrame:
-    """Read a canonical sessions file (parquet or CSV) and validate it."""
+def read_sessions(path: str | Path, time_unit: str = "s") -> pl.DataFrame:
+    """Read a canonical sessions file (parquet or CSV) and validate it; integer times are in ``time_unit``."""
     path = Path(path)
-    return validate_sessions(_read_raw(path), where=str(path))
+    times.check_unit(time_unit)  # before reading: a bad option should not wait for a large file
+    return validate_sessions(_read_raw(path), where=str(path), time_unit=time_unit)
 
 
-def write_sessions(df: pl.DataFrame, path: str | Path) -> Path:
-    """Write a sessions frame atomically, as parquet or CSV by the file's suffix."""
+def sessions_output_kind(path: str | Path, option: str = "--out") -> str:
+    """``parquet`` or ``csv`` for an output path, or a ConfigError naming the option, checked before any work."""
+    kind = _READERS.get(Path(path).suffix.lower())
+    if kind is None:
+        raise ConfigError(
+            f"{option} {path}: unknown file type {Path(path).suffix!r}; write sessions as .parquet, .csv or .tsv"
+        )
+    return kind
+
+
+def write_sessions(df: pl.DataFrame, path: str | Path, outputs: Outputs | None = None) -> Path:
+    """Write a sessions frame as parquet, CSV or TSV by the file's suffix.
+
+    Alone it is atomic; with ``outputs`` it is staged there and appears with the command's other
+    outputs or not at all.
+    """
     path = Path(path)
-    kind = _kind(path)
-    with atomic_file(path) as tmp:
+    kind = sessions_output_kind(path)
+    with writing(path, outputs) as tmp:
         if kind == "parquet":
             df.write_parquet(tmp)
         else:
-            df.write_csv(tmp)
+            df.write_csv(tmp, separator="\t" if path.suffix.lower() == ".tsv" else ",")
     return path

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import gzip
 import shutil
-import tempfile
 import time
 import zlib
 from collections.abc import Sequence
@@ -30,28 +29,33 @@ from typing import Any
 
 import polars as pl
 
-from recs.artifacts import atomic_file
+from recs.atomic import Outputs, check_paths, scratch_dir, writing
 from recs.columns import Col, Interaction
 from recs.errors import ConfigError, InputError
 from recs.progress import NullProgress, Progress
 from recs.sessions import formats as fm
+from recs.sessions import times
+from recs.sessions.ids import apply_id_types
+from recs.sessions.ids import id_types as resolve_id_types
 from recs.sessions.io import check_input_file, validate_sessions
 from recs.sessions.sessionize import DEFAULT_GAP, dedupe_mask, parse_duration, sessionize
 
 REASON, DETAIL = "_reason", "_detail"
 KEY = "_key"
 
-# Reasons a row cannot be used. The first five are errors (``--on-error`` decides); the last two
+# Reasons a row cannot be used. The first six are errors (``--on-error`` decides); the last two
 # are expected in real logs and are always dropped and counted.
 MISSING_ITEM = "missing item"
 MISSING_TIME = "missing time"
 BAD_TIME = "unparsable time"
+TIME_RANGE = "time out of range"  # an integer time outside 1990..2100 in --time-unit (recs.sessions.times)
 MISSING_KEY = "missing session/user"
 UNKNOWN_EVENT = "unknown event"
 UNMAPPED_EVENT = "unmapped event"
 BLANK_LINE = "blank line"
-ERROR_REASONS = (MISSING_ITEM, MISSING_TIME, BAD_TIME, MISSING_KEY, UNKNOWN_EVENT)
-_REASON_FIELD = {MISSING_ITEM: "item", MISSING_TIME: "time", BAD_TIME: "time", UNKNOWN_EVENT: "event"}
+ERROR_REASONS = (MISSING_ITEM, MISSING_TIME, BAD_TIME, TIME_RANGE, MISSING_KEY, UNKNOWN_EVENT)
+_REASON_FIELD = {MISSING_ITEM: "item", MISSING_TIME: "time", BAD_TIME: "time", TIME_RANGE: "time",
+                 UNKNOWN_EVENT: "event"}
 
 PAPER_MIN_EVENTS = 4  # "more than 3 item-interaction pairs"
 _DROP = ""  # value of a mapping entry that drops the event
@@ -160,6 +164,7 @@ def _parse_frame(lf: pl.LazyFrame, fmt: fm.Format, cfg: PrepareConfig, keep_sess
             chain = pl.when(cond).then(pl.lit(canon)) if chain is None else chain.when(cond).then(pl.lit(canon))
         mapped = chain.otherwise(None)
     ts = fm.time_expr(pl.col("time"), schema["time"], fmt.time_unit)
+    time_out_of_range = fm.time_out_of_range(pl.col("time"), schema["time"], fmt.time_unit)
     item = pl.col("item")
     item_missing = item.is_null() | (item.cast(pl.String).str.strip_chars() == "")
     key = "session" if keep_session else ("user" if "user" in schema else "session")
@@ -170,13 +175,14 @@ def _parse_frame(lf: pl.LazyFrame, fmt: fm.Format, cfg: PrepareConfig, keep_sess
         pl.when(blank).then(pl.lit(BLANK_LINE))
         .when(item_missing).then(pl.lit(MISSING_ITEM))
         .when(pl.col("time").is_null()).then(pl.lit(MISSING_TIME))
+        .when(time_out_of_range).then(pl.lit(TIME_RANGE))
         .when(tcol.is_null()).then(pl.lit(BAD_TIME))
         .when(pl.col(key).is_null()).then(pl.lit(MISSING_KEY))
     )
     if not cfg.keep_unmapped:
         reason = reason.when(~known).then(pl.lit(UNKNOWN_EVENT)).when(mapped == _DROP).then(pl.lit(UNMAPPED_EVENT))
     detail = (
-        pl.when(pl.col(REASON) == BAD_TIME).then(pl.col("time").cast(pl.String))
+        pl.when(pl.col(REASON).is_in([BAD_TIME, TIME_RANGE])).then(pl.col("time").cast(pl.String))
         .when(pl.col(REASON).is_in([UNKNOWN_EVENT, UNMAPPED_EVENT])).then(ev)
         .otherwise(None)
     )
@@ -222,8 +228,12 @@ def prepare(
     out: str | Path,
     config: PrepareConfig | None = None,
     progress: Progress | None = None,
+    outputs: Outputs | None = None,
 ) -> dict[str, Any]:
     """Read raw logs, write canonical sessions to ``out`` atomically, and return the report.
+
+    With ``outputs`` the sessions file is staged there, to appear together with the caller's other
+    outputs (the CLI's ``--json``) when it commits.
 
     Raises InputError for unreadable or malformed input (naming file and line), SchemaError for a
     missing column, ConfigError for inconsistent options; in every case ``out`` is left untouched.
@@ -235,12 +245,9 @@ def prepare(
     out = Path(out)
     out_kind = _output_kind(out)
     paths = expand_inputs(inputs)
-    if any(p.resolve() == out.resolve() for p in paths):
-        raise ConfigError(f"--out {out}: is also an input; write the sessions to another file")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_paths([("INPUT", p) for p in paths], [("--out", out)])
 
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.work-", dir=out.parent) as work_dir:
-        work = Path(work_dir)
+    with scratch_dir(out) as work:
         # -- inputs: unpack gzip, resolve one format for all files ------------------------------------
         readable: list[Path] = []
         with progress.stage("unpack", total=len(paths), unit="file") as bar:
@@ -301,11 +308,9 @@ def prepare(
 
         # -- pass 2: ids, sessions, dedupe -----------------------------------------------------------
         good = parsed.filter(pl.col(REASON).is_null()).drop(REASON, DETAIL)
-        id_types = _id_types(good)
-        good = good.with_columns(
-            pl.col(f).cast(pl.Int64) if t == "integer" and good.collect_schema()[f] == pl.String else pl.col(f)
-            for f, t in id_types.items()
-        ).rename({f: fm.CANONICAL_OF[f] for f in id_types})
+        # ids from text become Int64 only when every value is a canonical integer; parquet keeps its types
+        id_types = resolve_id_types(good, fm.ID_FIELDS, text=fmt.layout != "parquet")
+        good = apply_id_types(good, id_types).rename({f: fm.CANONICAL_OF[f] for f in id_types})
         rows_ok = rows_read - sum(v["rows"] for v in dropped.values())
         tiebreak = (fm.FILE, fm.LINE)
         if do_sessionize:
@@ -359,7 +364,7 @@ def prepare(
         sessions_before = sessions.select(pl.col(Col.SESSION).n_unique()).collect().item()
         columns = [c for c in (*Col.REQUIRED, *Col.OPTIONAL) if c in filtered.collect_schema()]
         final = filtered.select(columns)
-        with progress.stage("write", unit="file"), atomic_file(out) as tmp:
+        with progress.stage("write", unit="file"), writing(out, outputs) as tmp:
             _sink(final, tmp, out_kind)
             counts = _final_counts(tmp, out_kind)
             if counts["events"] == 0:
@@ -415,6 +420,8 @@ def _error_message(errors: dict[str, dict[str, Any]], fmt: fm.Format) -> str:
             f"; map it with --map {e['value']}=click|favorite|cart|purchase, drop it with --map {e['value']}=, "
             f"or keep it with --keep-unmapped (known events: {shown})"
         )
+    elif first_reason == TIME_RANGE:
+        hint = f"; {times.range_message(e['value'], fmt.time_unit)}"
     return (
         f"{e['first']}: {first_reason}{value}{column}; {total:,} bad row{'s' if total != 1 else ''} in all "
         f"({breakdown}){hint}; use --on-error skip to drop and count them"
@@ -439,28 +446,6 @@ def _unmapped_counts(parsed: pl.LazyFrame, kept: bool, fmt: fm.Format) -> dict[s
         return dict(zip(df[Col.INTERACTION].to_list(), df["len"].to_list(), strict=True))
     df = parsed.filter(pl.col(REASON) == UNMAPPED_EVENT).group_by(DETAIL).len().collect()
     return dict(zip(df[DETAIL].to_list(), df["len"].to_list(), strict=True))
-
-
-def _id_types(good: pl.LazyFrame) -> dict[str, str]:
-    """``integer`` for an id column whose every value is an integer (kept as Int64), else ``string``.
-
-    Text logs are read as strings; ids that are integers in the source stay integers, which keeps
-    item ids comparable with other tables of the same shop and halves their memory.
-    """
-    schema = good.collect_schema()
-    fields = [f for f in fm.ID_FIELDS if f in schema]
-    checks = []
-    for f in fields:
-        dtype = schema[f]
-        if dtype == pl.String:
-            c = pl.col(f).str.strip_chars()
-            checks.append((c.is_not_null() & c.cast(pl.Int64, strict=False).is_null()).sum().alias(f))
-        else:
-            checks.append(pl.lit(0 if dtype.is_integer() else 1).alias(f))
-    if not checks:
-        return {}
-    row = good.select(checks).collect(engine="streaming").row(0, named=True)
-    return {f: ("integer" if row[f] == 0 else "string") for f in fields}
 
 
 def _final_counts(path: Path, kind: str) -> dict[str, Any]:

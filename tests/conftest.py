@@ -21,3 +21,30 @@ def shared_file(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"real sample data not present at {path} (it lives in ../shared/data beside the repo)")
     return path
+
+
+@pytest.fixture
+def readonly_dir(tmp_path):
+    """A directory nobody can create files in, root included (chattr +i where chmod does not stop root)."""
+    import os
+    import shutil
+    import subprocess
+
+    d = tmp_path / "readonly"
+    d.mkdir()
+    d.chmod(0o555)
+    immutable = False
+    if os.access(d, os.W_OK):  # root ignores mode bits
+        immutable = subprocess.run(["chattr", "+i", str(d)], capture_output=True).returncode == 0 if shutil.which(
+            "chattr") else False
+    try:
+        (d / "probe").touch()
+    except OSError:
+        pass
+    else:
+        (d / "probe").unlink()
+        pytest.skip("cannot make a read-only directory here (root without chattr)")
+    yield d
+    if immutable:
+        subprocess.run(["chattr", "-i", str(d)], check=False)
+    d.chmod(0o755)

@@ -19,3 +19,20 @@ def sessions_frame(sessions: dict[object, list[tuple[object, str]]], day: int = 
             rows.append({"session_id": s, "item_id": item, "interaction": inter,
                          "timestamp": T0 + timedelta(days=day, minutes=j)})
     return validate_sessions(pl.DataFrame(rows))
+
+
+def one_line_error(result) -> str:
+    """The one ``Error: ...`` line of a failed CliRunner result (exit 2, no traceback), or fail the test."""
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def tree(directory) -> set[str]:
+    """Every path below ``directory`` (relative, hidden ones included), to assert nothing was left behind."""
+    from pathlib import Path
+
+    root = Path(directory)
+    return {str(p.relative_to(root)) for p in root.rglob("*")}

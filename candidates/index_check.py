@@ -1,0 +1,110 @@
+"""The one validator of an index directory, applied by its readers (``load_index_manifest``,
+``load_candidates``).
+
+An index manifest names the files a reader opens, so a hand-edited or foreign one must not turn into
+a KeyError, a TypeError in the middle of scoring, or a read outside the directory. Each rule names the
+file and the field.
+
+Rules:
+
+* ``manifest.json``: ``config`` an object with ``k`` an integer >= 1 and ``score`` a name;
+  ``candidate_sets`` a non-empty object of name -> object with ``source`` and ``target``; names,
+  sources and targets are letters, digits, ``_`` and ``-`` (they make file names), a set's name is
+  ``<source>_to_<target>``, and its file ``candidates/<name>.parquet`` resolves inside the directory
+  (no symlink out) and, when the manifest has a ``files`` record, is listed in it; ``indexes``, when
+  present, an object keyed by such names; ``training_catalogue_items`` null or an integer >= 0;
+  ``model``, when present, an object whose ``path`` is a string.
+* ``candidates/<name>.parquet``: columns item_id and candidate_item_id, both integers or both strings,
+  rank an integer, score a float.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from recs.artifacts import MANIFEST, json_type
+from recs.columns import Col
+from recs.errors import ArtifactError
+from recs.names import NAME_RULE, inside, is_safe_name
+
+CANDIDATES_DIR = "candidates"
+
+
+def candidates_file(name: str) -> str:
+    """A candidate set's file, relative to the index directory."""
+    return f"{CANDIDATES_DIR}/{name}.parquet"
+
+
+def check_index_manifest(index_dir: str | Path, manifest: dict[str, Any]) -> None:
+    """Raise an ArtifactError naming the field of the first rule the manifest breaks (see the module doc)."""
+    index_dir = Path(index_dir)
+    where = index_dir / MANIFEST
+
+    def fail(field: str, problem: str) -> ArtifactError:
+        return ArtifactError(f"{where}: field {field!r} {problem}")
+
+    config = manifest.get("config")
+    if not isinstance(config, dict):
+        raise fail("config", "is missing" if config is None else f"must be an object, got {json_type(config)}")
+    k = config.get("k")
+    if not (isinstance(k, int) and not isinstance(k, bool) and k >= 1):
+        raise fail("config.k", f"must be an integer >= 1, got {k!r}")
+    if not is_safe_name(config.get("score")):
+        raise fail("config.score", f"must be a score name, got {config.get('score')!r}")
+    sets = manifest.get("candidate_sets")
+    if sets is None:
+        raise fail("candidate_sets", "is missing")
+    if not isinstance(sets, dict):
+        raise fail("candidate_sets", f"must be an object of name -> {{source, target, ...}}, got {json_type(sets)}")
+    if not sets:
+        raise fail("candidate_sets", "names no candidate set")
+    files = manifest.get("files")
+    for name, info in sets.items():
+        if not is_safe_name(name):
+            raise fail("candidate_sets", f"names a set {name!r}; set names are {NAME_RULE}")
+        if not isinstance(info, dict):
+            raise fail(f"candidate_sets.{name}", f"must be an object, got {json_type(info)}")
+        for key in ("source", "target"):
+            value = info.get(key)
+            if key not in info:
+                raise fail(f"candidate_sets.{name}.{key}", "is missing")
+            if not is_safe_name(value):
+                raise fail(f"candidate_sets.{name}.{key}", f"is {value!r}; interaction names are {NAME_RULE}")
+        if name != f"{info['source']}_to_{info['target']}":
+            raise fail(f"candidate_sets.{name}", f"has source {info['source']!r} and target {info['target']!r}; "
+                       f"its name must be {info['source']}_to_{info['target']}")
+        rel = candidates_file(name)
+        inside(index_dir, rel, f"candidate set {name!r}")
+        if isinstance(files, dict) and rel not in files:
+            raise fail("files", f"does not list {rel}, the file of candidate set {name!r}")
+    indexes = manifest.get("indexes", {})
+    if not isinstance(indexes, dict) or not all(is_safe_name(t) for t in indexes):
+        raise fail("indexes", f"must be an object keyed by interaction names ({NAME_RULE}), got {indexes!r}")
+    items = manifest.get("training_catalogue_items")
+    if items is not None and not (isinstance(items, int) and not isinstance(items, bool) and items >= 0):
+        raise fail("training_catalogue_items", f"must be null or an integer >= 0, got {items!r}")
+    model = manifest.get("model", {})
+    if not isinstance(model, dict) or not isinstance(model.get("path", ""), str):
+        raise fail("model", f"must be an object with a string 'path', got {model!r}")
+
+
+def check_candidates_schema(path: Path, schema: pl.Schema) -> None:
+    """Raise an ArtifactError naming the column if a candidate table cannot be scored as it is."""
+    found = ", ".join(schema.names())
+    for col in (Col.ITEM, Col.CANDIDATE, Col.RANK, Col.SCORE):
+        if col not in schema:
+            raise ArtifactError(f"{path}: no column {col!r} (columns: {found})")
+    ids = {col: schema[col] for col in (Col.ITEM, Col.CANDIDATE)}
+    for col, dtype in ids.items():
+        if not (dtype.is_integer() or dtype == pl.String):
+            raise ArtifactError(f"{path}: column {col!r} has type {dtype}, expected integer or string ids")
+    if ids[Col.ITEM].is_integer() != ids[Col.CANDIDATE].is_integer():
+        raise ArtifactError(f"{path}: column 'item_id' has type {ids[Col.ITEM]} and 'candidate_item_id' "
+                            f"{ids[Col.CANDIDATE]}; both must be integer ids or both string ids")
+    if not schema[Col.RANK].is_integer():
+        raise ArtifactError(f"{path}: column 'rank' has type {schema[Col.RANK]}, expected an integer")
+    if not schema[Col.SCORE].is_float():
+        raise ArtifactError(f"{path}: column 'score' has type {schema[Col.SCORE]}, expected a float")

@@ -1,0 +1,153 @@
+"""The one validator of a model: what every later stage relies on, checked where the model is read
+and before it is written.
+
+A model directory can be edited, truncated or hand-made; without these checks a wrong shape or type
+surfaces as a numpy or polars traceback deep in ``build-index``, and NaN or zero-width vectors even
+build an index of nonsense without a word. Each rule names the file and the field it is about.
+
+Rules:
+
+* ``manifest.json``: ``config`` and ``counts``, when present, are objects; ``config.ns_exponent`` a
+  finite number (the ``prob`` score multiplies by it); ``config.dim`` an integer equal to the vectors'
+  width; ``counts.items`` null or an integer >= 0 (the index's catalogue size); a ``files`` record,
+  when present, lists every model file (sizes are compared by ``recs.artifacts.read_manifest``).
+* ``tokens.parquet``: columns token_id, count (integers), token, interaction (strings), item_id
+  (integers or strings), no nulls, at least one row; ``token_id`` is 0..n-1 in row order, since a
+  token's vectors are the row ``token_id`` (so ids are in range, none negative, none repeated);
+  ``count`` >= 1 (the ``prob`` score takes its log); interaction names are not empty and each
+  (item_id, interaction) is one token.
+* ``vectors_in.npy`` and ``vectors_out.npy``: float32, 2-D, one row per token, at least one column,
+  the same shape, every value finite (checked in blocks of rows, so no full-size temporary).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recs.artifacts import MANIFEST, json_type
+from recs.columns import Col
+from recs.errors import ArtifactError, RecsError
+
+TOKENS_FILE = "tokens.parquet"
+VECTORS_IN = "vectors_in.npy"
+VECTORS_OUT = "vectors_out.npy"
+_FINITE_BLOCK = 65_536  # rows per isfinite pass: 64k x 200 dims is a 13 MB boolean temporary
+
+_INTEGER, _STRING = "an integer", "a string"
+_COLUMNS = {Col.TOKEN_ID: (_INTEGER,), Col.TOKEN: (_STRING,), Col.ITEM: (_INTEGER, _STRING),
+            Col.INTERACTION: (_STRING,), Col.COUNT: (_INTEGER,)}
+
+
+def check_model(
+    directory: str | Path,
+    manifest: dict[str, Any],
+    vocab: pl.DataFrame,
+    vectors_in: np.ndarray,
+    vectors_out: np.ndarray,
+    error: type[RecsError] = ArtifactError,
+) -> None:
+    """Raise ``error`` naming the file and field of the first rule the model breaks (see the module doc).
+
+    ``error`` is ArtifactError for a model read from disk and ConfigError for one about to be saved
+    (training produced it from the options and data given).
+    """
+    directory = Path(directory)
+    _check_manifest(directory / MANIFEST, manifest, error)
+    _check_vocab(directory / TOKENS_FILE, vocab, error)
+    for name, vectors in ((VECTORS_IN, vectors_in), (VECTORS_OUT, vectors_out)):
+        _check_vectors(directory / name, vectors, vocab, error)
+    if vectors_in.shape != vectors_out.shape:
+        raise error(f"{directory / VECTORS_OUT}: shape {vectors_out.shape}, but {VECTORS_IN} has "
+                    f"{vectors_in.shape}; both hold one row per token of the same width")
+    dim = manifest.get("config", {}).get("dim")
+    if dim is not None and dim != vectors_in.shape[1]:
+        raise error(f"{directory / MANIFEST}: field 'config.dim' is {dim}, but the vectors have "
+                    f"{vectors_in.shape[1]} columns")
+
+
+def _check_manifest(path: Path, manifest: dict[str, Any], error: type[RecsError]) -> None:
+    for key in ("config", "counts"):
+        if key in manifest and not isinstance(manifest[key], dict):
+            raise error(f"{path}: field {key!r} must be an object, got {json_type(manifest[key])}")
+    config, counts = manifest.get("config", {}), manifest.get("counts", {})
+    a = config.get("ns_exponent")
+    if a is not None and not (_is_number(a) and math.isfinite(a)):
+        raise error(f"{path}: field 'config.ns_exponent' must be a finite number, got {a!r}")
+    dim = config.get("dim")
+    if dim is not None and not _is_count(dim):
+        raise error(f"{path}: field 'config.dim' must be an integer, got {dim!r}")
+    items = counts.get("items")
+    if items is not None and not _is_count(items):
+        raise error(f"{path}: field 'counts.items' must be null or an integer >= 0, got {items!r}")
+    files = manifest.get("files")
+    if isinstance(files, dict):
+        missing = [name for name in (TOKENS_FILE, VECTORS_IN, VECTORS_OUT) if name not in files]
+        if missing:
+            raise error(f"{path}: field 'files' does not list {', '.join(missing)}; the record is not of this model")
+
+
+def _check_vocab(path: Path, vocab: pl.DataFrame, error: type[RecsError]) -> None:
+    found = ", ".join(vocab.columns)
+    for col, kinds in _COLUMNS.items():
+        if col not in vocab.columns:
+            raise error(f"{path}: no column {col!r} (columns: {found})")
+        kind = _kind(vocab.schema[col])
+        if kind not in kinds:
+            raise error(f"{path}: column {col!r} has type {vocab.schema[col]}, expected {' or '.join(kinds)}")
+        if vocab[col].null_count():
+            raise error(f"{path}: column {col!r} is null in row {int(vocab[col].is_null().arg_max())}")
+    if vocab.height == 0:
+        raise error(f"{path}: no tokens")
+    # strict=False: a UInt64 id beyond Int64 becomes null, which ne_missing counts as wrong
+    wrong = vocab[Col.TOKEN_ID].cast(pl.Int64, strict=False).ne_missing(pl.int_range(vocab.height, eager=True))
+    if wrong.any():
+        row = int(wrong.arg_max())
+        raise error(f"{path}: column 'token_id' must number the rows 0..{vocab.height - 1} in order (a token's "
+                    f"vectors are row token_id); row {row} has {vocab[Col.TOKEN_ID][row]}")
+    low = vocab[Col.COUNT] < 1
+    if low.any():
+        row = int(low.arg_max())
+        raise error(f"{path}: column 'count' must be at least 1; row {row} has {vocab[Col.COUNT][row]}")
+    blank = vocab[Col.INTERACTION] == ""
+    if blank.any():
+        raise error(f"{path}: column 'interaction' is empty in row {int(blank.arg_max())}")
+    dup = vocab.select(pl.struct(Col.ITEM, Col.INTERACTION).is_duplicated()).to_series()
+    if dup.any():
+        row = int(dup.arg_max())
+        raise error(f"{path}: token {vocab[Col.TOKEN][row]!r} (item_id, interaction) appears more than once, "
+                    f"first repeat in row {row}")
+
+
+def _check_vectors(path: Path, vectors: np.ndarray, vocab: pl.DataFrame, error: type[RecsError]) -> None:
+    if vectors.dtype != np.float32:
+        raise error(f"{path}: dtype {vectors.dtype}, expected float32")
+    if vectors.ndim != 2:
+        raise error(f"{path}: shape {vectors.shape}, expected a 2-D array (one row per token x dim)")
+    rows, dim = vectors.shape
+    if dim == 0:
+        raise error(f"{path}: shape {vectors.shape}, 0 columns; vectors need at least one dimension")
+    if rows != vocab.height:
+        raise error(f"{path}: {rows} rows, but {TOKENS_FILE} has {vocab.height} tokens (row = token_id)")
+    for lo in range(0, rows, _FINITE_BLOCK):
+        finite = np.isfinite(vectors[lo : lo + _FINITE_BLOCK]).all(axis=1)
+        if not finite.all():
+            row = lo + int(np.argmin(finite))
+            raise error(f"{path}: row {row} (token {vocab[Col.TOKEN][row]!r}) has a NaN or inf value; "
+                        f"vectors must be finite")
+
+
+def _kind(dtype: pl.DataType) -> str:
+    return _INTEGER if dtype.is_integer() else _STRING if dtype == pl.String else str(dtype)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
