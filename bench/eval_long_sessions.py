@@ -1,7 +1,7 @@
 """Hit rate on one long session against the same events in 20-event sessions: old vs linear triggers.
 
-    .venv/bin/python bench/eval_long_sessions.py                      # 5k and 20k events -> JSON
-    .venv/bin/python bench/eval_long_sessions.py --events 5k --new-only 200k,1M --out /tmp/x.json
+    .venv/bin/python bench/eval_long_sessions.py --new-only 200k,1M --short-both 1M   # the committed JSON
+    .venv/bin/python bench/eval_long_sessions.py --events 2k --out /tmp/x.json          # smoke, ~10 s
 
 For each size the log is generated once (seeded): items drawn from a small catalogue (so items
 repeat), 60% click, 30% cart, 10% purchase, one second apart. ``long`` puts every event in one
@@ -109,6 +109,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", default="5k,20k", help="Sizes run with both implementations.")
     ap.add_argument("--new-only", default="", help="Further sizes run with the linear one only (e.g. 200k,1M).")
+    ap.add_argument("--short-both", default="", help="Further sizes run on 20-event sessions only, both ways.")
     ap.add_argument("--triggers", type=int, default=4)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, default=HERE / "eval_long_sessions.json")
@@ -123,12 +124,13 @@ def main() -> None:
         return
     a.workdir.mkdir(parents=True, exist_ok=True)
     log = a.workdir / "bench.log"
-    plan = [(parse_size(x), impls) for spec, impls in ((a.events, ("old", "new")), (a.new_only, ("new",)))
-            for x in spec.split(",") if x.strip()]
+    specs = ((a.events, ("long", "short"), ("old", "new")), (a.new_only, ("long", "short"), ("new",)),
+             (a.short_both, ("short",), ("old", "new")))
+    plan = [(parse_size(x), layouts, impls) for spec, layouts, impls in specs for x in spec.split(",") if x.strip()]
     info = machine()
     rows: list[dict[str, Any]] = []
-    for events, impls in plan:
-        for layout in ("long", "short"):
+    for events, layouts, impls in plan:
+        for layout in layouts:
             results = {}
             for impl in impls:
                 out = a.workdir / f"{label(events)}_{layout}_{impl}.json"

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from recs.atomic import Outputs, check_paths
-from recs.cli.options import score_options
+from recs.cli.options import score_options, time_unit_option
 from recs.cli.render import console, table, write_json
 from recs.config import CoocConfig, EvalConfig, IndexConfig, SplitConfig, TrainConfig, default_workers
 from recs.errors import ConfigError
@@ -62,11 +62,12 @@ def _methods(text: str | None) -> tuple[str, ...]:
               help="Write every number (all tables, settings, counts) as JSON.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write a self-contained HTML page with the tables and a bar chart of hit rates.")
+@time_unit_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def compare_cmd(sessions: tuple[Path, ...], k: int, methods: str | None, seed: int, workers: int, dim: int,
                 epochs: int | None, cooc_k: int, score: str, backoff: bool, shrink: float, als_factors: int,
                 targets: str, triggers: int, test_days: int, cutoff: str | None, json_out: Path | None,
-                report: Path | None, quiet: bool) -> None:
+                report: Path | None, time_unit: str, quiet: bool) -> None:
     """Train every method on the same training sessions and score all on the same test sessions.
 
     SESSIONS is either TRAIN TEST (two files, e.g. from recs split) or one file that is split by time
@@ -109,9 +110,9 @@ def compare_cmd(sessions: tuple[Path, ...], k: int, methods: str | None, seed: i
     check_paths([(f"SESSIONS[{i + 1}]", p) for i, p in enumerate(sessions)],
                 [("--json", json_out), ("--report", report)])
     if len(sessions) == 2:
-        train, test = read_sessions(sessions[0]), read_sessions(sessions[1])
+        train, test = read_sessions(sessions[0], time_unit), read_sessions(sessions[1], time_unit)
     else:
-        split = split_sessions(read_sessions(sessions[0]), SplitConfig(test_days=test_days, cutoff=cutoff))
+        split = split_sessions(read_sessions(sessions[0], time_unit), SplitConfig(test_days=test_days, cutoff=cutoff))
         train, test = split.train, split.test
     result = compare(train, test, cfg, TqdmProgress(not quiet))
     # None (a column a method has no number for) prints as "-", like NaN

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from recs.atomic import Outputs, check_paths
+from recs.cli.options import time_unit_option
 from recs.cli.render import console, key_values, table, write_json
 from recs.config import SplitConfig
 from recs.sessions.io import read_sessions, sessions_output_kind, write_sessions
@@ -66,8 +67,9 @@ def synth_cmd(events: int, seed: int, items: int | None, days: int, out: Path, w
               help="Output file for test sessions.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the summary as JSON.")
+@time_unit_option
 def split_cmd(sessions: Path, test_days: int, cutoff: str | None, train_out: Path, test_out: Path,
-              json_out: Path | None) -> None:
+              json_out: Path | None, time_unit: str) -> None:
     """Split SESSIONS by time: train = sessions starting before T, test = those starting in the
     --test-days after T (the paper's offline set-up). A session goes wholly to one side.
 
@@ -78,7 +80,7 @@ def split_cmd(sessions: Path, test_days: int, cutoff: str | None, train_out: Pat
     check_paths([("SESSIONS", sessions)], [("--train", train_out), ("--test", test_out), ("--json", json_out)])
     sessions_output_kind(train_out, "--train")
     sessions_output_kind(test_out, "--test")
-    result = split_sessions(read_sessions(sessions), SplitConfig(test_days=test_days, cutoff=cutoff))
+    result = split_sessions(read_sessions(sessions, time_unit), SplitConfig(test_days=test_days, cutoff=cutoff))
     summary = result.summary()
     with Outputs() as outputs:  # all three files appear, or none
         write_sessions(result.train, train_out, outputs)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from recs.atomic import check_paths
+from recs.cli.options import time_unit_option
 from recs.cli.render import console, table, write_json
 from recs.config import EvalConfig
 from recs.eval.report import evaluate_index
@@ -38,8 +39,9 @@ HEADERS = {
               help="Evaluate only this candidate set (e.g. click_to_cart); repeatable.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the numbers as JSON.")
+@time_unit_option
 def eval_cmd(index_dir: Path, sessions: Path, targets: str, triggers: int, names: tuple[str, ...],
-             json_out: Path | None) -> None:
+             json_out: Path | None, time_unit: str) -> None:
     """Score candidate sets on test sessions.
 
     A target is each cart or purchase event; its triggers are the last N distinct items with a
@@ -53,7 +55,7 @@ def eval_cmd(index_dir: Path, sessions: Path, targets: str, triggers: int, names
     """
     cfg = EvalConfig(targets=tuple(t.strip() for t in targets.split(",") if t.strip()), triggers=triggers)
     check_paths([("--index", index_dir), ("--sessions", sessions)], [("--json", json_out)])
-    report = evaluate_index(index_dir, sessions, cfg, list(names) or None)
+    report = evaluate_index(index_dir, sessions, cfg, list(names) or None, time_unit=time_unit)
     title = (f"purchase-intent hit rate, k={report['k']}, score={report['score']}, triggers={triggers}, "
              f"targets={','.join(cfg.targets)}")
     console.print(table(title, report["results"], list(HEADERS), HEADERS))

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from recs.config import SCORES, IndexConfig
+from recs.sessions.times import TIME_UNITS
 
 _I = IndexConfig()
 
@@ -26,6 +27,26 @@ SHRINK_HELP = (
     "With --score prob and --backoff: an item's cart row is w * its cart vector + (1 - w) * its stand-in, "
     "w = n / (n + shrink), n its cart events (pseudo-events; 0 = trust every cart vector fully)."
 )
+
+
+TIME_UNIT_HELP = (
+    "Unit of integer timestamps (unix time in s, ms, us or ns). A value outside 1990-01-01..2100-01-01 "
+    "in this unit is refused with its row and the unit that would fit."
+)
+AUTO_HELP = " auto: the format's own unit, else the one unit that puts each value in that range."
+
+
+def time_unit_option(f: Callable[..., Any] | None = None, *, auto: bool = False) -> Any:
+    """--time-unit, for every command that reads integer times; ``auto=True`` adds ``auto`` (recs prepare).
+
+    Usable bare (``@time_unit_option``) or called (``@time_unit_option(auto=True)``).
+    """
+    def decorate(g: Callable[..., Any]) -> Callable[..., Any]:
+        choices = ["auto", *TIME_UNITS] if auto else list(TIME_UNITS)
+        return click.option("--time-unit", type=click.Choice(choices), default="auto" if auto else "s",
+                            show_default=True, help=TIME_UNIT_HELP + (AUTO_HELP if auto else ""))(g)
+
+    return decorate if f is None else decorate(f)
 
 
 def score_options(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -8,10 +8,11 @@ from typing import Any
 import click
 
 from recs.atomic import Outputs, check_paths
+from recs.cli.options import time_unit_option
 from recs.cli.render import console, key_values, table, write_json
 from recs.errors import ConfigError
 from recs.progress import TqdmProgress
-from recs.sessions.formats import FORMAT_NAMES, TIME_UNITS
+from recs.sessions.formats import FORMAT_NAMES
 from recs.sessions.prepare import PrepareConfig, parse_mapping, prepare
 from recs.sessions.sessionize import DEFAULT_GAP
 
@@ -32,8 +33,7 @@ _C = PrepareConfig()
                    "Repeatable; extends the format's own table.")
 @click.option("--keep-unmapped", is_flag=True,
               help="Keep events that map to nothing under their own (lower-cased) name instead of dropping them.")
-@click.option("--time-unit", type=click.Choice(TIME_UNITS), default="auto", show_default=True,
-              help="Unit of integer timestamps; auto uses the format's, or guesses s/ms/us by magnitude.")
+@time_unit_option(auto=True)
 @click.option("--sessionize/--keep-sessions", "sessionize", default=None,
               help="Cut each user's events at --gap even if the log has a session column / keep the log's "
                    "sessions. [default: keep them if the log has them, else cut by --gap]")
@@ -48,8 +48,8 @@ _C = PrepareConfig()
 @click.option("--min-item-count", type=int, default=_C.min_item_count, show_default=True,
               help="Drop events of items seen fewer times than this in the whole log.")
 @click.option("--on-error", type=click.Choice(["fail", "skip"]), default=_C.on_error, show_default=True,
-              help="Bad rows (unparsable time, missing item, unknown event): stop at the first, or drop and count "
-                   "them.")
+              help="Bad rows (unparsable time, time out of range, missing item, unknown event): stop at the first, "
+                   "or drop and count them.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the full report (counts, drops with first line) as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")

@@ -11,6 +11,7 @@ import click
 from rich.table import Table
 
 from recs.atomic import check_paths
+from recs.cli.options import time_unit_option
 from recs.cli.render import console, fmt, key_values, write_json
 from recs.errors import ConfigError
 from recs.sessions.io import read_sessions
@@ -88,7 +89,8 @@ def render_stats(st: dict[str, Any], path: Path) -> None:
               help="Time zone for the events-per-day buckets, e.g. Asia/Shanghai for Taobao.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write every number as JSON.")
-def stats_cmd(sessions: Path, tz: str, json_out: Path | None) -> None:
+@time_unit_option
+def stats_cmd(sessions: Path, tz: str, json_out: Path | None, time_unit: str) -> None:
     """Describe a sessions file before training on it: events per interaction, sessions, users,
     items and the share seen only once, session lengths, events per day, click -> cart -> purchase
     funnel, and how many carts and purchases were of an item clicked earlier in the session.
@@ -102,7 +104,7 @@ def stats_cmd(sessions: Path, tz: str, json_out: Path | None) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"--tz {tz!r}: unknown time zone; use an IANA name such as UTC or Asia/Shanghai") from None
     check_paths([("SESSIONS", sessions)], [("--json", json_out)])
-    st = session_stats(read_sessions(sessions), tz=tz)
+    st = session_stats(read_sessions(sessions, time_unit), tz=tz)
     render_stats(st, sessions)
     if json_out:
         write_json(json_out, st)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from recs.cli.options import time_unit_option
 from recs.cli.render import console, key_values
 from recs.config import CoocConfig, TrainConfig
 from recs.embeddings.train import train_to_dir
@@ -38,10 +39,11 @@ _T, _C = TrainConfig(), CoocConfig()
               help="Keep pairs of two interactions with one item (42:click -> 42:cart).")
 @click.option("--corpus-mode", type=click.Choice(["file", "iterable"]), default=_T.corpus_mode, show_default=True,
               help="gensim input: a corpus file read by C threads (faster) or a Python iterable.")
+@time_unit_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train_cmd(sessions: Path, out: Path, dim: int, window: int, negative: int, epochs: int | None, min_count: int,
               sample: float, workers: int, seed: int, cooc_k: int, cooc_horizon: int, cooc_same_item: bool,
-              corpus_mode: str, quiet: bool) -> None:
+              corpus_mode: str, time_unit: str, quiet: bool) -> None:
     """Learn one vector per (item, interaction) token from SESSIONS.
 
     Each session becomes a sequence of tokens such as 42:click 42:cart in time order; skip-gram
@@ -55,7 +57,7 @@ def train_cmd(sessions: Path, out: Path, dim: int, window: int, negative: int, e
     cfg = TrainConfig(dim=dim, window=window, negative=negative, epochs=epochs, min_count=min_count, sample=sample,
                       workers=workers, seed=seed, corpus_mode=corpus_mode,
                       cooc=CoocConfig(k=cooc_k, horizon=cooc_horizon, same_item=cooc_same_item))
-    manifest = train_to_dir(sessions, out, cfg, TqdmProgress(not quiet))
+    manifest = train_to_dir(sessions, out, cfg, TqdmProgress(not quiet), time_unit=time_unit)
     counts, timings = manifest["counts"], manifest["timings"]
     console.print(key_values(f"wrote {out}", {
         "events": counts["events"], "sessions": counts["sessions"], "tokens": counts["tokens"],

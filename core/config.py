@@ -19,6 +19,35 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+# Upper bounds of integer options, checked in validate() so that Python callers get the same
+# ConfigError as the CLI instead of a numpy/gensim/faiss traceback (or a run that never ends).
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding and gensim take an unsigned 32-bit seed
+MAX_THREADS = 1024  # more threads than any machine has cores: gensim hangs spawning 1e6 of them
+MAX_DAYS = 36_500  # 100 years; beyond it a date range leaves what Python's datetime can hold
+MAX_DIM = 10_000
+MAX_WINDOW = 10_000  # longer than any session
+MAX_NEGATIVE = 1_000  # word2vec uses 5-20; gensim's C loop overflows far above this
+MAX_EPOCHS = 10_000
+MAX_HNSW_M = 512
+MAX_EF = 1_000_000  # faiss holds efSearch in a C int and doubles it for --score prob
+
+
+def check_range(option: str, value: int, low: int, high: int, why: str = "") -> None:
+    """Raise a ConfigError naming ``option`` when ``value`` is outside ``low..high`` (inclusive)."""
+    if not low <= value <= high:
+        raise ConfigError(f"{option} must be in {low:,}..{high:,}{f' ({why})' if why else ''} (got {value})")
+
+
+def check_seed(seed: int, option: str = "--seed") -> None:
+    """One seed rule for every stage, so a seed that trains also generates and compares."""
+    check_range(option, seed, 0, MAX_SEED, "numpy and gensim seeds are unsigned 32-bit")
+
+
+def check_threads(threads: int, option: str) -> None:
+    """At least one thread (faiss takes 0 and -1 silently), at most MAX_THREADS."""
+    check_range(option, threads, 1, MAX_THREADS)
+
+
 @dataclass(frozen=True)
 class SplitConfig:
     """Time-based split (paper 5.1): train on sessions before day T, test on the day after."""
@@ -28,8 +57,7 @@ class SplitConfig:
     cutoff: str | None = None
 
     def validate(self) -> None:
-        if self.test_days < 1:
-            raise ConfigError(f"--test-days must be at least 1 (got {self.test_days})")
+        check_range("--test-days", self.test_days, 1, MAX_DAYS, "100 years")
 
 
 @dataclass(frozen=True)
@@ -73,8 +101,13 @@ class TrainConfig:
         for name in ("dim", "window", "negative", "min_count", "workers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
-        if self.epochs is not None and self.epochs < 1:
-            raise ConfigError(f"--epochs must be at least 1 (got {self.epochs})")
+        check_range("--dim", self.dim, 1, MAX_DIM)
+        check_range("--window", self.window, 1, MAX_WINDOW)
+        check_range("--negative", self.negative, 1, MAX_NEGATIVE)
+        check_threads(self.workers, "--workers")
+        check_seed(self.seed)
+        if self.epochs is not None:
+            check_range("--epochs", self.epochs, 1, MAX_EPOCHS)
         if not 0 <= self.sample < 1:
             raise ConfigError(f"--sample must be in [0, 1) (got {self.sample})")
         if self.corpus_mode not in ("file", "iterable"):
@@ -114,10 +147,12 @@ class IndexConfig:
     def validate(self) -> None:
         if self.k < 1:
             raise ConfigError(f"--k must be at least 1 (got {self.k})")
-        if self.m < 2:
-            raise ConfigError(f"--m must be at least 2 (got {self.m})")
+        check_range("--m", self.m, 2, MAX_HNSW_M)
         if self.ef_construction < 1 or self.ef_search < 1:
             raise ConfigError("--ef-construction and --ef-search must be at least 1")
+        check_range("--ef-construction", self.ef_construction, 1, MAX_EF)
+        check_range("--ef-search", self.ef_search, 1, MAX_EF)
+        check_threads(self.threads, "--threads")
         if self.score not in SCORES:
             raise ConfigError(f"--score must be one of {', '.join(SCORES)} (got {self.score!r})")
         if not self.pairs:

@@ -35,6 +35,7 @@ from recs.embeddings.tokens import tokenize
 from recs.errors import InputError
 from recs.progress import NullProgress, Progress
 from recs.sessions.io import read_sessions
+from recs.sessions.times import check_unit
 
 
 def _alpha_at(cfg: TrainConfig, progress: float) -> float:
@@ -150,23 +151,28 @@ def train_to_dir(
     out: str | Path,
     cfg: TrainConfig | None = None,
     progress: Progress | None = None,
+    time_unit: str = "s",
 ) -> dict[str, Any]:
     """``recs train-embeddings``: read sessions, train, write MODEL_DIR atomically; return its manifest.
+
+    ``time_unit`` is the unit of integer timestamps in the sessions file (``read_sessions``); it is
+    a reading option, not a training one, so it is recorded with the input rather than in TrainConfig.
 
     Options and ``out`` are checked before the sessions are read; the corpus files live beside ``out``
     while training (not in the system temp directory) so an interrupted run's are found and removed.
     """
     cfg = cfg or TrainConfig()
     cfg.validate()
+    check_unit(time_unit)
     preflight_artifact(out, MODEL_FORMAT, inputs=[("SESSIONS", sessions_path)])
     t = time.perf_counter()
-    sessions = read_sessions(sessions_path)
+    sessions = read_sessions(sessions_path, time_unit=time_unit)
     read_s = time.perf_counter() - t
     with scratch_dir(out, "corpus") as work:
         model = train(sessions, cfg, progress, workdir=work)
     model.manifest["timings"]["read_s"] = read_s
     model.manifest["timings"]["total_s"] = time.perf_counter() - t
-    source = {"path": str(sessions_path), "fingerprint": fingerprint_file(sessions_path)}
+    source = {"path": str(sessions_path), "fingerprint": fingerprint_file(sessions_path), "time_unit": time_unit}
     missing = [i for i in (Interaction.CLICK, Interaction.CART) if i not in model.interactions]
     warnings = [f"no {i!r} tokens: the default candidate sets need them" for i in missing]
     return model.save(out, input=source, warnings=warnings)

@@ -43,7 +43,16 @@ from recs.candidates.baselines import (
 from recs.candidates.embedding import EmbeddingCandidates
 from recs.candidates.hnsw import normalized
 from recs.columns import Col, Interaction
-from recs.config import CoocConfig, EvalConfig, IndexConfig, TrainConfig, config_dict, default_workers
+from recs.config import (
+    CoocConfig,
+    EvalConfig,
+    IndexConfig,
+    TrainConfig,
+    check_seed,
+    check_threads,
+    config_dict,
+    default_workers,
+)
 from recs.embeddings.model import EmbeddingModel
 from recs.errors import ConfigError, RecsError
 from recs.eval.hitrate import coverage, hit_rate
@@ -90,6 +99,10 @@ class CompareConfig:
     def validate(self) -> None:
         if self.k < 1:
             raise ConfigError(f"--k must be at least 1 (got {self.k})")
+        # checked here, not only in the nested configs: a method that never reads them (co-occurrence)
+        # must not let a seed or thread count through that another run of the same command refuses
+        check_seed(self.seed)
+        check_threads(self.workers, "--workers")
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise ConfigError(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")

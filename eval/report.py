@@ -31,13 +31,20 @@ def evaluate_sets(
 
 
 def evaluate_index(
-    index_dir: str | Path, sessions_path: str | Path, cfg: EvalConfig | None = None, names: list[str] | None = None
+    index_dir: str | Path,
+    sessions_path: str | Path,
+    cfg: EvalConfig | None = None,
+    names: list[str] | None = None,
+    time_unit: str = "s",
 ) -> dict[str, Any]:
-    """Evaluate the candidate sets of INDEX_DIR on a test sessions file; returns rows + settings."""
+    """Evaluate the candidate sets of INDEX_DIR on a test sessions file; returns rows + settings.
+
+    ``time_unit`` is the unit of integer timestamps in the sessions file (``read_sessions``).
+    """
     cfg = cfg or EvalConfig()
     cfg.validate()
     manifest = load_index_manifest(index_dir)
-    test = read_sessions(sessions_path)
+    test = read_sessions(sessions_path, time_unit=time_unit)
     available = manifest["candidate_sets"]
     chosen = names or list(available)
     # lazy scans: the hit rate reads only rows that can match (400M rows at 10M events with backoff)

@@ -421,7 +421,7 @@ def _error_message(errors: dict[str, dict[str, Any]], fmt: fm.Format) -> str:
             f"or keep it with --keep-unmapped (known events: {shown})"
         )
     elif first_reason == TIME_RANGE:
-        hint = f"; {times.range_message(e['value'], fmt.time_unit)}"
+        hint = f" (range {times.plausible_range(fmt.time_unit)}); {times.unit_hint(e['value'], fmt.time_unit)}"
     return (
         f"{e['first']}: {first_reason}{value}{column}; {total:,} bad row{'s' if total != 1 else ''} in all "
         f"({breakdown}){hint}; use --on-error skip to drop and count them"

@@ -15,6 +15,7 @@ from datetime import timedelta
 import polars as pl
 
 from recs.columns import Col
+from recs.config import MAX_DAYS
 from recs.errors import ConfigError
 
 DEFAULT_GAP = "30m"
@@ -43,8 +44,12 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
                     f"--gap {text!r}: not a duration; use e.g. 30m, 1h, 90s, 1h30m or a number of seconds"
                 ) from None
             seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if seconds != seconds:
+        raise ConfigError(f"--gap {text!r}: not a duration; use e.g. 30m, 1h, 90s, 1h30m or a number of seconds")
     if seconds <= 0:
         raise ConfigError(f"--gap {text!r}: must be longer than zero")
+    if seconds > MAX_DAYS * 86_400:  # also inf; a longer gap overflows timedelta and polars
+        raise ConfigError(f"--gap {text!r}: must be at most {MAX_DAYS:,} days (100 years)")
     return timedelta(seconds=seconds)
 
 

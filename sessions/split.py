@@ -52,12 +52,18 @@ def split_sessions(sessions: pl.DataFrame, cfg: SplitConfig | None = None) -> Sp
     cfg = cfg or SplitConfig()
     cfg.validate()
     starts = sessions.group_by(Col.SESSION).agg(pl.col(Col.TIMESTAMP).min().alias("_start"))
-    if cfg.cutoff is not None:
-        cutoff = _parse_cutoff(cfg.cutoff)
-    else:
-        last = starts["_start"].max()
-        cutoff = datetime(last.year, last.month, last.day, tzinfo=timezone.utc) - timedelta(days=cfg.test_days - 1)
-    end = cutoff + timedelta(days=cfg.test_days)
+    try:  # a cut-off near year 1 or 9999 leaves what datetime can hold
+        if cfg.cutoff is not None:
+            cutoff = _parse_cutoff(cfg.cutoff)
+        else:
+            last = starts["_start"].max()
+            cutoff = datetime(last.year, last.month, last.day, tzinfo=timezone.utc) - timedelta(days=cfg.test_days - 1)
+        end = cutoff + timedelta(days=cfg.test_days)
+    except OverflowError:
+        raise ConfigError(
+            f"--cutoff/--test-days: the test period ({cfg.cutoff or 'last day in the data'} plus {cfg.test_days} "
+            "day(s)) runs past the years a date can hold"
+        ) from None
     tagged = sessions.join(starts, on=Col.SESSION, how="left", maintain_order="left")
     train = tagged.filter(pl.col("_start") < cutoff).drop("_start")
     test = tagged.filter((pl.col("_start") >= cutoff) & (pl.col("_start") < end)).drop("_start")

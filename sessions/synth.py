@@ -25,8 +25,11 @@ import numpy as np
 import polars as pl
 
 from recs.columns import Col, Interaction
+from recs.config import MAX_DAYS, check_range, check_seed
 from recs.errors import ConfigError
 from recs.sessions.io import TIME_DTYPE
+
+MAX_SYNTH_EVENTS = 10**9  # the arrays of a larger log do not fit in any memory we run on
 
 
 @dataclass(frozen=True)
@@ -55,16 +58,22 @@ class SynthConfig:
     start: str = "2026-01-01"
 
     def validate(self) -> None:
+        """Refuse values numpy would choke on (a negative seed, 1e14 events) before any array is drawn."""
         if self.events < 100:
             raise ConfigError(f"--events must be at least 100 (got {self.events})")
+        check_range("--events", self.events, 100, MAX_SYNTH_EVENTS)
+        check_seed(self.seed)
         if self.days < 2:
             raise ConfigError(f"--days must be at least 2, a split needs a train and a test day (got {self.days})")
+        check_range("--days", self.days, 2, MAX_DAYS, "100 years")
         if not 0 <= self.p_browse < 1:
             raise ConfigError(f"--p-browse must be in [0, 1) (got {self.p_browse})")
         if self.appeal_sigma < 0:
             raise ConfigError(f"--appeal-sigma must be 0 or more (got {self.appeal_sigma})")
         if self.items is not None and self.items < 50:
             raise ConfigError(f"--items must be at least 50 (got {self.items})")
+        if self.items is not None:
+            check_range("--items", self.items, 50, MAX_SYNTH_EVENTS)
 
 
 @dataclass(frozen=True)

@@ -62,16 +62,22 @@ def unit_that_fits(value: int) -> str | None:
     return next((u for u in TIME_UNITS if bounds(u)[0] <= value < bounds(u)[1]), None)
 
 
-def range_message(value: object, unit: str) -> str:
-    """Why ``value`` was refused and, when one fits, which ``--time-unit`` would read it."""
-    span = f"{EARLIEST.date()} and {LATEST.date()}"
-    what = "any unit" if unit == "auto" else UNIT_NAMES[unit]
+def plausible_range(unit: str) -> str:
+    """The plausible range in words, for messages: ``1990-01-01..2100-01-01 in seconds``."""
+    return f"{EARLIEST.date()}..{LATEST.date()} in {'any unit' if unit == 'auto' else UNIT_NAMES[unit]}"
+
+
+def unit_hint(value: object, unit: str) -> str:
+    """Which ``--time-unit`` would read ``value`` as a plausible time, or that none would."""
     try:
         fits = unit_that_fits(int(str(value).strip()))
     except ValueError:
         fits = None
     if fits is not None and fits != unit:
-        hint = f"as {UNIT_NAMES[fits]} it is; use --time-unit {fits}"
-    else:
-        hint = "no unit (s, ms, us, ns) puts it in that range; check the column"
-    return f"{value} is not a unix time between {span} in {what} ({hint})"
+        return f"read as {UNIT_NAMES[fits]} it is in range: use --time-unit {fits}"
+    return "no unit (s, ms, us, ns) puts it in range; check the column"
+
+
+def range_message(value: object, unit: str) -> str:
+    """Why ``value`` was refused and, when one fits, which ``--time-unit`` would read it."""
+    return f"{value} is not a unix time in {plausible_range(unit)} ({unit_hint(value, unit)})"

@@ -164,10 +164,10 @@ MODEL_CASES = {
     "tokens-no-count": (edit_tokens(lambda v: v.drop("count")), ["tokens.parquet", "'count'"]),
     "tokens-count-string": (edit_tokens(lambda v: v.with_columns(pl.col("count").cast(pl.String))),
                             ["tokens.parquet", "'count'"]),
-    "token-id-out-of-range": (edit_tokens(_token_ids(lambda t: t[:-1] + [len(t) + 5])),
+    "token-id-out-of-range": (edit_tokens(_token_ids(lambda t: [*t[:-1], len(t) + 5])),
                               ["tokens.parquet", "'token_id'"]),
-    "token-id-negative": (edit_tokens(_token_ids(lambda t: [-1] + t[1:])), ["tokens.parquet", "'token_id'"]),
-    "token-id-not-row-order": (edit_tokens(_token_ids(lambda t: [t[1], t[0]] + t[2:])),
+    "token-id-negative": (edit_tokens(_token_ids(lambda t: [-1, *t[1:]])), ["tokens.parquet", "'token_id'"]),
+    "token-id-not-row-order": (edit_tokens(_token_ids(lambda t: [t[1], t[0], *t[2:]])),
                                ["tokens.parquet", "'token_id'", "row"]),
 }
 
