@@ -3,33 +3,132 @@
 A generator is fitted on training sessions and then answers, for a (source, target) pair of
 interactions, a candidate table ``item_id, candidate_item_id, rank, score``: for every item it can
 answer for, at most ``k`` other items, best first (rank 1). Methods that ignore interactions answer
-the same table for every pair. ``tests/test_generator_contract.py`` holds the shared tests.
+the same table for every pair. ``tests/contract.py`` holds the shared tests every method passes.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import asdict, fields, is_dataclass
+from typing import Any, Self
 
 import numpy as np
 import polars as pl
 
 from recs.columns import Col
+from recs.errors import ConfigError, NotFittedError
+from recs.sessions.io import validate_sessions
+
+# Instance state the template keeps for every subclass. Subclasses are dataclasses that never call a
+# base __init__, so the state lives in the instance dict under names no subclass field uses.
+_INTERACTIONS = "_generator_interactions"  # interactions of the training sessions, set by fit()
+_CACHE = "_generator_cache"  # k -> blocks of an item-level method's one list
 
 
 class CandidateGenerator(ABC):
-    """Fit on sessions, then produce candidate tables."""
+    """Fit on sessions, then produce candidate tables.
+
+    A template: ``fit`` and ``candidate_blocks`` do once, for every method, what each used to repeat
+    (validating the training frame, refusing use before fit and unknown interactions, keeping an
+    item-level list per k); a subclass implements only ``_fit`` and ``_candidate_blocks``.
+    """
 
     name: str = "generator"
     interaction_aware: bool = True
 
-    @abstractmethod
-    def fit(self, train: pl.DataFrame) -> CandidateGenerator:
-        """Learn from canonical training sessions; return self."""
+    def fit(self, train: pl.DataFrame) -> Self:
+        """Learn from canonical training sessions; return self.
+
+        The frame is checked the way a sessions file is (``validate_sessions``: required columns and
+        types, no nulls, at least one row), so a Python caller gets the one-line error the CLI gives
+        instead of a polars error deep inside a method. On a canonical frame it changes nothing.
+        """
+        train = validate_sessions(train, where=f"{self.name}: the training sessions")
+        self.__dict__[_INTERACTIONS] = None  # a refit that fails keeps no interactions or lists of the old fit
+        self.__dict__[_CACHE] = {}
+        self._fit(train)
+        self.__dict__[_INTERACTIONS] = tuple(sorted(train[Col.INTERACTION].unique().to_list()))
+        return self
 
     @abstractmethod
+    def _fit(self, train: pl.DataFrame) -> None:
+        """Learn from validated canonical sessions (``fit`` has checked them)."""
+
+    def _known_interactions(self) -> tuple[str, ...] | None:
+        """The interactions the generator can answer for, or None before fit. A generator that can be
+        made ready without ``fit`` (ours, given a trained model) overrides this."""
+        return self.__dict__.get(_INTERACTIONS)
+
+    def interactions(self) -> tuple[str, ...]:
+        """The interactions of the training sessions (for an interaction-aware method, the names
+        ``candidate_blocks`` accepts); a NotFittedError before fit."""
+        known = self._known_interactions()
+        if known is None:
+            raise NotFittedError(f"{self.name}: not fitted; call fit(train) before asking for candidates")
+        return known
+
+    def candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
+        """The candidate table for ``source`` -> ``target``, at most ``k`` rows per item, in blocks.
+
+        Blocks let a writer (``recs.candidates.build``) hold one at a time: ours at 10M events has
+        240M Cart-to-Cart rows. The checks run on the call, not at the first block, so a bad request
+        fails before an index directory is started. An interaction-aware method refuses an interaction
+        its training sessions lack, naming those it knows. An item-level method's one list serves every
+        pair, whatever its names: it is computed once per k (while the first caller streams it) and
+        then answered from memory.
+        """
+        known = self.interactions()
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ConfigError(f"{self.name}: k must be an integer of at least 1 (got {k!r})")
+        if self.interaction_aware:
+            for interaction in (source, target):
+                if interaction not in known:
+                    raise ConfigError(f"{self.name}: no {interaction!r} events in its training sessions, so no "
+                                      f"{source}->{target} candidates; it knows {', '.join(known)}")
+            return self._candidate_blocks(source, target, k)
+        cache: dict[int, list[pl.DataFrame]] = self.__dict__.setdefault(_CACHE, {})
+        if k in cache:
+            return iter(cache[k])
+        return _kept(self._candidate_blocks(source, target, k), cache, k)
+
+    @abstractmethod
+    def _candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
+        """Yield the table in one or more blocks (at least one, empty if need be, so its schema is
+        known); the arguments are checked. A method that computes a whole table yields it as one block."""
+
     def candidates(self, source: str, target: str, k: int) -> pl.DataFrame:
-        """Candidate table for ``source`` -> ``target`` with at most ``k`` rows per item."""
+        """Candidate table for ``source`` -> ``target`` with at most ``k`` rows per item: the blocks, joined."""
+        blocks = list(self.candidate_blocks(source, target, k))
+        return blocks[0] if len(blocks) == 1 else pl.concat(blocks, rechunk=False)
+
+    def settings(self) -> dict[str, Any]:
+        """What decides this generator's answers, JSON-ready: its config dataclasses and plain options.
+
+        An index manifest records it, so a candidate table says how it was made. Read from the
+        dataclass fields, so a new option is recorded without anyone remembering to add it here;
+        state (models, caches, fitted arrays) and progress reporters are not options and are left out.
+        """
+        out: dict[str, Any] = {}
+        for f in fields(self) if is_dataclass(self) else ():
+            value = getattr(self, f.name)
+            if f.name.startswith("_") or f.name == "name":
+                continue
+            if is_dataclass(value) and not isinstance(value, type) and value.__dataclass_params__.frozen:
+                out[f.name] = asdict(value)
+            elif isinstance(value, str | int | float | bool):
+                out[f.name] = value
+        return out
+
+
+def _kept(blocks: Iterator[pl.DataFrame], cache: dict[int, list[pl.DataFrame]], k: int) -> Iterator[pl.DataFrame]:
+    """Yield ``blocks`` as they come and keep them in ``cache[k]`` once all were read (a caller that
+    stops early keeps nothing, and the next one computes them again)."""
+    kept = []
+    for block in blocks:
+        kept.append(block)
+        yield block
+    cache[k] = kept
 
 
 def item_codes(query_items: pl.Series, target_items: pl.Series) -> tuple[np.ndarray, np.ndarray]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -30,17 +31,28 @@ class EmbeddingCandidates(CandidateGenerator):
     indexes: dict[tuple[str, str], tuple[Side, Hnsw]] = field(default_factory=dict)
     backoff_queries: dict[tuple[str, str], int] = field(default_factory=dict)
 
-    def fit(self, train: pl.DataFrame) -> EmbeddingCandidates:
+    def _fit(self, train: pl.DataFrame) -> None:
         from recs.embeddings.train import train as train_model
 
         self.model = train_model(train, self.train_config, self.progress)
         self.indexes.clear()
-        return self
+
+    def _known_interactions(self) -> tuple[str, ...] | None:
+        # ready once it has a model, trained here or given (build_index loads one from MODEL_DIR)
+        return None if self.model is None else tuple(self.model.interactions)
 
     def _model(self) -> EmbeddingModel:
-        if self.model is None:
-            raise RuntimeError("fit() first")
+        self.interactions()  # NotFittedError without a model
+        assert self.model is not None
         return self.model
+
+    def settings(self) -> dict[str, Any]:
+        """Index settings and the training config the model was trained with (its manifest's, which is
+        the one that applies when the model was given rather than trained here)."""
+        out = super().settings()
+        if self.model is not None and "config" in self.model.manifest:
+            out["train_config"] = self.model.manifest["config"]
+        return out
 
     def targets(self, target: str) -> tuple[Side, Hnsw]:
         """The rows of ``target`` candidates and their HNSW index, built once per target and score."""
@@ -51,10 +63,9 @@ class EmbeddingCandidates(CandidateGenerator):
             self.indexes[key] = (side, build_hnsw(side.vectors, self.index_config, unit=unit))
         return self.indexes[key]
 
-    def candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
-        """The candidate table in blocks of ``index_config.batch_size`` query items, so that a writer
-        (``build_index``) holds one block at a time: at 10M events with backoff, Cart-to-Cart has
-        1.2M query items, 240M rows."""
+    def _candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
+        """Blocks of ``index_config.batch_size`` query items, searched as they are asked for (never
+        empty: every side has a row)."""
         tgt, index = self.targets(target)
         src = query_side(self._model(), source, self.index_config)
         self.backoff_queries[(source, target)] = src.backoff
@@ -63,7 +74,3 @@ class EmbeddingCandidates(CandidateGenerator):
         for a, scores, ids in search_blocks(index, src.vectors, width, self.index_config, self.progress,
                                             f"{source}->{target}"):
             yield candidate_block(src.items, tgt.items, ids, scores, q_code, t_code, k, a)
-
-    def candidates(self, source: str, target: str, k: int) -> pl.DataFrame:
-        blocks = list(self.candidate_blocks(source, target, k))  # never empty: every side has a row
-        return blocks[0] if len(blocks) == 1 else pl.concat(blocks, rechunk=False)

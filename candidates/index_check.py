@@ -12,8 +12,10 @@ Rules:
   sources and targets are letters, digits, ``_`` and ``-`` (they make file names), a set's name is
   ``<source>_to_<target>``, and its file ``candidates/<name>.parquet`` resolves inside the directory
   (no symlink out) and, when the manifest has a ``files`` record, is listed in it; ``indexes``, when
-  present, an object keyed by such names; ``training_catalogue_items`` null or an integer >= 0;
-  ``model``, when present, an object whose ``path`` is a string.
+  present, an object keyed by such names (empty for a method without a faiss index);
+  ``training_catalogue_items`` null or an integer >= 0; ``model`` (an index of our trained model) and
+  ``sessions`` (a method fitted on training sessions), when present, objects whose ``path`` is a
+  string; ``method``, when present, an object whose ``name`` is a method name and ``config`` an object.
 * ``candidates/<name>.parquet``: columns item_id and candidate_item_id, both integers or both strings,
   rank an integer, score a float.
 """
@@ -86,9 +88,13 @@ def check_index_manifest(index_dir: str | Path, manifest: dict[str, Any]) -> Non
     items = manifest.get("training_catalogue_items")
     if items is not None and not (isinstance(items, int) and not isinstance(items, bool) and items >= 0):
         raise fail("training_catalogue_items", f"must be null or an integer >= 0, got {items!r}")
-    model = manifest.get("model", {})
-    if not isinstance(model, dict) or not isinstance(model.get("path", ""), str):
-        raise fail("model", f"must be an object with a string 'path', got {model!r}")
+    for source_field in ("model", "sessions"):
+        source = manifest.get(source_field, {})
+        if not isinstance(source, dict) or not isinstance(source.get("path", ""), str):
+            raise fail(source_field, f"must be an object with a string 'path', got {source!r}")
+    method = manifest.get("method", {"name": "ours", "config": {}})  # indexes written before it was recorded
+    if not (isinstance(method, dict) and is_safe_name(method.get("name")) and isinstance(method.get("config"), dict)):
+        raise fail("method", f"must be an object with a method 'name' and a 'config' object, got {method!r}")
 
 
 def check_candidates_schema(path: Path, schema: pl.Schema) -> None:

@@ -10,7 +10,7 @@ from recs.artifacts import MANIFEST, verify_artifact
 from recs.cli.render import console, table
 from recs.errors import ArtifactError
 
-HEADERS = {"file": "file", "bytes": "bytes", "recorded_bytes": "recorded bytes", "status": "status"}
+COLUMNS = ["file", "bytes", "recorded_bytes", "status"]
 
 
 @click.command("check")
@@ -31,9 +31,7 @@ def check_cmd(directory: Path) -> None:
     """
     report = verify_artifact(directory)
     title = f"{directory} ({report['format']} version {report['format_version']})"
-    rows = [{**r, "recorded_bytes": "-" if r["recorded_bytes"] is None else r["recorded_bytes"],
-             "bytes": "-" if r["bytes"] is None else r["bytes"]} for r in report["files"]]
-    console.print(table(title, rows, list(HEADERS), HEADERS))
+    console.print(table(title, report["files"], COLUMNS))  # a size not recorded or not there shows as "-"
     if not report["recorded"]:
         console.print(f"{MANIFEST} has no 'files' record (written by an older recs): sizes and hashes not "
                       f"recorded, nothing to compare")

@@ -21,8 +21,9 @@ from recs.sessions.split import split_sessions
 _T, _C, _E, _I = TrainConfig(), CoocConfig(), EvalConfig(), IndexConfig()
 _CMP = CompareConfig()
 
-TABLE1 = ["method", "group", ITEM_TO_ITEM, CLICK_TO_CART, CART_TO_CART, "time_s", "status"]
-COVERAGE = ["method", "set", "active_items", "covered_items", "coverage", "mean_list_length", "catalogue_reach"]
+# Families as sections and the status in the time column ("skipped", the reason in a note): fits 80 columns.
+TABLE1 = ["method", ITEM_TO_ITEM, CLICK_TO_CART, CART_TO_CART, "time_s"]
+COVERAGE = ["set", "active_items", "covered_items", "coverage", "mean_list_length", "catalogue_reach"]
 
 
 def _methods(text: str | None) -> tuple[str, ...]:
@@ -57,10 +58,11 @@ def _methods(text: str | None) -> tuple[str, ...]:
               help="Last N distinct trigger items whose candidates are pooled.")
 @click.option("--test-days", type=int, default=SplitConfig().test_days, show_default=True,
               help="With one SESSIONS file: days after the cut-off that form the test set.")
-@click.option("--cutoff", default=None, help="With one SESSIONS file: cut-off time T (ISO-8601, UTC).")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--cutoff", default=None,
+              help="With one SESSIONS file: cut-off time T (ISO-8601; UTC unless it has an offset such as +08:00).")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
               help="Write every number (all tables, settings, counts) as JSON.")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--report", type=click.Path(path_type=Path), default=None,
               help="Write a self-contained HTML page with the tables and a bar chart of hit rates.")
 @time_unit_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -116,9 +118,9 @@ def compare_cmd(sessions: tuple[Path, ...], k: int, methods: str | None, seed: i
         train, test = split.train, split.test
     result = compare(train, test, cfg, TqdmProgress(not quiet))
     # None (a column a method has no number for) prints as "-", like NaN
-    t1 = [{k_: float("nan") if v is None else v for k_, v in r.items()} for r in result["table1"]]
+    t1 = [{**r, "time_s": r["time_s"] if r["status"] == "ok" else r["status"]} for r in result["table1"]]
     console.print(table(f"Table 1: purchase-intent hit rate, k={k}, score={score}, triggers={triggers}, "
-                        f"targets={','.join(cfg.eval.targets)}", t1, TABLE1))
+                        f"targets={','.join(cfg.eval.targets)}", t1, TABLE1, sections="group"))
     if result["table3"]:
         console.print(table("Table 3: our model, trigger interaction (rows) x candidate interaction (columns)",
                             result["table3"]))
@@ -126,7 +128,7 @@ def compare_cmd(sessions: tuple[Path, ...], k: int, methods: str | None, seed: i
         console.print(table("Table 2: mean cosine of our vectors, random pairs of items", result["table2"],
                             ["interaction", "same_category", "different_category", "items", "pairs"]))
     console.print(table("Coverage: items with a trigger event in the test sessions that get candidates",
-                        result["coverage"], COVERAGE))
+                        result["coverage"], COVERAGE, headers={"set": "method / set"}, sections="method"))
     for note in result["notes"]:
         console.print(f"note: {note}")
     with Outputs() as outputs:  # --json and --report appear together or not at all

@@ -8,7 +8,7 @@ import click
 
 from recs.atomic import Outputs, check_paths
 from recs.cli.options import time_unit_option
-from recs.cli.render import console, key_values, table, write_json
+from recs.cli.render import console, key_values, transposed, write_json
 from recs.config import SplitConfig
 from recs.sessions.io import read_sessions, sessions_output_kind, write_sessions
 from recs.sessions.split import split_sessions
@@ -22,10 +22,10 @@ _S = SynthConfig()
 @click.option("--seed", type=int, default=_S.seed, show_default=True, help="Random seed; same seed, same log.")
 @click.option("--items", type=int, default=None, help="Catalogue size [default: events / 8, a sparse catalogue].")
 @click.option("--days", type=int, default=_S.days, show_default=True, help="Days the sessions are spread over.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Output sessions file (.parquet or .csv).")
-@click.option("--world", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the planted truth (item -> category, shop) as parquet.")
+@click.option("--world", type=click.Path(path_type=Path), default=None,
+              help="Also write the planted truth (item -> category, shop), as parquet or CSV by its suffix.")
 def synth_cmd(events: int, seed: int, items: int | None, days: int, out: Path, world: Path | None) -> None:
     """Generate a marketplace log with planted structure.
 
@@ -60,12 +60,13 @@ def synth_cmd(events: int, seed: int, items: int | None, days: int, out: Path, w
 @click.option("--test-days", type=int, default=SplitConfig().test_days, show_default=True,
               help="Days after the cut-off that form the test set.")
 @click.option("--cutoff", default=None,
-              help="Cut-off time T (ISO-8601, UTC) [default: start of the last --test-days days in the data].")
-@click.option("--train", "train_out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Cut-off time T (ISO-8601; UTC unless it has an offset such as +08:00) [default: start of "
+                   "the last --test-days days in the data].")
+@click.option("--train", "train_out", type=click.Path(path_type=Path), required=True,
               help="Output file for training sessions (.parquet or .csv).")
-@click.option("--test", "test_out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.option("--test", "test_out", type=click.Path(path_type=Path), required=True,
               help="Output file for test sessions.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
               help="Also write the summary as JSON.")
 @time_unit_option
 def split_cmd(sessions: Path, test_days: int, cutoff: str | None, train_out: Path, test_out: Path,
@@ -89,7 +90,9 @@ def split_cmd(sessions: Path, test_days: int, cutoff: str | None, train_out: Pat
             write_json(json_out, summary, outputs)
     rows = [{"side": side, "file": str(path), **{k: v for k, v in summary[side].items()}}
             for side, path in (("train", train_out), ("test", test_out))]
-    console.print(table(f"split at {summary['cutoff']} (test until {summary['test_end']})", rows))
+    # train and test side by side, one line per number: a path and two times do not fit 80 columns in one row
+    console.print(transposed(f"split at {summary['cutoff']} (test until {summary['test_end']})", rows, "side",
+                             ["file", "events", "sessions", "items", "first", "last"], headers={"side": ""}))
 
 
 COMMANDS = [synth_cmd, split_cmd]

@@ -8,22 +8,14 @@ import click
 
 from recs.atomic import check_paths
 from recs.cli.options import time_unit_option
-from recs.cli.render import console, table, write_json
+from recs.cli.render import console, transposed, write_json
 from recs.config import EvalConfig
 from recs.eval.report import evaluate_index
 
 _E = EvalConfig()
-HEADERS = {
-    "candidate_set": "candidate set",
-    "targets": "targets",
-    "targets_with_trigger": "with trigger",
-    "hits": "hits",
-    "hit_rate": "hit rate",
-    "targets_without_trigger": "no trigger",
-    "coverage": "coverage",
-    "mean_list_length": "mean list",
-    "catalogue_reach": "catalogue reach",
-}
+# One column per candidate set, one line per number: nine numbers per set do not fit 80 columns side by side.
+FIELDS = ["targets", "targets_with_trigger", "hits", "hit_rate", "targets_without_trigger", "coverage",
+          "mean_list_length", "catalogue_reach"]
 
 
 @click.command("eval-hitrate")
@@ -37,7 +29,7 @@ HEADERS = {
               help="Last N distinct source items before a target whose candidates are pooled.")
 @click.option("--set", "names", multiple=True,
               help="Evaluate only this candidate set (e.g. click_to_cart); repeatable.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
               help="Also write the numbers as JSON.")
 @time_unit_option
 def eval_cmd(index_dir: Path, sessions: Path, targets: str, triggers: int, names: tuple[str, ...],
@@ -58,7 +50,9 @@ def eval_cmd(index_dir: Path, sessions: Path, targets: str, triggers: int, names
     report = evaluate_index(index_dir, sessions, cfg, list(names) or None, time_unit=time_unit)
     title = (f"purchase-intent hit rate, k={report['k']}, score={report['score']}, triggers={triggers}, "
              f"targets={','.join(cfg.targets)}")
-    console.print(table(title, report["results"], list(HEADERS), HEADERS))
+    console.print(transposed(title, report["results"], "candidate_set", FIELDS))
+    for note in report.get("notes", []):
+        console.print(f"note: {note}")
     if json_out:
         write_json(json_out, report)
 

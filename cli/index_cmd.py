@@ -1,27 +1,43 @@
-"""``recs build-index``: MODEL_DIR in, INDEX_DIR with HNSW indexes and candidate sets out."""
+"""``recs build-index``: MODEL_DIR (ours) or TRAIN sessions (any method) in, INDEX_DIR with candidate sets out."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from recs.candidates.build import build_index
-from recs.cli.options import score_options
+from recs.candidates.build import build_index, build_method_index
+from recs.candidates.registry import METHODS, OURS, MethodConfig, method_spec
+from recs.cli.options import score_options, time_unit_option
 from recs.cli.render import console, table
 from recs.config import IndexConfig, parse_pairs
+from recs.errors import ConfigError
 from recs.progress import TqdmProgress
 
 _I = IndexConfig()
+DEFAULT_MODEL = Path("model")
+
+
+def _method_config(threads: int) -> MethodConfig:
+    """Every method's defaults (those of ``recs compare``), with --threads also the threads of training
+    and ALS, as ``compare --workers`` is."""
+    cfg = MethodConfig()
+    return replace(cfg, train=replace(cfg.train, workers=threads), als=replace(cfg.als, workers=threads))
 
 
 @click.command("build-index")
-@click.option("--model", "model_dir", type=click.Path(path_type=Path), default=Path("model"), show_default=True,
-              help="Model directory written by train-embeddings.")
+@click.option("--method", default=OURS, show_default=True,
+              help=f"Method whose candidates are written, any of recs compare: {', '.join(METHODS)}.")
+@click.option("--model", "model_dir", type=click.Path(path_type=Path), default=None,
+              help=f"With --method {OURS}: model directory written by train-embeddings [default: {DEFAULT_MODEL}].")
+@click.option("--sessions", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help=f"Training sessions to fit --method on (needed by every method but {OURS}, which "
+                   "trains on them instead of reading --model).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("index"), show_default=True,
               help="Index directory to write (replaced atomically if it is a recs index).")
 @click.option("--pairs", default=",".join(f"{s}:{t}" for s, t in _I.pairs), show_default=True,
-              help="Candidate sets as SOURCE:TARGET interactions, comma-separated (any pair in the model).")
+              help="Candidate sets as SOURCE:TARGET interactions, comma-separated (any pair in the model or TRAIN).")
 @click.option("--k", type=int, default=_I.k, show_default=True, help="Candidates per item.")
 @click.option("--m", type=int, default=_I.m, show_default=True, help="HNSW M (graph degree).")
 @click.option("--ef-construction", type=int, default=_I.ef_construction, show_default=True, help="HNSW efConstruction.")
@@ -29,25 +45,42 @@ _I = IndexConfig()
               help="HNSW efSearch (raised to k if lower; doubled for --score prob and in-out, whose index "
                    "is searched through the MIPS-to-L2 transform).")
 @score_options
-@click.option("--threads", type=int, default=_I.threads, show_default=True, help="Faiss threads.")
+@click.option("--threads", type=int, default=_I.threads, show_default=True,
+              help="Faiss threads (with --sessions also training and ALS threads).")
+@time_unit_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def index_cmd(model_dir: Path, out: Path, pairs: str, k: int, m: int, ef_construction: int, ef_search: int,
-              score: str, backoff: bool, shrink: float, threads: int, quiet: bool) -> None:
-    """Index vectors per target interaction (Faiss HNSW) and write candidate sets.
+def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: Path, pairs: str, k: int, m: int,
+              ef_construction: int, ef_search: int, score: str, backoff: bool, shrink: float, threads: int,
+              time_unit: str, quiet: bool) -> None:
+    """Write a method's candidate sets: ours from a model (Faiss HNSW per target), any other method fitted on TRAIN.
 
     For every item with a SOURCE vector (with --backoff: every item in the model), its k best
     TARGET candidates by --score (the item itself left out), written to
     INDEX_DIR/candidates/<source>_to_<target>.parquet with columns item_id, candidate_item_id,
-    rank, score.
+    rank, score. With --method NAME --sessions TRAIN any method of recs compare is fitted on TRAIN
+    (with compare's defaults) and writes the same files and manifest, so eval-hitrate scores it as it
+    scores ours; an item-level method writes its one list for every pair.
 
     \b
-    Example:
+    Examples:
       recs build-index --model runs/model --out runs/index --pairs click:cart,cart:cart,click:click
+      recs build-index --method co-visitation --sessions runs/train.parquet --out runs/covisit_index
     """
+    spec = method_spec(method)  # an unknown name fails before anything is read
+    if model_dir is not None and spec.name != OURS:
+        raise ConfigError(f"--model is a trained model of {OURS}; --method {spec.name} is fitted on --sessions TRAIN")
+    if model_dir is not None and sessions is not None:
+        raise ConfigError("give --model MODEL_DIR (a trained model) or --sessions TRAIN (train here), not both")
+    if sessions is None and spec.name != OURS:
+        raise ConfigError(f"--method {spec.name} is fitted on training sessions: give --sessions TRAIN")
     cfg = IndexConfig(pairs=parse_pairs(pairs), k=k, m=m, ef_construction=ef_construction, ef_search=ef_search,
                       score=score, backoff=backoff, shrink=shrink, threads=threads)
-    manifest = build_index(model_dir, out, cfg, TqdmProgress(not quiet))
-    rows = [{"candidate set": name, "items": s["items"], "rows": s["rows"], "mean list length": s["mean_list_length"]}
+    progress = TqdmProgress(not quiet)
+    if sessions is None:
+        manifest = build_index(model_dir or DEFAULT_MODEL, out, cfg, progress)
+    else:
+        manifest = build_method_index(spec.name, sessions, out, cfg, _method_config(threads), progress, time_unit)
+    rows = [{"candidate_set": name, "items": s["items"], "rows": s["rows"], "mean_list_length": s["mean_list_length"]}
             for name, s in manifest["candidate_sets"].items()]
     console.print(table(f"wrote {out} (score: {score}, backoff: {'on' if backoff else 'off'}, k={k})", rows))
 

@@ -9,7 +9,7 @@ import click
 
 from recs.atomic import Outputs, check_paths
 from recs.cli.options import time_unit_option
-from recs.cli.render import console, key_values, table, write_json
+from recs.cli.render import SECONDS, console, key_values, table, write_json
 from recs.errors import ConfigError
 from recs.progress import TqdmProgress
 from recs.sessions.formats import FORMAT_NAMES
@@ -21,7 +21,7 @@ _C = PrepareConfig()
 
 @click.command("prepare")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Output sessions file (.parquet or .csv); written only if the whole run succeeds.")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="auto", show_default=True,
               help="Log format; auto detects it from the first line (generic when --col is given).")
@@ -50,7 +50,7 @@ _C = PrepareConfig()
 @click.option("--on-error", type=click.Choice(["fail", "skip"]), default=_C.on_error, show_default=True,
               help="Bad rows (unparsable time, time out of range, missing item, unknown event): stop at the first, "
                    "or drop and count them.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
               help="Also write the full report (counts, drops with first line) as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def prepare_cmd(inputs: tuple[str, ...], out: Path, fmt: str, cols: tuple[str, ...], maps: tuple[str, ...],
@@ -106,15 +106,18 @@ def render_report(report: dict[str, Any]) -> None:
         "users": report["users"] if report["users"] is not None else "-",
         "items": report["items"],
         "seconds": report["seconds"],
-    }))
+    }, formats={"seconds": SECONDS}))
     console.print(table("events by interaction", [
         {"interaction": k, "events": v, "share": v / report["events"]} for k, v in report["interactions"].items()
     ]))
     if report["dropped"]:
         console.print(table("rows dropped", [
-            {"reason": r, "rows": v["rows"], "first at": v["first"], "value": "" if v["value"] is None else v["value"]}
+            {"reason": r, "rows": v["rows"], "value": "" if v["value"] is None else v["value"]}
             for r, v in report["dropped"].items()
         ]))
+        # where each reason first occurred, a path and line: on a line of its own, never wrapped or cut
+        for r, v in report["dropped"].items():
+            console.print(f"{r}: first at {v['first']}", soft_wrap=True, markup=False, highlight=False)
     if report["unmapped_events"]:
         verb = "kept under their own name" if report["keep_unmapped"] else "dropped"
         console.print(table(f"events with no interaction ({verb})", [

@@ -8,11 +8,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+from rich.console import RenderableType
 from rich.table import Table
 
 from recs.atomic import check_paths
 from recs.cli.options import time_unit_option
-from recs.cli.render import console, fmt, key_values, write_json
+from recs.cli.render import console, fmt, key_values, titled, write_json
 from recs.errors import ConfigError
 from recs.sessions.io import read_sessions
 from recs.sessions.stats import session_stats
@@ -29,17 +30,17 @@ def bar(value: float, top: float, width: int = 30) -> str:
     return "█" * full + (_BLOCKS[rest] if rest else "")
 
 
-def histogram(title: str, label: str, rows: Sequence[tuple[str, int]], width: int = 30) -> Table:
+def histogram(title: str, label: str, rows: Sequence[tuple[str, int]], width: int = 30) -> RenderableType:
     top = max((n for _, n in rows), default=0)
     total = sum(n for _, n in rows) or 1
-    t = Table(title=title, title_justify="left")
-    t.add_column(label)
+    t = Table()
+    t.add_column(label, overflow="fold")
     t.add_column("count", justify="right")
     t.add_column("share", justify="right")
     t.add_column("", no_wrap=True, style="cyan")
     for name, n in rows:
         t.add_row(name, fmt(n), f"{n / total:.1%}", bar(n, top, width))
-    return t
+    return titled(title, t)
 
 
 def _pct(x: float | None) -> str:
@@ -54,14 +55,14 @@ def render_stats(st: dict[str, Any], path: Path) -> None:
         "items": st["items"],
         "items seen once": f"{st['items_seen_once']:,} ({_pct(st['items_seen_once_share'])})",
         "events per session": st["events_per_session"],
-        "first event": st["first_event"],
-        "last event": st["last_event"],
-    }))
+        f"first event ({st['time_zone']})": st["first_event_local"],
+        f"last event ({st['time_zone']})": st["last_event_local"],
+    }, formats={"events per session": ".2f"}))
     console.print(histogram("events per interaction", "interaction", list(st["interactions"].items())))
     sl = st["session_length"]
     console.print(histogram(
-        f"session length (events): median {fmt(sl['median'])}, mean {fmt(sl['mean'])}, p90 {sl['p90']}, "
-        f"max {sl['max']}",
+        f"session length (events): median {fmt(sl['median'], 'g')}, mean {fmt(sl['mean'], '.1f')}, "
+        f"p90 {fmt(sl['p90'], 'g')}, max {fmt(sl['max'])}",
         "length", [(h["length"], h["sessions"]) for h in sl["histogram"]],
     ))
     days = st["events_per_day"]
@@ -87,7 +88,7 @@ def render_stats(st: dict[str, Any], path: Path) -> None:
 @click.argument("sessions", type=click.Path(path_type=Path))
 @click.option("--tz", default="UTC", show_default=True,
               help="Time zone for the events-per-day buckets, e.g. Asia/Shanghai for Taobao.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
               help="Also write every number as JSON.")
 @time_unit_option
 def stats_cmd(sessions: Path, tz: str, json_out: Path | None, time_unit: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from recs.cli.options import time_unit_option
-from recs.cli.render import console, key_values
+from recs.cli.render import SECONDS, console, key_values
 from recs.config import CoocConfig, TrainConfig
 from recs.embeddings.train import train_to_dir
 from recs.progress import TqdmProgress
@@ -17,7 +17,7 @@ _T, _C = TrainConfig(), CoocConfig()
 
 @click.command("train-embeddings")
 @click.argument("sessions", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("model"), show_default=True,
+@click.option("--out", type=click.Path(path_type=Path), default=Path("model"), show_default=True,
               help="Model directory to write (replaced atomically if it is a recs model).")
 @click.option("--dim", type=int, default=_T.dim, show_default=True, help="Vector size (paper: 200).")
 @click.option("--window", type=int, default=_T.window, show_default=True, help="Skip-gram window (paper: 5).")
@@ -64,7 +64,7 @@ def train_cmd(sessions: Path, out: Path, dim: int, window: int, negative: int, e
         **{f"  {k} tokens": v for k, v in counts["tokens_per_interaction"].items()},
         "regularization pairs": counts["regularization_pairs"], "epochs": manifest["config"]["epochs"],
         "train seconds": timings["train_s"], "total seconds": timings["total_s"],
-    }))
+    }, formats={"train seconds": SECONDS, "total seconds": SECONDS}))
     for w in manifest.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {w}")
 

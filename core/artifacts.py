@@ -60,8 +60,8 @@ def preflight_artifact(out: str | Path, kind: str, inputs: Iterable[tuple[str, s
     the working directory, and replaceable (missing, empty or a ``kind`` artifact); leftovers of an
     interrupted run are restored or cleaned. Writability is proven by the caller's first temporary."""
     out = Path(out)
-    check_paths(inputs, [("--out", out)])
-    check_not_cwd(out)
+    check_paths(inputs, [("--out", out)], directories=True)
+    check_not_cwd(out, example="runs/" + kind.removeprefix("recs."))
     recover_artifact(out, kind)
     if out.exists() and not (out.is_dir() and (_is_artifact_of(out, kind) or not any(out.iterdir()))):
         raise ArtifactError(f"{out}: exists and is not a {kind} directory; choose another --out or remove it")
@@ -216,7 +216,8 @@ def verify_artifact(directory: str | Path) -> dict[str, Any]:
     """
     directory = Path(directory)
     if not directory.is_dir():
-        raise ArtifactError(f"{directory}: no such directory")
+        what = "is a file, not a model or index directory" if directory.exists() else "no such directory"
+        raise ArtifactError(f"{directory}: {what}")
     try:
         manifest = manifest_object(directory / MANIFEST)
     except FileNotFoundError:

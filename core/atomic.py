@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import os
 import re
 import secrets
@@ -147,13 +148,29 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def check_not_cwd(out: Path, option: str = "--out") -> None:
+def check_not_cwd(out: Path, option: str = "--out", example: str = "runs/out") -> None:
     """Refuse an output directory that is the working directory or one of its parents (it cannot be swapped)."""
     here = Path.cwd().resolve()
     target = out.resolve()
     if target == here or target in here.parents:
         raise ConfigError(f"{option} {out}: is the current directory (or a parent of it); name a new directory, "
-                          f"e.g. {option} runs/{'model' if option == '--out' else 'out'}")
+                          f"e.g. {option} {example}")
+
+
+def enclosing_artifact(path: Path) -> Path | None:
+    """The recs artifact directory (one with a recs manifest) that ``path`` lies inside, if any.
+
+    An output there would be deleted without a word the next time that artifact is replaced.
+    """
+    for parent in path.absolute().parents:
+        manifest = parent / "manifest.json"
+        try:
+            data = json.loads(manifest.read_text()) if manifest.is_file() else None
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and str(data.get("format", "")).startswith("recs."):
+            return parent
+    return None
 
 
 def probe_writable(out: Path, option: str = "--out") -> None:
@@ -179,9 +196,11 @@ def _same_or_inside(a: Path, b: Path) -> bool:
 Named = Iterable[tuple[str, "str | Path | None"]]
 
 
-def check_paths(inputs: Named, outputs: Named) -> None:
+def check_paths(inputs: Named, outputs: Named, directories: bool = False) -> None:
     """Refuse, before anything is read, an output that resolves to an input (or holds one, or sits inside
-    one) and two outputs that resolve to one path. Pairs are (option name, path); None is skipped."""
+    one), two outputs that resolve to one path, an output inside a recs artifact, one that cannot be
+    written, and (unless the outputs are ``directories``) one that is a directory. Pairs are
+    (option name, path); None is skipped."""
     ins = [(o, Path(p), Path(p).resolve()) for o, p in inputs if p is not None]
     outs = [(o, Path(p), Path(p).resolve()) for o, p in outputs if p is not None]
     for i, (o_name, o_path, o_res) in enumerate(outs):
@@ -191,6 +210,12 @@ def check_paths(inputs: Named, outputs: Named) -> None:
                        "contains an input" if o_res in i_res.parents else "lies inside an input")
                 raise ConfigError(f"{o_name} {o_path}: {how} ({i_name} {i_path}); write to another path, "
                                   "recs never overwrites its inputs")
+        if not directories and o_path.is_dir():
+            raise ConfigError(f"{o_name} {o_path}: is a directory; give a file path")
+        inside = enclosing_artifact(o_path)
+        if inside is not None:
+            raise ConfigError(f"{o_name} {o_path}: lies inside the recs artifact {inside}, which is replaced whole "
+                              "when it is rebuilt; write it somewhere else")
         probe_writable(o_path, o_name)
         for o2_name, o2_path, o2_res in outs[i + 1 :]:
             if o_res == o2_res:
@@ -365,7 +390,7 @@ def atomic_dir(out: str | Path, kind: str, is_artifact: Callable[[Path], bool] |
     earlier run are restored or cleaned first (``recover``).
     """
     out = Path(out)
-    check_not_cwd(out)
+    check_not_cwd(out, example=f"runs/{kind.removeprefix('recs.')}")
     recover(out, is_artifact)
     if out.exists() and not (out.is_dir() and ((is_artifact and is_artifact(out)) or not any(out.iterdir()))):
         raise ArtifactError(f"{out}: exists and is not a {kind} directory; choose another --out or remove it")

@@ -29,3 +29,7 @@ class OutputError(RecsError):
 
 class ArtifactError(RecsError):
     """A model or index directory is missing, incomplete or of another format version."""
+
+
+class NotFittedError(RecsError):
+    """A candidate generator was asked for candidates before it was fitted (or given a model)."""

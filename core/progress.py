@@ -1,15 +1,17 @@
 """Progress reporting without printing from the library.
 
-Library functions take a ``Progress`` and call ``progress.stage(...)``; the CLI passes a tqdm-backed
-one, the Python API defaults to ``NullProgress``. This keeps long stages visible to a user at the
-terminal while the library itself stays silent.
+Library functions take a ``Progress`` and call ``progress.stage(...)``; the CLI passes a
+``TqdmProgress``, the Python API defaults to ``NullProgress``. This keeps long stages visible to a
+user at the terminal while the library itself stays silent.
 """
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol
+from typing import IO, Any, Protocol
 
 
 class Bar(Protocol):
@@ -33,18 +35,84 @@ class NullProgress:
         yield _NullBar()
 
 
-class TqdmProgress:
-    """One tqdm bar per stage, on stderr, so stdout stays clean for tables and JSON."""
+class _CountingBar:
+    def __init__(self) -> None:
+        self.n = 0
 
-    def __init__(self, enabled: bool = True) -> None:
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+
+# a stage without a total shows its time, not "0it", until it counts something
+_UNCOUNTED = "{desc}: {elapsed}"
+
+
+class _TerminalBar:
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+
+    def update(self, n: int = 1) -> None:
+        if self.bar.bar_format == _UNCOUNTED:
+            self.bar.bar_format = None  # tqdm's own format: count, time and rate
+        self.bar.update(n)
+
+
+def stage_line(name: str, seconds: float, count: int | None = None, unit: str = "it") -> str:
+    """``training: 5 epoch in 12.3 s``, or ``write: 0.4 s`` for a stage that counted nothing."""
+    if count is None:
+        return f"{name}: {seconds:.1f} s"
+    return f"{name}: {count:,} {unit} in {seconds:.1f} s"
+
+
+def _is_terminal(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+class TqdmProgress:
+    """Stage progress on stderr, so stdout stays clean for tables and JSON.
+
+    Each stage writes one plain line when it ends, with its count and time: ``training: 5 epoch in
+    12.3 s`` (a stage that counts nothing: ``write: 0.4 s``). On a terminal a tqdm bar shows the stage
+    while it runs; anywhere else (CI, a log file, cron, a test runner) bars would be carriage returns
+    and cursor codes, so there is only the line.
+    A stage that ends in an error writes nothing; the error says what happened. ``enabled=False``
+    (``--quiet``) writes nothing at all.
+    """
+
+    def __init__(self, enabled: bool = True, stream: IO[str] | None = None) -> None:
         self.enabled = enabled
+        self._stream = stream
+
+    @property
+    def stream(self) -> IO[str]:
+        # looked up on use, not at construction: a test runner may swap sys.stderr in between
+        return self._stream if self._stream is not None else sys.stderr
 
     @contextmanager
     def stage(self, name: str, total: int | None = None, unit: str = "it") -> Iterator[Bar]:
-        from tqdm.auto import tqdm
+        if not self.enabled:
+            yield _NullBar()
+            return
+        stream = self.stream
+        start = time.perf_counter()
+        if _is_terminal(stream):
+            from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc=name, unit=unit, disable=not self.enabled, leave=True, dynamic_ncols=True)
-        try:
-            yield bar
-        finally:
-            bar.close()
+            # the live bar goes when the stage ends, and the stage's line takes its place
+            bar = tqdm(total=total, desc=name, unit=unit, leave=False, dynamic_ncols=True, file=stream,
+                       bar_format=_UNCOUNTED if total is None else None)
+            try:
+                yield _TerminalBar(bar)  # an exception propagates from here and skips the line
+            finally:
+                bar.close()
+            line = stage_line(name, time.perf_counter() - start, bar.n if bar.n or total is not None else None, unit)
+            tqdm.write(line, file=stream)  # above any bar still running (compare's outer stage)
+            return
+        counter = _CountingBar()
+        yield counter  # an exception propagates from here and skips the line
+        count = counter.n if counter.n or total is not None else None
+        stream.write(stage_line(name, time.perf_counter() - start, count, unit) + "\n")
+        stream.flush()

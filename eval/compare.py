@@ -23,28 +23,18 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from recs.candidates.base import CandidateGenerator
-from recs.candidates.baselines import (
-    ALSCandidates,
-    ALSConfig,
-    CooccurrenceCandidates,
-    CoPurchaseCandidates,
-    CoVisitationCandidates,
-    CoVisitConfig,
-    ItemEmbeddingCandidates,
-)
+from recs.candidates.baselines import ALSConfig, CoVisitConfig
 from recs.candidates.embedding import EmbeddingCandidates
 from recs.candidates.hnsw import normalized
+from recs.candidates.registry import INTERACTION, METHODS, NO_INTERACTION, OURS, PEER, MethodConfig
 from recs.columns import Col, Interaction
 from recs.config import (
-    CoocConfig,
     EvalConfig,
     IndexConfig,
     TrainConfig,
@@ -55,16 +45,19 @@ from recs.config import (
 )
 from recs.embeddings.model import EmbeddingModel
 from recs.errors import ConfigError, RecsError
-from recs.eval.hitrate import coverage, hit_rate
+from recs.eval.report import evaluate_sets
 from recs.progress import NullProgress, Progress
 
 CLICK, CART = Interaction.CLICK, Interaction.CART
 ANY = "_any"  # trigger interaction of the Item-to-Item column: any earlier event
 ITEM_TO_ITEM, CLICK_TO_CART, CART_TO_CART = "item_to_item", "click_to_cart", "cart_to_cart"
 SETS: dict[str, tuple[str, str]] = {CLICK_TO_CART: (CLICK, CART), CART_TO_CART: (CART, CART)}
-OURS = "ours"
+# the fields of an evaluate_sets row that go to the coverage table; the others go to the hits table
+COVERAGE_FIELDS = ("active_items", "covered_items", "coverage", "mean_list_length", "catalogue_reach")
 
-NO_INTERACTION, INTERACTION, PEER = "no-interaction", "interaction", "public peer"
+# the registry's names are re-exported: the CLI, the HTML report and the tests read them here
+__all__ = ["ANY", "CART_TO_CART", "CLICK_TO_CART", "INTERACTION", "ITEM_TO_ITEM", "METHODS", "NO_INTERACTION", "OURS",
+           "PEER", "SETS", "CompareConfig", "any_trigger_view", "category_similarity", "compare", "item_categories"]
 
 
 @dataclass(frozen=True)
@@ -114,42 +107,9 @@ class CompareConfig:
         self.als.validate()
         self.covisit.validate()
 
-
-@dataclass(frozen=True)
-class Method:
-    name: str
-    label: str
-    group: str  # NO_INTERACTION, INTERACTION or PEER (Table 1 sections)
-    build: Callable[[CompareConfig, Progress], CandidateGenerator]
-
-
-def _unregularized(cfg: TrainConfig) -> TrainConfig:
-    return replace(cfg, cooc=CoocConfig(k=0, horizon=cfg.cooc.horizon, same_item=cfg.cooc.same_item))
-
-
-METHODS: dict[str, Method] = {
-    m.name: m
-    for m in (
-        Method("embedding", "Embedding", NO_INTERACTION,
-               lambda c, p: ItemEmbeddingCandidates(_unregularized(c.train), c.index, p, name="embedding")),
-        Method("embedding-reg", "Embedding + co-occurrence reg.", NO_INTERACTION,
-               lambda c, p: ItemEmbeddingCandidates(c.train, c.index, p, name="embedding-reg")),
-        Method("mf", "Matrix factorization (ALS)", NO_INTERACTION,
-               lambda c, p: ALSCandidates(c.als, c.index, interaction_aware=False, progress=p, name="mf")),
-        Method("co-purchase", "Co-purchase (cosine)", NO_INTERACTION, lambda c, p: CoPurchaseCandidates(progress=p)),
-        Method(OURS, "Ours: interaction emb. + co-occurrence reg.", INTERACTION,
-               lambda c, p: EmbeddingCandidates(c.train, c.index, progress=p, name=OURS)),
-        Method("ours-noreg", "Ours without regularization", INTERACTION,
-               lambda c, p: EmbeddingCandidates(_unregularized(c.train), c.index, progress=p, name="ours-noreg")),
-        Method("interaction-mf", "Interaction MF (ALS)", INTERACTION,
-               lambda c, p: ALSCandidates(c.als, c.index, interaction_aware=True, progress=p,
-                                            name="interaction-mf")),
-        Method("co-occurrence", "Co-occurrence (item, interaction)", INTERACTION,
-               lambda c, p: CooccurrenceCandidates(progress=p)),
-        Method("co-visitation", "Co-visitation (OTTO-style)", PEER,
-               lambda c, p: CoVisitationCandidates(c.covisit)),
-    )
-}
+    def method_config(self) -> MethodConfig:
+        """What the method builders read (call on the resolved config, which carries seed and workers)."""
+        return MethodConfig(train=self.train, index=self.index, als=self.als, covisit=self.covisit)
 
 
 def any_trigger_view(test: pl.DataFrame) -> pl.DataFrame:
@@ -173,17 +133,17 @@ def _score(
     test: pl.DataFrame, any_view: pl.DataFrame, frames: dict[str, pl.DataFrame], cfg: CompareConfig,
     catalogue: int,
 ) -> tuple[dict[str, float | None], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Hit rate per column, plus the rows of the hits and coverage tables."""
+    """Hit rate per column, plus the rows of the hits and coverage tables, all from ``evaluate_sets``
+    (the scorer of ``recs eval-hitrate``). Item-to-Item is scored on the any-trigger view."""
     rates: dict[str, float | None] = {}
     hits, cover = [], []
     for column, frame in frames.items():
-        source = ANY if column == ITEM_TO_ITEM else SETS[column][0]
-        data = any_view if column == ITEM_TO_ITEM else test
-        h = hit_rate(data, frame, source, cfg.eval)
-        c = coverage(data, frame, source, catalogue)
-        rates[column] = _nan_to_none(h["hit_rate"])
-        hits.append({"set": column, **{k: _nan_to_none(v) for k, v in h.items()}})
-        cover.append({"set": column, **{k: _nan_to_none(v) for k, v in c.items()}})
+        source, data = (ANY, any_view) if column == ITEM_TO_ITEM else (SETS[column][0], test)
+        (row,) = evaluate_sets(data, {column: (source, frame)}, cfg.eval, catalogue)
+        row = {k: _nan_to_none(v) for k, v in row.items() if k != "candidate_set"}
+        rates[column] = row["hit_rate"]
+        hits.append({"set": column, **{k: v for k, v in row.items() if k not in COVERAGE_FIELDS}})
+        cover.append({"set": column, **{k: row[k] for k in COVERAGE_FIELDS}})
     return rates, hits, cover
 
 
@@ -193,8 +153,8 @@ def _table3(gen: EmbeddingCandidates, test: pl.DataFrame, cfg: CompareConfig) ->
     for trigger in (CLICK, CART):
         row: dict[str, Any] = {"trigger": trigger}
         for cand in (CLICK, CART):
-            frame = gen.candidates(trigger, cand, cfg.k)
-            row[cand] = _nan_to_none(hit_rate(test, frame, trigger, cfg.eval)["hit_rate"])
+            (scored,) = evaluate_sets(test, {cand: (trigger, gen.candidates(trigger, cand, cfg.k))}, cfg.eval)
+            row[cand] = _nan_to_none(scored["hit_rate"])
         rows.append(row)
     return rows
 
@@ -260,6 +220,7 @@ def compare(
     cfg = (cfg or CompareConfig()).resolved()
     cfg.validate()
     progress = progress or NullProgress()
+    methods = cfg.method_config()
     catalogue = train[Col.ITEM].n_unique()
     any_view = any_trigger_view(test)
     table1: list[dict[str, Any]] = []
@@ -272,7 +233,7 @@ def compare(
         for name in cfg.methods:
             spec = METHODS[name]
             row: dict[str, Any] = {"method": name, "label": spec.label, "group": spec.group}
-            gen = spec.build(cfg, progress)
+            gen = spec.build(methods, progress)
             try:
                 t = time.perf_counter()
                 gen.fit(train)

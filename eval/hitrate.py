@@ -23,6 +23,7 @@ import polars as pl
 
 from recs.columns import Col
 from recs.config import EvalConfig
+from recs.eval.ids import comparison_dtype
 
 _T, _TPOS, _TITEM = "_target", "_tpos", "_titem"
 _SPOS, _SITEM = "_spos", "_sitem"
@@ -166,13 +167,12 @@ def hit_table(
     cand = candidates.lazy().select(pl.col(Col.ITEM).alias(_SITEM), pl.col(Col.CANDIDATE).alias(_TITEM))
     dtype = targets.schema[_TITEM]
     schema = cand.collect_schema()
-    if schema[_TITEM] != dtype or schema[_SITEM] != dtype:
-        from recs.eval.ids import require_same_id_kind
-
-        require_same_id_kind(dtype, schema[_SITEM], schema[_TITEM])  # string vs integer ids: an error, not 0 hits
-        # integer widths only: an id out of the sessions' range becomes null, which could not match anyway
-        cand = cand.cast({_SITEM: dtype, _TITEM: dtype}, strict=False)
+    common = comparison_dtype(dtype, schema[_SITEM], schema[_TITEM])  # recs.eval.ids: ids compare as names
     pairs = triggers.join(targets.select(_T, _TITEM), on=_T)
+    if common is not None:
+        # integer widths: an id out of the sessions' range becomes null, which could not match anyway
+        cand = cand.cast({_SITEM: common, _TITEM: common}, strict=False)
+        pairs = pairs.with_columns(pl.col(_SITEM).cast(common), pl.col(_TITEM).cast(common))
     # Only candidate rows whose (trigger item, target item) could match: two hash-set filters over
     # the candidate table, so the semi-join hashes a few rows instead of the whole table (which is
     # items x k rows, 140M at 10M events, and several GB as a hash table).
@@ -224,11 +224,10 @@ def coverage(
     # Lazy: the lazy engine counts in bounded memory, where the eager group_by and n_unique over the
     # items x k rows of a candidate table took about 30 bytes a row (440 MB at 15M rows).
     lengths = candidates.lazy().group_by(Col.ITEM).len("n").collect()
-    if lengths.schema[Col.ITEM] != active.schema[Col.ITEM]:
-        from recs.eval.ids import require_same_id_kind
-
-        require_same_id_kind(active.schema[Col.ITEM], lengths.schema[Col.ITEM])  # string vs integer: an error
-        lengths = lengths.cast({Col.ITEM: active.schema[Col.ITEM]}, strict=False)  # integer widths only
+    common = comparison_dtype(active.schema[Col.ITEM], lengths.schema[Col.ITEM])
+    if common is not None:
+        lengths = lengths.cast({Col.ITEM: common}, strict=False)
+        active = active.cast({Col.ITEM: common})
     joined = active.join(lengths, on=Col.ITEM, how="left").with_columns(pl.col("n").fill_null(0))
     n_active = joined.height
     reached = candidates.lazy().select(pl.col(Col.CANDIDATE).n_unique()).collect().item()

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from recs.atomic import Outputs, writing
+from recs.display import FORMATS, Format, format_value, header
 from recs.eval.compare import CART_TO_CART, CLICK_TO_CART, ITEM_TO_ITEM
 
-COLUMN_TITLES = {ITEM_TO_ITEM: "Item-to-Item", CLICK_TO_CART: "Click-to-Cart", CART_TO_CART: "Cart-to-Cart"}
+# Column names and number formats are those of the terminal tables (recs.display).
+COLUMN_TITLES = {c: header(c) for c in (ITEM_TO_ITEM, CLICK_TO_CART, CART_TO_CART)}
 BAR_COLORS = {ITEM_TO_ITEM: "#9aa5b1", CLICK_TO_CART: "#2f6fb3", CART_TO_CART: "#e07b24"}
 
 CSS = """
@@ -32,19 +34,17 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _num(value: Any, digits: int = 4) -> str:
+def _num(value: Any, spec: Format | None = None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return _e(value)
+    return _e(format_value(value, spec))
 
 
-def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]], best: set[str] = frozenset()
-           ) -> str:
-    """An HTML table; in each column named in ``best`` the largest number is bold."""
+def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str | tuple[str, str]],
+           best: set[str] = frozenset()) -> str:
+    """An HTML table of ``columns`` (keys, titled as in the terminal, or (key, title) pairs); in each
+    column named in ``best`` the largest number is bold."""
+    columns = [(c, header(c)) if isinstance(c, str) else c for c in columns]
     tops = {c: max((r[c] for r in rows if isinstance(r.get(c), float)), default=None) for c in best}
     head = "".join(f"<th>{_e(title)}</th>" for _, title in columns)
     body = []
@@ -54,9 +54,10 @@ def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]
             v = r.get(key)
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 bold = key in tops and tops[key] is not None and v == tops[key]
-                cells.append(f'<td class="n">{"<b>" if bold else ""}{_num(v)}{"</b>" if bold else ""}</td>')
+                cells.append(f'<td class="n">{"<b>" if bold else ""}{_num(v, FORMATS.get(key))}'
+                             f'{"</b>" if bold else ""}</td>')
             else:
-                cells.append(f"<td>{_num(v)}</td>")
+                cells.append(f"<td>{_num(v, FORMATS.get(key))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -112,9 +113,7 @@ def render(result: Mapping[str, Any], title: str = "recs compare") -> str:
     )
     out.append("<h2>Table 1 — purchase-intent hit rate per method</h2>")
     out.append(bar_chart(result["table1"]))
-    cols = [("label", "method"), ("group", "family"), (ITEM_TO_ITEM, "Item-to-Item"),
-            (CLICK_TO_CART, "Click-to-Cart"), (CART_TO_CART, "Cart-to-Cart"), ("time_s", "time (s)"),
-            ("status", "status")]
+    cols = ["label", "group", ITEM_TO_ITEM, CLICK_TO_CART, CART_TO_CART, "time_s", "status"]
     out.append(_table(result["table1"], cols, best={CLICK_TO_CART, CART_TO_CART, ITEM_TO_ITEM}))
     out.append(
         "<p class='note'>Hit rate = share of test cart/purchase events whose item is in the union of the candidate "
@@ -124,18 +123,14 @@ def render(result: Mapping[str, Any], title: str = "recs compare") -> str:
     )
     if result.get("table3"):
         out.append("<h2>Table 3 — our model: trigger interaction × candidate interaction</h2>")
-        out.append(_table(result["table3"], [("trigger", "trigger \\ candidates"), ("click", "click"),
-                                             ("cart", "cart")]))
+        out.append(_table(result["table3"], ["trigger", "click", "cart"]))
     if result.get("table2"):
         out.append("<h2>Table 2 — mean cosine similarity of our vectors, random item pairs</h2>")
-        out.append(_table(result["table2"], [("interaction", "vectors"), ("same_category", "same category"),
-                                             ("different_category", "different category"), ("items", "items"),
-                                             ("pairs", "pairs")]))
+        out.append(_table(result["table2"], [("interaction", "vectors"), "same_category", "different_category",
+                                             "items", "pairs"]))
     out.append("<h2>Coverage (paper 5.3.3)</h2>")
-    out.append(_table(result["coverage"], [("method", "method"), ("set", "set"), ("active_items", "active items"),
-                                           ("covered_items", "with candidates"), ("coverage", "coverage"),
-                                           ("mean_list_length", "mean list size"),
-                                           ("catalogue_reach", "catalogue reach")]))
+    out.append(_table(result["coverage"], ["method", "set", "active_items", "covered_items", "coverage",
+                                           "mean_list_length", "catalogue_reach"]))
     if result.get("notes"):
         out.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in result["notes"]) + "</ul>")
     out.append("</body></html>\n")

@@ -11,7 +11,7 @@ from recs.candidates.build import load_candidates, load_index_manifest
 from recs.columns import Col
 from recs.config import EvalConfig, config_dict
 from recs.eval.hitrate import coverage, hit_rate
-from recs.eval.ids import require_same_id_kind
+from recs.eval.ids import mixed_kinds_note
 from recs.sessions.io import read_sessions
 
 
@@ -21,7 +21,10 @@ def evaluate_sets(
     cfg: EvalConfig | None = None,
     catalogue_items: int | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per candidate set: name -> (source interaction, candidate table)."""
+    """One row per candidate set: name -> (source interaction, candidate table).
+
+    The one scorer of recs: ``eval-hitrate`` scores an index with it and ``compare`` every method, so
+    a number in one is the number in the other."""
     cfg = cfg or EvalConfig()
     rows = []
     for name, (source, frame) in sets.items():
@@ -49,18 +52,25 @@ def evaluate_index(
     chosen = names or list(available)
     # lazy scans: the hit rate reads only rows that can match (400M rows at 10M events with backoff)
     frames = {n: load_candidates(index_dir, n, lazy=True) for n in chosen}  # clear error for unknown names
-    built_from = manifest.get("model", {}).get("path", "an unrecorded model")
+    built_from = (f"sessions {manifest['sessions'].get('path')}" if "sessions" in manifest
+                  else f"model {manifest.get('model', {}).get('path', 'an unrecorded model')}")
+    method = manifest.get("method", {}).get("name", "ours")
+    notes = []
     for frame in frames.values():
         schema = frame.collect_schema()
-        require_same_id_kind(test.schema[Col.ITEM], schema[Col.ITEM], schema[Col.CANDIDATE], where=str(sessions_path),
-                             what=f"the index {index_dir} (built from model {built_from})")
+        note = mixed_kinds_note(test.schema[Col.ITEM], schema[Col.ITEM], schema[Col.CANDIDATE],
+                                what=f"the index {index_dir} ({method}, built from {built_from})")
+        if note and note not in notes:
+            notes.append(note)
     sets = {n: (available[n]["source"], frame) for n, frame in frames.items()}
     rows = evaluate_sets(test, sets, cfg, manifest.get("training_catalogue_items"))
     return {
         "index": str(index_dir),
         "sessions": str(sessions_path),
         "config": config_dict(cfg),
+        "method": method,
         "k": manifest["config"]["k"],
         "score": manifest["config"]["score"],
         "results": rows,
+        "notes": notes,
     }

@@ -10,7 +10,9 @@ signal is "same item again" rather than a new item worth recommending.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -23,6 +25,12 @@ _IDX = "_idx"
 
 def _rate(num: int, den: int) -> float | None:
     return num / den if den else None
+
+
+def _in_zone(t: datetime | None, tz: str) -> str | None:
+    if t is None:
+        return None
+    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).astimezone(ZoneInfo(tz)).isoformat()
 
 
 def session_stats(sessions: pl.DataFrame | pl.LazyFrame, tz: str = "UTC") -> dict[str, Any]:
@@ -139,6 +147,9 @@ def session_stats(sessions: pl.DataFrame | pl.LazyFrame, tz: str = "UTC") -> dic
         "time_zone": tz,
         "first_event": head["first"].isoformat() if head["first"] is not None else None,
         "last_event": head["last"].isoformat() if head["last"] is not None else None,
+        # the same two instants in ``tz``, the zone of the day buckets
+        "first_event_local": _in_zone(head["first"], tz),
+        "last_event_local": _in_zone(head["last"], tz),
         "events_per_day": [
             {"day": d.isoformat(), "events": n} for d, n in zip(per_day["day"], per_day["len"], strict=True)
         ],

@@ -4,7 +4,10 @@
 It fits the generator once on a small planted log and checks what the rest of recs relies on:
 the candidate table's columns and types, at most k rows per item, ranks 1..n without gaps, scores
 not increasing with rank, no item recommended to itself, candidate ids from the training
-catalogue, and the same answer twice for the same seed.
+catalogue, the same answer twice for the same seed, a NotFittedError before fit, a ConfigError
+naming the known interactions when an interaction-aware method is asked for an unknown one, string
+item ids kept as strings, the written index read back as it was answered, and one list for every
+pair (whatever its names) from an item-level method.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import polars as pl
 import pytest
 
 from recs.candidates.base import CandidateGenerator
+from recs.candidates.build import load_candidates, write_index
+from recs.config import IndexConfig
+from recs.errors import ConfigError, NotFittedError
 from recs.sessions.split import split_sessions
 from recs.sessions.synth import SynthConfig, generate
 
@@ -74,3 +80,44 @@ class GeneratorContract:
             other = again.candidates(*pair, self.K)
             assert other.select("item_id", "candidate_item_id", "rank").equals(
                 frame.select("item_id", "candidate_item_id", "rank"))
+
+    def test_use_before_fit_is_not_fitted_error(self):
+        fresh = self.make_generator()
+        with pytest.raises(NotFittedError, match="fit"):
+            fresh.candidate_blocks("click", "cart", self.K)  # on the call, before a block is asked for
+        with pytest.raises(NotFittedError):
+            fresh.candidates("click", "cart", self.K)
+
+    def test_unknown_interaction_names_the_known_ones(self, fitted, tables):
+        for pair in [("wishlist", "cart"), ("click", "wishlist")]:
+            if not fitted.interaction_aware:  # interaction-blind: the one list, whatever the names
+                assert fitted.candidates(*pair, self.K).equals(tables[PAIRS[0]])
+                continue
+            with pytest.raises(ConfigError, match=r"'wishlist'.*it knows .*cart.*click"):
+                fitted.candidate_blocks(*pair, self.K)
+
+    def test_string_item_ids(self, data):
+        train = data.train.with_columns(pl.col("item_id").cast(pl.String))
+        gen = self.make_generator().fit(train)
+        catalogue = set(train["item_id"].unique().to_list())
+        for pair in PAIRS:
+            frame = gen.candidates(*pair, self.K)
+            assert frame.schema["item_id"] == pl.String and frame.schema["candidate_item_id"] == pl.String
+            assert frame.height > 0 and set(frame["candidate_item_id"].unique().to_list()) <= catalogue
+
+    def test_written_index_reads_back_as_answered(self, fitted, data, tables, tmp_path):
+        # the writer of recs build-index, for ours and every other method alike
+        manifest = write_index(tmp_path / "index", fitted, IndexConfig(pairs=tuple(PAIRS), k=self.K, threads=1),
+                               {"sessions": {"path": "train"}}, data.train["item_id"].n_unique())
+        assert manifest["method"]["name"] == fitted.name
+        for (source, target), frame in tables.items():
+            name = f"{source}_to_{target}"
+            assert manifest["candidate_sets"][name]["rows"] == frame.height
+            assert load_candidates(tmp_path / "index", name).equals(frame)
+
+    def test_item_level_methods_answer_one_list_for_every_pair(self, fitted, tables):
+        if fitted.interaction_aware:
+            pytest.skip("an interaction-aware method answers each pair on its own")
+        first, *others = tables.values()
+        others.append(fitted.candidates("purchase", "favorite", self.K))
+        assert all(other.equals(first) for other in others)

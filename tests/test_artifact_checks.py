@@ -273,22 +273,26 @@ def test_training_refuses_to_save_non_finite_or_empty_vectors(tmp_path):
         assert not (tmp_path / "m").exists()
 
 
-def test_item_id_types_must_agree(art):
-    msg = one_line_error(run("eval-hitrate", "--index", art / "index", "--sessions", art / "stest.parquet"))
-    assert "stest.parquet" in msg and "string item ids" in msg and "integer item ids" in msg
-    assert str(art / "model") in msg  # which model the index was built from
-    msg = one_line_error(run("eval-hitrate", "--index", art / "sindex", "--sessions", art / "test.parquet"))
-    assert "integer item ids" in msg and "string item ids" in msg
-    # the library functions refuse too, instead of casting every id to null
-    cands = pl.DataFrame({"item_id": [1], "candidate_item_id": [3], "rank": [1], "score": [1.0]})
-    strings = sessions_of([f"x{i}" for i in ITEMS])
-    with pytest.raises(RecsError, match="string item ids"):
-        hit_rate(strings, cands, "click", EvalConfig())
-    with pytest.raises(RecsError, match="string item ids"):
-        coverage(strings, cands, "click")
+def test_item_ids_of_two_kinds_compare_as_text_and_say_so(art, tmp_path):
+    """A CSV split can read its training days as text (``007``) and its test day as integers; the ids are
+    names either way, so they are compared as text (not cast to null, which scored 0 hits silently)."""
+    r = run("eval-hitrate", "--index", art / "index", "--sessions", art / "stest.parquet",
+            "--json", tmp_path / "e.json")
+    assert r.exit_code == 0, r.output
+    assert "note: test sessions have string item ids" in r.output and "compared as text" in r.output
+    report = json.loads((tmp_path / "e.json").read_text())
+    assert report["notes"] and str(art / "model") in report["notes"][0]  # which model the index came from
+    cands = pl.DataFrame({"item_id": ITEMS[:-1], "candidate_item_id": ITEMS[1:], "rank": 1, "score": 1.0})
+    as_ints, as_text = sessions_of(ITEMS), sessions_of([str(i) for i in ITEMS])
+    expected = hit_rate(as_ints, cands, "click", EvalConfig())
+    assert expected["hits"] > 0
+    assert hit_rate(as_text, cands, "click", EvalConfig()) == expected
+    assert coverage(as_text, cands, "click", 10) == coverage(as_ints, cands, "click", 10)
+    # other names really are other items: no hit, and no error
+    assert hit_rate(sessions_of([f"sku{i}" for i in ITEMS]), cands, "click", EvalConfig())["hits"] == 0
     # integer widths still mix: Int32 candidates score against Int64 sessions
     narrow = cands.with_columns(pl.col("item_id", "candidate_item_id").cast(pl.Int32))
-    assert hit_rate(sessions_of(ITEMS), narrow, "click", EvalConfig())["targets"] == 10
+    assert hit_rate(as_ints, narrow, "click", EvalConfig()) == expected
 
 
 def test_manifests_record_file_sizes_and_hashes(art):

@@ -304,3 +304,21 @@ def test_out_dot_is_refused(tmp_path, good, monkeypatch):
     msg = one_line_error(run("train-embeddings", good / "train.parquet", "--out", ".", *TINY))
     assert "current directory" in msg
     assert tree(tmp_path) == {"empty"}
+
+
+def test_output_inside_an_artifact_is_refused(tmp_path, good):
+    """Re-training a model replaces its directory whole: an output nested in it would vanish without a word."""
+    shutil.copytree(good / "model", tmp_path / "model")
+    names = tree(tmp_path)
+    msg = one_line_error(run("train-embeddings", good / "train.parquet", "--out", tmp_path / "model" / "sub", *TINY))
+    assert "lies inside the recs artifact" in msg
+    msg = one_line_error(run("eval-hitrate", "--index", good / "index", "--sessions", good / "test.parquet",
+                             "--json", tmp_path / "model" / "eval.json"))
+    assert "model/eval.json" in msg and "inside the recs artifact" in msg
+    assert tree(tmp_path) == names
+
+
+def test_file_output_that_is_a_directory(tmp_path, good):
+    (tmp_path / "d").mkdir()
+    msg = one_line_error(run("split", good / "s.parquet", "--train", tmp_path / "d", "--test", tmp_path / "b.parquet"))
+    assert "--train" in msg and "is a directory" in msg and tree(tmp_path) == {"d"}

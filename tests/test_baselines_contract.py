@@ -75,18 +75,6 @@ class TestCoVisitation(GeneratorContract):
         return CoVisitationCandidates()
 
 
-# --- item-level methods answer one list whatever the pair ---------------------------------------------------
-
-
-@pytest.mark.parametrize("make", [TestCoPurchase.make_generator, TestCoVisitation.make_generator])
-def test_item_level_methods_ignore_the_pair(make):
-    train = sessions_frame({1: [(1, "click"), (2, "cart"), (1, "purchase"), (2, "purchase")],
-                            2: [(1, "click"), (2, "purchase"), (1, "purchase"), (3, "click")]})
-    gen = make().fit(train)
-    assert not gen.interaction_aware
-    assert gen.candidates("click", "cart", 5).equals(gen.candidates("cart", "cart", 5))
-
-
 # --- hand-computed answers ------------------------------------------------------------------------------------
 
 
@@ -130,8 +118,6 @@ def test_co_visitation_weights_by_type_and_window():
 
 @needs_implicit
 def test_interaction_mf_separates_tokens_and_mf_does_not():
-    from recs.eval.compare import CompareConfig  # noqa: F401  (import check: compare wires MF in)
-
     train = sessions_frame({s: [(s % 7, "click"), (s % 7 + 1, "cart"), (s % 5 + 20, "click")] for s in range(40)})
     aware = ALSCandidates(ALSConfig(factors=4, iterations=3, workers=1), IndexConfig(threads=1),
                           interaction_aware=True).fit(train)

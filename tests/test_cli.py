@@ -49,7 +49,7 @@ def test_end_to_end(pipeline):
     c2c = pl.read_parquet(d / "index" / "candidates" / "click_to_cart.parquet")
     assert c2c["item_id"].dtype == pl.Int64 and c2c["rank"].max() == 25
     r = run("eval-hitrate", "--index", d / "index", "--sessions", d / "test.parquet", "--json", d / "eval.json")
-    assert r.exit_code == 0 and "click_to_cart" in r.output and "hit rate" in r.output
+    assert r.exit_code == 0 and "Click-to-Cart" in r.output and "hit rate" in r.output
     report = json.loads((d / "eval.json").read_text())
     rows = {row["candidate_set"]: row for row in report["results"]}
     assert set(rows) == {"click_to_cart", "cart_to_cart", "click_to_click"}

@@ -1,6 +1,10 @@
+"""Our method passes the shared GeneratorContract in each of its variants: the three scores, with and
+without backoff, and the unregularized ablation (``ours-noreg``)."""
+
 from __future__ import annotations
 
 from recs.candidates.embedding import EmbeddingCandidates
+from recs.candidates.registry import unregularized
 from recs.config import IndexConfig, TrainConfig
 
 from contract import GeneratorContract
@@ -25,3 +29,10 @@ class TestInteractionEmbeddingsCosineNoBackoff(GeneratorContract):
     def make_generator(cls):
         return EmbeddingCandidates(TrainConfig(dim=32, epochs=5, workers=1, seed=5),
                                    IndexConfig(threads=1, score="cosine", backoff=False))
+
+
+class TestInteractionEmbeddingsUnregularized(GeneratorContract):
+    @classmethod
+    def make_generator(cls):
+        return EmbeddingCandidates(unregularized(TrainConfig(dim=32, epochs=5, workers=1, seed=5)),
+                                   IndexConfig(threads=1), name="ours-noreg")

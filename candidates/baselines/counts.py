@@ -12,6 +12,7 @@ Both answer through ``candidate_frame``, so the trigger item is left out exactly
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -21,7 +22,7 @@ from recs.candidates.base import CandidateGenerator, candidate_frame
 from recs.candidates.baselines.common import basket_column
 from recs.candidates.baselines.sparse import dense_codes, incidence, popularity_codes, row_normalized, sparse_knn
 from recs.columns import Col, Interaction
-from recs.errors import ConfigError, InputError
+from recs.errors import InputError
 from recs.progress import NullProgress, Progress
 
 
@@ -35,26 +36,20 @@ class CoPurchaseCandidates(CandidateGenerator):
     interaction_aware: bool = False
     _items: pl.Series | None = field(default=None, repr=False)
     _vectors: sp.csr_matrix | None = field(default=None, repr=False)
-    _cache: dict[int, pl.DataFrame] = field(default_factory=dict, repr=False)
 
-    def fit(self, train: pl.DataFrame) -> CoPurchaseCandidates:
+    def _fit(self, train: pl.DataFrame) -> None:
         bought = train.filter(pl.col(Col.INTERACTION) == self.purchase)
         if bought.height == 0:
             raise InputError(f"co-purchase: the training sessions have no {self.purchase!r} events")
         item_code, self._items = popularity_codes(bought[Col.ITEM])
         basket_code, baskets = dense_codes(bought[basket_column(train)])
         self._vectors = row_normalized(incidence(item_code, basket_code, (self._items.len(), baskets.len())))
-        self._cache.clear()
-        return self
 
-    def candidates(self, source: str, target: str, k: int) -> pl.DataFrame:
-        if self._vectors is None or self._items is None:
-            raise RuntimeError("fit() first")
-        if k not in self._cache:
-            width = min(k + 1, self._items.len())
-            scores, ids = sparse_knn(self._vectors, self._vectors, width, progress=self.progress, label=self.name)
-            self._cache[k] = candidate_frame(self._items, self._items, ids, scores, k)
-        return self._cache[k]
+    def _candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
+        assert self._vectors is not None and self._items is not None  # fitted: the base class checked
+        width = min(k + 1, self._items.len())
+        scores, ids = sparse_knn(self._vectors, self._vectors, width, progress=self.progress, label=self.name)
+        yield candidate_frame(self._items, self._items, ids, scores, k)
 
 
 @dataclass
@@ -67,7 +62,7 @@ class CooccurrenceCandidates(CandidateGenerator):
     _tokens: pl.DataFrame | None = field(default=None, repr=False)  # item_id, interaction; row = token code
     _sessions: sp.csr_matrix | None = field(default=None, repr=False)  # token x session, binary
 
-    def fit(self, train: pl.DataFrame) -> CooccurrenceCandidates:
+    def _fit(self, train: pl.DataFrame) -> None:
         # Token codes by descending count (then interaction, item): ties in a co-occurrence count go to
         # the more frequent token, and the same log always gives the same codes.
         self._tokens = (
@@ -84,18 +79,14 @@ class CooccurrenceCandidates(CandidateGenerator):
         session_code, sessions = dense_codes(keyed[Col.SESSION])
         token_code = keyed["_t"].to_numpy().astype("int64")
         self._sessions = incidence(token_code, session_code, (self._tokens.height, sessions.len()))
-        return self
 
     def _rows(self, interaction: str) -> pl.DataFrame:
-        if self._tokens is None:
-            raise RuntimeError("fit() first")
-        rows = self._tokens.with_row_index("_row").filter(pl.col(Col.INTERACTION) == interaction)
-        if rows.height == 0:
-            present = ", ".join(sorted(self._tokens[Col.INTERACTION].unique().to_list()))
-            raise ConfigError(f"no {interaction!r} events in the training sessions; interactions present: {present}")
-        return rows
+        """The tokens of one interaction with their row in the token x session matrix (never empty:
+        the base class let only interactions of the training sessions through)."""
+        assert self._tokens is not None
+        return self._tokens.with_row_index("_row").filter(pl.col(Col.INTERACTION) == interaction)
 
-    def candidates(self, source: str, target: str, k: int) -> pl.DataFrame:
+    def _candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
         src, tgt = self._rows(source), self._rows(target)
         assert self._sessions is not None
         queries = self._sessions[src["_row"].to_numpy()]
@@ -103,4 +94,4 @@ class CooccurrenceCandidates(CandidateGenerator):
         width = min(k + 1, tgt.height)
         label = f"{self.name} {source}->{target}"
         scores, ids = sparse_knn(queries, targets, width, progress=self.progress, label=label)
-        return candidate_frame(src[Col.ITEM], tgt[Col.ITEM], ids, scores, k)
+        yield candidate_frame(src[Col.ITEM], tgt[Col.ITEM], ids, scores, k)

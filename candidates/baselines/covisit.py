@@ -15,6 +15,7 @@ the other event, the highest weight counts (OTTO keeps whichever row comes first
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -52,9 +53,8 @@ class CoVisitationCandidates(CandidateGenerator):
     name: str = "co-visitation"
     interaction_aware: bool = False
     _pairs: pl.DataFrame | None = field(default=None, repr=False)  # item_id, candidate_item_id, score; sorted
-    _cache: dict[int, pl.DataFrame] = field(default_factory=dict, repr=False)
 
-    def fit(self, train: pl.DataFrame) -> CoVisitationCandidates:
+    def _fit(self, train: pl.DataFrame) -> None:
         cfg = self.config
         cfg.validate()
         names, weights = zip(*cfg.weights, strict=True) if cfg.weights else ((), ())
@@ -89,16 +89,11 @@ class CoVisitationCandidates(CandidateGenerator):
             .sort([Col.ITEM, Col.SCORE, "_pop", Col.CANDIDATE], descending=[False, True, True, False])
             .drop("_pop")
         )
-        self._cache.clear()
-        return self
 
-    def candidates(self, source: str, target: str, k: int) -> pl.DataFrame:
-        if self._pairs is None:
-            raise RuntimeError("fit() first")
-        if k not in self._cache:
-            self._cache[k] = (
-                self._pairs.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(Col.ITEM).alias(Col.RANK))
-                .filter(pl.col(Col.RANK) <= k)
-                .select(Col.ITEM, Col.CANDIDATE, Col.RANK, pl.col(Col.SCORE).cast(pl.Float32))
-            )
-        return self._cache[k]
+    def _candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
+        assert self._pairs is not None  # fitted: the base class checked
+        yield (
+            self._pairs.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(Col.ITEM).alias(Col.RANK))
+            .filter(pl.col(Col.RANK) <= k)
+            .select(Col.ITEM, Col.CANDIDATE, Col.RANK, pl.col(Col.SCORE).cast(pl.Float32))
+        )

@@ -8,6 +8,7 @@ the only difference from our model is that a click and a cart-add of an item sha
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -29,17 +30,11 @@ class ItemEmbeddingCandidates(CandidateGenerator):
     name: str = "embedding"
     interaction_aware: bool = False
     inner: EmbeddingCandidates | None = None
-    _cache: dict[int, pl.DataFrame] = field(default_factory=dict, repr=False)
 
-    def fit(self, train: pl.DataFrame) -> ItemEmbeddingCandidates:
+    def _fit(self, train: pl.DataFrame) -> None:
         self.inner = EmbeddingCandidates(self.train_config, self.index_config, progress=self.progress)
         self.inner.fit(item_only(train))
-        self._cache.clear()
-        return self
 
-    def candidates(self, source: str, target: str, k: int) -> pl.DataFrame:
-        if self.inner is None:
-            raise RuntimeError("fit() first")
-        if k not in self._cache:  # the list ignores source and target: compute it once per k
-            self._cache[k] = self.inner.candidates(ITEM_ONLY, ITEM_ONLY, k)
-        return self._cache[k]
+    def _candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
+        assert self.inner is not None  # fitted: the base class checked
+        return self.inner.candidate_blocks(ITEM_ONLY, ITEM_ONLY, k)  # the list ignores source and target

@@ -11,6 +11,7 @@ model uses.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -68,9 +69,8 @@ class ALSCandidates(CandidateGenerator):
     progress: Progress = field(default_factory=NullProgress)
     name: str = "mf"
     inner: EmbeddingCandidates | None = None
-    _cache: dict[int, pl.DataFrame] = field(default_factory=dict, repr=False)
 
-    def fit(self, train: pl.DataFrame) -> ALSCandidates:
+    def _fit(self, train: pl.DataFrame) -> None:
         self.config.validate()
         als_class = _als_class()
         from threadpoolctl import threadpool_limits  # a dependency of implicit
@@ -103,14 +103,8 @@ class ALSCandidates(CandidateGenerator):
         # configured score: factors have no output vectors or event counts, so in-out and prob mean nothing.
         index_config = replace(self.index_config, score="cosine")
         self.inner = EmbeddingCandidates(index_config=index_config, model=model, progress=self.progress)
-        self._cache.clear()
-        return self
 
-    def candidates(self, source: str, target: str, k: int) -> pl.DataFrame:
-        if self.inner is None:
-            raise RuntimeError("fit() first")
-        if self.interaction_aware:
-            return self.inner.candidates(source, target, k)
-        if k not in self._cache:
-            self._cache[k] = self.inner.candidates(ITEM_ONLY, ITEM_ONLY, k)
-        return self._cache[k]
+    def _candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
+        assert self.inner is not None  # fitted: the base class checked
+        pair = (source, target) if self.interaction_aware else (ITEM_ONLY, ITEM_ONLY)
+        return self.inner.candidate_blocks(*pair, k)

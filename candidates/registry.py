@@ -1,0 +1,134 @@
+"""Every candidate-generation method recs knows, by the name ``recs compare --methods`` and
+``recs build-index --method`` take.
+
+A ``MethodSpec`` names a method, its Table 1 label and section, and how to build its unfitted
+generator from a ``MethodConfig``. Builders are named functions with keyword arguments, so what each
+method reads from the shared config is visible at a glance. Order is Table 1 order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from recs.candidates.base import CandidateGenerator
+from recs.candidates.baselines import (
+    ALSCandidates,
+    ALSConfig,
+    CooccurrenceCandidates,
+    CoPurchaseCandidates,
+    CoVisitationCandidates,
+    CoVisitConfig,
+    ItemEmbeddingCandidates,
+)
+from recs.candidates.embedding import EmbeddingCandidates
+from recs.config import CoocConfig, IndexConfig, TrainConfig
+from recs.errors import ConfigError
+from recs.progress import NullProgress, Progress
+
+NO_INTERACTION, INTERACTION, PEER = "no-interaction", "interaction", "public peer"
+OURS = "ours"
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """The settings a method may read. Our model and both embedding baselines share ``train`` (only
+    the tokens differ); the regularized ones use its cooc settings, the unregularized ones the same
+    with k=0. Every method that searches vectors uses ``index``."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    als: ALSConfig = field(default_factory=ALSConfig)
+    covisit: CoVisitConfig = field(default_factory=CoVisitConfig)
+
+    def validate(self) -> None:
+        self.train.validate()
+        self.index.validate()
+        self.als.validate()
+        self.covisit.validate()
+
+
+Builder = Callable[[MethodConfig, Progress], CandidateGenerator]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    label: str
+    group: str  # NO_INTERACTION, INTERACTION or PEER (Table 1 sections)
+    build: Builder
+
+
+def unregularized(cfg: TrainConfig) -> TrainConfig:
+    """The same training config with co-occurrence regularization off (the ablations)."""
+    return replace(cfg, cooc=CoocConfig(k=0, horizon=cfg.cooc.horizon, same_item=cfg.cooc.same_item))
+
+
+def _embedding(cfg: MethodConfig, progress: Progress) -> CandidateGenerator:
+    return ItemEmbeddingCandidates(train_config=unregularized(cfg.train), index_config=cfg.index, progress=progress,
+                                   name="embedding")
+
+
+def _embedding_reg(cfg: MethodConfig, progress: Progress) -> CandidateGenerator:
+    return ItemEmbeddingCandidates(train_config=cfg.train, index_config=cfg.index, progress=progress,
+                                   name="embedding-reg")
+
+
+def _mf(cfg: MethodConfig, progress: Progress) -> CandidateGenerator:
+    return ALSCandidates(config=cfg.als, index_config=cfg.index, interaction_aware=False, progress=progress, name="mf")
+
+
+def _co_purchase(cfg: MethodConfig, progress: Progress) -> CandidateGenerator:
+    return CoPurchaseCandidates(progress=progress)
+
+
+def _ours(cfg: MethodConfig, progress: Progress) -> CandidateGenerator:
+    return EmbeddingCandidates(train_config=cfg.train, index_config=cfg.index, progress=progress, name=OURS)
+
+
+def _ours_noreg(cfg: MethodConfig, progress: Progress) -> CandidateGenerator:
+    return EmbeddingCandidates(train_config=unregularized(cfg.train), index_config=cfg.index, progress=progress,
+                               name="ours-noreg")
+
+
+def _interaction_mf(cfg: MethodConfig, progress: Progress) -> CandidateGenerator:
+    return ALSCandidates(config=cfg.als, index_config=cfg.index, interaction_aware=True, progress=progress,
+                         name="interaction-mf")
+
+
+def _co_occurrence(cfg: MethodConfig, progress: Progress) -> CandidateGenerator:
+    return CooccurrenceCandidates(progress=progress)
+
+
+def _co_visitation(cfg: MethodConfig, progress: Progress) -> CandidateGenerator:
+    return CoVisitationCandidates(config=cfg.covisit)
+
+
+METHODS: dict[str, MethodSpec] = {
+    m.name: m
+    for m in (
+        MethodSpec(name="embedding", label="Embedding", group=NO_INTERACTION, build=_embedding),
+        MethodSpec(name="embedding-reg", label="Embedding + co-occurrence reg.", group=NO_INTERACTION,
+                   build=_embedding_reg),
+        MethodSpec(name="mf", label="Matrix factorization (ALS)", group=NO_INTERACTION, build=_mf),
+        MethodSpec(name="co-purchase", label="Co-purchase (cosine)", group=NO_INTERACTION, build=_co_purchase),
+        MethodSpec(name=OURS, label="Ours: interaction emb. + co-occurrence reg.", group=INTERACTION, build=_ours),
+        MethodSpec(name="ours-noreg", label="Ours without regularization", group=INTERACTION, build=_ours_noreg),
+        MethodSpec(name="interaction-mf", label="Interaction MF (ALS)", group=INTERACTION, build=_interaction_mf),
+        MethodSpec(name="co-occurrence", label="Co-occurrence (item, interaction)", group=INTERACTION,
+                   build=_co_occurrence),
+        MethodSpec(name="co-visitation", label="Co-visitation (OTTO-style)", group=PEER, build=_co_visitation),
+    )
+}
+
+
+def method_spec(name: str, option: str = "--method") -> MethodSpec:
+    """The spec of a method by name, or a ConfigError naming the option and every known name."""
+    if name not in METHODS:
+        raise ConfigError(f"{option}: unknown {name}; choose from {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def build_method(name: str, cfg: MethodConfig | None = None, progress: Progress | None = None) -> CandidateGenerator:
+    """An unfitted generator of the method ``name``."""
+    return method_spec(name).build(cfg or MethodConfig(), progress or NullProgress())
