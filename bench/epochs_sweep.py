@@ -19,8 +19,8 @@ import numpy as np
 import polars as pl
 
 from recs.candidates.base import candidate_frame
-from recs.candidates.hnsw import normalized
 from recs.config import EvalConfig, TrainConfig
+from recs.embeddings.similarity import normalized
 from recs.embeddings.train import train
 from recs.eval.hitrate import hit_rate
 from recs.sessions.split import split_sessions

@@ -42,10 +42,11 @@ from recs.candidates.registry import OURS, MethodConfig, method_spec
 from recs.columns import Col
 from recs.config import IndexConfig, config_dict
 from recs.embeddings.model import EmbeddingModel
-from recs.errors import ArtifactError, ConfigError
+from recs.errors import ArtifactError, ConfigError, OutputError
 from recs.names import NAME_RULE, is_safe_name
 from recs.progress import NullProgress, Progress
 from recs.sessions.io import read_sessions
+from recs.sessions.times import DEFAULT_TIME_UNIT
 
 INDEX_FORMAT = "recs.index"
 INDEX_VERSION = 1
@@ -105,7 +106,7 @@ def build_method_index(
     cfg: IndexConfig | None = None,
     methods: MethodConfig | None = None,
     progress: Progress | None = None,
-    time_unit: str = "s",
+    time_unit: str = DEFAULT_TIME_UNIT,
 ) -> dict[str, Any]:
     """Fit ``method`` (a name ``recs compare`` knows) on the training sessions file and write its
     candidate sets for ``cfg.pairs``; return the index manifest.
@@ -189,7 +190,11 @@ def _write_faiss(
         t = time.perf_counter()
         side, hnsw = gen.targets(target)
         timings[f"index_{target}_s"] = time.perf_counter() - t
-        faiss.write_index(hnsw.index, str(tmp / "indexes" / f"{target}.{cfg.score}.faiss"))
+        path = tmp / "indexes" / f"{target}.{cfg.score}.faiss"
+        try:
+            faiss.write_index(hnsw.index, str(path))
+        except RuntimeError as e:  # faiss reports a failed fwrite (disk full) as a RuntimeError
+            raise OutputError(f"{path.name}: cannot write ({str(e).strip().splitlines()[0]})") from None
         indexes[target] = {"rows": len(side.items), "backoff_rows": side.backoff,
                            "mips_to_l2_norm2": hnsw.mips_norm2,
                            "ef_search": hnsw.effective_ef_search(cfg, min(k + 1, len(side.items)))}

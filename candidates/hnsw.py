@@ -28,13 +28,6 @@ from recs.config import IndexConfig
 from recs.progress import NullProgress, Progress
 
 
-def normalized(vectors: np.ndarray) -> np.ndarray:
-    """A float32 copy with unit rows (zero rows stay zero)."""
-    out = np.array(vectors, dtype=np.float32, copy=True, order="C")
-    faiss.normalize_L2(out)
-    return out
-
-
 @dataclass
 class Hnsw:
     """A faiss HNSW index and how queries map onto it."""

@@ -108,7 +108,7 @@ def check_candidates_schema(path: Path, schema: pl.Schema) -> None:
         if not (dtype.is_integer() or dtype == pl.String):
             raise ArtifactError(f"{path}: column {col!r} has type {dtype}, expected integer or string ids")
     if ids[Col.ITEM].is_integer() != ids[Col.CANDIDATE].is_integer():
-        raise ArtifactError(f"{path}: column 'item_id' has type {ids[Col.ITEM]} and 'candidate_item_id' "
+        raise ArtifactError(f"{path}: column {Col.ITEM!r} has type {ids[Col.ITEM]} and {Col.CANDIDATE!r} "
                             f"{ids[Col.CANDIDATE]}; both must be integer ids or both string ids")
     if not schema[Col.RANK].is_integer():
         raise ArtifactError(f"{path}: column 'rank' has type {schema[Col.RANK]}, expected an integer")

@@ -2,50 +2,30 @@
 ``recs build-index --method`` take.
 
 A ``MethodSpec`` names a method, its Table 1 label and section, and how to build its unfitted
-generator from a ``MethodConfig``. Builders are named functions with keyword arguments, so what each
-method reads from the shared config is visible at a glance. Order is Table 1 order.
+generator from a ``MethodConfig`` (``recs.config``, with the other configs). Builders are named
+functions with keyword arguments, so what each method reads from the shared config is visible at a
+glance. Order is Table 1 order, that of ``recs.config.METHOD_NAMES``, the names a config accepts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from recs.candidates.base import CandidateGenerator
 from recs.candidates.baselines import (
     ALSCandidates,
-    ALSConfig,
     CooccurrenceCandidates,
     CoPurchaseCandidates,
     CoVisitationCandidates,
-    CoVisitConfig,
     ItemEmbeddingCandidates,
 )
 from recs.candidates.embedding import EmbeddingCandidates
-from recs.config import CoocConfig, IndexConfig, TrainConfig
-from recs.errors import ConfigError
+from recs.config import METHOD_NAMES, CoocConfig, MethodConfig, TrainConfig, check_methods
 from recs.progress import NullProgress, Progress
 
 NO_INTERACTION, INTERACTION, PEER = "no-interaction", "interaction", "public peer"
 OURS = "ours"
-
-
-@dataclass(frozen=True)
-class MethodConfig:
-    """The settings a method may read. Our model and both embedding baselines share ``train`` (only
-    the tokens differ); the regularized ones use its cooc settings, the unregularized ones the same
-    with k=0. Every method that searches vectors uses ``index``."""
-
-    train: TrainConfig = field(default_factory=TrainConfig)
-    index: IndexConfig = field(default_factory=IndexConfig)
-    als: ALSConfig = field(default_factory=ALSConfig)
-    covisit: CoVisitConfig = field(default_factory=CoVisitConfig)
-
-    def validate(self) -> None:
-        self.train.validate()
-        self.index.validate()
-        self.als.validate()
-        self.covisit.validate()
 
 
 Builder = Callable[[MethodConfig, Progress], CandidateGenerator]
@@ -122,10 +102,13 @@ METHODS: dict[str, MethodSpec] = {
 }
 
 
+if tuple(METHODS) != METHOD_NAMES:  # a method added here and not there (or the order changed) fails at import
+    raise ImportError(f"recs.config.METHOD_NAMES {METHOD_NAMES} != the registry's methods {tuple(METHODS)}")
+
+
 def method_spec(name: str, option: str = "--method") -> MethodSpec:
     """The spec of a method by name, or a ConfigError naming the option and every known name."""
-    if name not in METHODS:
-        raise ConfigError(f"{option}: unknown {name}; choose from {', '.join(METHODS)}")
+    check_methods((name,), option)
     return METHODS[name]
 
 

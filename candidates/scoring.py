@@ -36,12 +36,12 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from recs.candidates.hnsw import normalized
 from recs.columns import Col
-from recs.config import IndexConfig
+from recs.config import NS_EXPONENT, IndexConfig
 from recs.embeddings.model import EmbeddingModel
+from recs.embeddings.similarity import normalized
 
-DEFAULT_NS_EXPONENT = 0.75  # gensim's default, for models whose manifest predates the field
+DEFAULT_NS_EXPONENT = NS_EXPONENT  # the training default, for models whose manifest predates the field
 _BLOCK = 65_536
 _OWN, _N_OWN, _ALT, _N_ALT, _ALT_INTERACTION = "_own", "_n_own", "_alt", "_n_alt", "_alt_interaction"
 

@@ -21,8 +21,8 @@ def check_cmd(directory: Path) -> None:
     Every file's size and blake2b hash are compared with those recorded in manifest.json when the
     artifact was written. Readers compare sizes on every load; this reads every byte, so run it after
     copying artifacts between machines or when a result looks wrong. Exits with 2 and an Error line
-    if a file is changed or missing; artifacts written before recs recorded files have nothing to
-    compare and say so.
+    if a file is changed or missing, and also when the manifest records no files (an artifact
+    from an older recs, or a record removed): then nothing could be verified.
 
     \b
     Example:
@@ -33,8 +33,9 @@ def check_cmd(directory: Path) -> None:
     title = f"{directory} ({report['format']} version {report['format_version']})"
     console.print(table(title, report["files"], COLUMNS))  # a size not recorded or not there shows as "-"
     if not report["recorded"]:
-        console.print(f"{MANIFEST} has no 'files' record (written by an older recs): sizes and hashes not "
-                      f"recorded, nothing to compare")
+        # nothing to compare is not a pass: a stripped record must not read as a verified artifact
+        raise ArtifactError(f"{directory}: {MANIFEST} has no 'files' record (written by an older recs, or "
+                            "removed): nothing can be verified; rebuild it with this recs to record its files")
     bad = [r for r in report["files"] if r["status"] not in ("ok", "not recorded")]
     if bad:
         raise ArtifactError(f"{directory}: {len(bad)} file(s) differ from what {MANIFEST} recorded: "

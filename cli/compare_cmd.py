@@ -7,73 +7,63 @@ from pathlib import Path
 
 import click
 
-from recs.atomic import Outputs, check_paths
-from recs.cli.options import score_options, time_unit_option
+from recs.atomic import Outputs
+from recs.cli.options import (
+    COMPARE_DEFAULTS,
+    INDEX_DEFAULTS,
+    TRAIN_DEFAULTS,
+    comma_list,
+    eval_options,
+    json_option,
+    quiet_option,
+    score_options,
+    split_options,
+    time_unit_option,
+    train_options,
+)
 from recs.cli.render import console, table, write_json
-from recs.config import CoocConfig, EvalConfig, IndexConfig, SplitConfig, TrainConfig, default_workers
-from recs.errors import ConfigError
-from recs.eval.compare import CART_TO_CART, CLICK_TO_CART, ITEM_TO_ITEM, METHODS, CompareConfig, compare
+from recs.config import CompareConfig, EvalConfig, SplitConfig
+from recs.eval.compare import CART_TO_CART, CLICK_TO_CART, ITEM_TO_ITEM, METHODS, compare
 from recs.eval.html_report import write_report
+from recs.paths import check_paths
 from recs.progress import TqdmProgress
 from recs.sessions.io import read_sessions
 from recs.sessions.split import split_sessions
-
-_T, _C, _E, _I = TrainConfig(), CoocConfig(), EvalConfig(), IndexConfig()
-_CMP = CompareConfig()
 
 # Families as sections and the status in the time column ("skipped", the reason in a note): fits 80 columns.
 TABLE1 = ["method", ITEM_TO_ITEM, CLICK_TO_CART, CART_TO_CART, "time_s"]
 COVERAGE = ["set", "active_items", "covered_items", "coverage", "mean_list_length", "catalogue_reach"]
 
 
-def _methods(text: str | None) -> tuple[str, ...]:
-    if not text:
-        return ()
-    names = tuple(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
-    unknown = [m for m in names if m not in METHODS]
-    if unknown:
-        raise ConfigError(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
-    return names
-
-
 @click.command("compare")
 @click.argument("sessions", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--k", type=int, default=_CMP.k, show_default=True, help="Candidates per item, for every method.")
-@click.option("--methods", default=None,
+@click.option("--k", type=int, default=COMPARE_DEFAULTS.k, show_default=True,
+              help="Candidates per item, for every method.")
+@click.option("--methods", default=None, callback=comma_list,
               help=f"Comma-separated subset, in this order by default: {', '.join(METHODS)}.")
-@click.option("--seed", type=int, default=_CMP.seed, show_default=True,
+@click.option("--seed", type=int, default=COMPARE_DEFAULTS.seed, show_default=True,
               help="Seed of every method (training, ALS, Table 2 sampling).")
-@click.option("--workers", type=int, default=default_workers(), show_default=True,
+@click.option("--workers", type=int, default=COMPARE_DEFAULTS.workers, show_default=True,
               help="Threads for gensim, ALS and faiss.")
-@click.option("--dim", type=int, default=_T.dim, show_default=True,
-              help="Vector size of our model and of the embedding baselines.")
-@click.option("--epochs", type=int, default=None, help="Epochs of every embedding model [default: from corpus size].")
-@click.option("--cooc-k", type=int, default=_C.k, show_default=True,
-              help="Regularization pairs per token and interaction, for ours and Embedding + reg.")
+@train_options
 @score_options
-@click.option("--als-factors", type=int, default=_CMP.als.factors, show_default=True, help="ALS factors.")
-@click.option("--targets", default=",".join(_E.targets), show_default=True,
-              help="Interactions that count as purchase intent (comma-separated).")
-@click.option("--triggers", type=int, default=_E.triggers, show_default=True,
-              help="Last N distinct trigger items whose candidates are pooled.")
-@click.option("--test-days", type=int, default=SplitConfig().test_days, show_default=True,
-              help="With one SESSIONS file: days after the cut-off that form the test set.")
-@click.option("--cutoff", default=None,
-              help="With one SESSIONS file: cut-off time T (ISO-8601; UTC unless it has an offset such as +08:00).")
-@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
-              help="Write every number (all tables, settings, counts) as JSON.")
+@click.option("--als-factors", type=int, default=COMPARE_DEFAULTS.als.factors, show_default=True, help="ALS factors.")
+@eval_options
+@split_options
+@json_option(what="every number (all tables, settings, counts)")
 @click.option("--report", type=click.Path(path_type=Path), default=None,
               help="Write a self-contained HTML page with the tables and a bar chart of hit rates.")
 @time_unit_option
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-def compare_cmd(sessions: tuple[Path, ...], k: int, methods: str | None, seed: int, workers: int, dim: int,
+@quiet_option
+def compare_cmd(sessions: tuple[Path, ...], k: int, methods: tuple[str, ...], seed: int, workers: int, dim: int,
                 epochs: int | None, cooc_k: int, score: str, backoff: bool, shrink: float, als_factors: int,
-                targets: str, triggers: int, test_days: int, cutoff: str | None, json_out: Path | None,
+                targets: tuple[str, ...], triggers: int, test_days: int, cutoff: str | None, json_out: Path | None,
                 report: Path | None, time_unit: str, quiet: bool) -> None:
     """Train every method on the same training sessions and score all on the same test sessions.
 
     SESSIONS is either TRAIN TEST (two files, e.g. from recs split) or one file that is split by time
-    here (--test-days, --cutoff). Methods (paper 5.3.1 and the strongest public peer):
+    here (--test-days, --cutoff). --dim and --epochs apply to ours and to the embedding baselines,
+    --cooc-k to ours and Embedding + reg. Methods (paper 5.3.1 and the strongest public peer):
 
     \b
       no-interaction  embedding, embedding-reg (skip-gram on item tokens, without/with
@@ -100,15 +90,16 @@ def compare_cmd(sessions: tuple[Path, ...], k: int, methods: str | None, seed: i
         raise click.UsageError("give SESSIONS (one file, split here) or TRAIN TEST (two files)")
     cfg = CompareConfig(
         k=k,
-        methods=_methods(methods),
+        methods=methods,
         seed=seed,
         workers=workers,
-        train=replace(_T, dim=dim, epochs=epochs, cooc=replace(_C, k=cooc_k)),
-        index=replace(_I, score=score, backoff=backoff, shrink=shrink),
-        eval=EvalConfig(targets=tuple(t.strip() for t in targets.split(",") if t.strip()), triggers=triggers),
-        als=replace(_CMP.als, factors=als_factors),
+        train=replace(TRAIN_DEFAULTS, dim=dim, epochs=epochs, cooc=replace(TRAIN_DEFAULTS.cooc, k=cooc_k)),
+        index=replace(INDEX_DEFAULTS, score=score, backoff=backoff, shrink=shrink),
+        eval=EvalConfig(targets=targets, triggers=triggers),
+        als=replace(COMPARE_DEFAULTS.als, factors=als_factors),
     )
-    cfg.resolved().validate()  # fail on a bad option before reading or training anything
+    # fail on a bad option (an unknown --methods name among them) before reading or training anything
+    cfg.resolved().validate()
     check_paths([(f"SESSIONS[{i + 1}]", p) for i, p in enumerate(sessions)],
                 [("--json", json_out), ("--report", report)])
     if len(sessions) == 2:

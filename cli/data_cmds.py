@@ -6,22 +6,24 @@ from pathlib import Path
 
 import click
 
-from recs.atomic import Outputs, check_paths
-from recs.cli.options import time_unit_option
+from recs.atomic import Outputs
+from recs.cli.options import SYNTH_DEFAULTS, json_option, split_options, time_unit_option
 from recs.cli.render import console, key_values, transposed, write_json
 from recs.config import SplitConfig
+from recs.paths import check_paths
 from recs.sessions.io import read_sessions, sessions_output_kind, write_sessions
 from recs.sessions.split import split_sessions
 from recs.sessions.synth import SynthConfig, generate
 
-_S = SynthConfig()
-
 
 @click.command("synth")
-@click.option("--events", type=int, default=_S.events, show_default=True, help="Number of events to generate.")
-@click.option("--seed", type=int, default=_S.seed, show_default=True, help="Random seed; same seed, same log.")
+@click.option("--events", type=int, default=SYNTH_DEFAULTS.events, show_default=True,
+              help="Number of events to generate.")
+@click.option("--seed", type=int, default=SYNTH_DEFAULTS.seed, show_default=True,
+              help="Random seed; same seed, same log.")
 @click.option("--items", type=int, default=None, help="Catalogue size [default: events / 8, a sparse catalogue].")
-@click.option("--days", type=int, default=_S.days, show_default=True, help="Days the sessions are spread over.")
+@click.option("--days", type=int, default=SYNTH_DEFAULTS.days, show_default=True,
+              help="Days the sessions are spread over.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Output sessions file (.parquet or .csv).")
 @click.option("--world", type=click.Path(path_type=Path), default=None,
@@ -57,17 +59,12 @@ def synth_cmd(events: int, seed: int, items: int | None, days: int, out: Path, w
 
 @click.command("split")
 @click.argument("sessions", type=click.Path(path_type=Path))
-@click.option("--test-days", type=int, default=SplitConfig().test_days, show_default=True,
-              help="Days after the cut-off that form the test set.")
-@click.option("--cutoff", default=None,
-              help="Cut-off time T (ISO-8601; UTC unless it has an offset such as +08:00) [default: start of "
-                   "the last --test-days days in the data].")
+@split_options
 @click.option("--train", "train_out", type=click.Path(path_type=Path), required=True,
               help="Output file for training sessions (.parquet or .csv).")
 @click.option("--test", "test_out", type=click.Path(path_type=Path), required=True,
               help="Output file for test sessions.")
-@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
-              help="Also write the summary as JSON.")
+@json_option(what="the summary")
 @time_unit_option
 def split_cmd(sessions: Path, test_days: int, cutoff: str | None, train_out: Path, test_out: Path,
               json_out: Path | None, time_unit: str) -> None:

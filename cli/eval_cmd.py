@@ -6,13 +6,12 @@ from pathlib import Path
 
 import click
 
-from recs.atomic import check_paths
-from recs.cli.options import time_unit_option
+from recs.cli.options import eval_options, json_option, time_unit_option
 from recs.cli.render import console, transposed, write_json
 from recs.config import EvalConfig
 from recs.eval.report import evaluate_index
+from recs.paths import check_paths
 
-_E = EvalConfig()
 # One column per candidate set, one line per number: nine numbers per set do not fit 80 columns side by side.
 FIELDS = ["targets", "targets_with_trigger", "hits", "hit_rate", "targets_without_trigger", "coverage",
           "mean_list_length", "catalogue_reach"]
@@ -23,16 +22,12 @@ FIELDS = ["targets", "targets_with_trigger", "hits", "hit_rate", "targets_withou
               help="Index directory written by build-index.")
 @click.option("--sessions", type=click.Path(path_type=Path), required=True,
               help="Test sessions (those after the training period, e.g. from recs split).")
-@click.option("--targets", default=",".join(_E.targets), show_default=True,
-              help="Interactions that count as purchase intent (comma-separated).")
-@click.option("--triggers", type=int, default=_E.triggers, show_default=True,
-              help="Last N distinct source items before a target whose candidates are pooled.")
+@eval_options
 @click.option("--set", "names", multiple=True,
               help="Evaluate only this candidate set (e.g. click_to_cart); repeatable.")
-@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
-              help="Also write the numbers as JSON.")
+@json_option(what="the numbers")
 @time_unit_option
-def eval_cmd(index_dir: Path, sessions: Path, targets: str, triggers: int, names: tuple[str, ...],
+def eval_cmd(index_dir: Path, sessions: Path, targets: tuple[str, ...], triggers: int, names: tuple[str, ...],
              json_out: Path | None, time_unit: str) -> None:
     """Score candidate sets on test sessions.
 
@@ -45,7 +40,7 @@ def eval_cmd(index_dir: Path, sessions: Path, targets: str, triggers: int, names
     Example:
       recs eval-hitrate --index runs/index --sessions runs/test.parquet --json runs/eval.json
     """
-    cfg = EvalConfig(targets=tuple(t.strip() for t in targets.split(",") if t.strip()), triggers=triggers)
+    cfg = EvalConfig(targets=targets, triggers=triggers)
     check_paths([("--index", index_dir), ("--sessions", sessions)], [("--json", json_out)])
     report = evaluate_index(index_dir, sessions, cfg, list(names) or None, time_unit=time_unit)
     title = (f"purchase-intent hit rate, k={report['k']}, score={report['score']}, triggers={triggers}, "

@@ -9,13 +9,12 @@ import click
 
 from recs.candidates.build import build_index, build_method_index
 from recs.candidates.registry import METHODS, OURS, MethodConfig, method_spec
-from recs.cli.options import score_options, time_unit_option
+from recs.cli.options import INDEX_DEFAULTS, quiet_option, score_options, time_unit_option
 from recs.cli.render import console, table
 from recs.config import IndexConfig, parse_pairs
 from recs.errors import ConfigError
 from recs.progress import TqdmProgress
 
-_I = IndexConfig()
 DEFAULT_MODEL = Path("model")
 
 
@@ -36,19 +35,20 @@ def _method_config(threads: int) -> MethodConfig:
                    "trains on them instead of reading --model).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("index"), show_default=True,
               help="Index directory to write (replaced atomically if it is a recs index).")
-@click.option("--pairs", default=",".join(f"{s}:{t}" for s, t in _I.pairs), show_default=True,
+@click.option("--pairs", default=",".join(f"{s}:{t}" for s, t in INDEX_DEFAULTS.pairs), show_default=True,
               help="Candidate sets as SOURCE:TARGET interactions, comma-separated (any pair in the model or TRAIN).")
-@click.option("--k", type=int, default=_I.k, show_default=True, help="Candidates per item.")
-@click.option("--m", type=int, default=_I.m, show_default=True, help="HNSW M (graph degree).")
-@click.option("--ef-construction", type=int, default=_I.ef_construction, show_default=True, help="HNSW efConstruction.")
-@click.option("--ef-search", type=int, default=_I.ef_search, show_default=True,
+@click.option("--k", type=int, default=INDEX_DEFAULTS.k, show_default=True, help="Candidates per item.")
+@click.option("--m", type=int, default=INDEX_DEFAULTS.m, show_default=True, help="HNSW M (graph degree).")
+@click.option("--ef-construction", type=int, default=INDEX_DEFAULTS.ef_construction, show_default=True,
+              help="HNSW efConstruction.")
+@click.option("--ef-search", type=int, default=INDEX_DEFAULTS.ef_search, show_default=True,
               help="HNSW efSearch (raised to k if lower; doubled for --score prob and in-out, whose index "
                    "is searched through the MIPS-to-L2 transform).")
 @score_options
-@click.option("--threads", type=int, default=_I.threads, show_default=True,
+@click.option("--threads", type=int, default=INDEX_DEFAULTS.threads, show_default=True,
               help="Faiss threads (with --sessions also training and ALS threads).")
 @time_unit_option
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: Path, pairs: str, k: int, m: int,
               ef_construction: int, ef_search: int, score: str, backoff: bool, shrink: float, threads: int,
               time_unit: str, quiet: bool) -> None:

@@ -1,20 +1,118 @@
-"""Click options shared by more than one command, so their text and defaults are written once."""
+"""Click options shared by more than one command, as decorators (the way sqlite-utils bundles them),
+so the name, help and default of each option are written once.
+
+Defaults and allowed values come from the configs and choice tuples of ``recs.config``; the
+``*_DEFAULTS`` below are the default configs the commands read them from.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
-from recs.config import SCORES, IndexConfig
-from recs.sessions.times import TIME_UNITS
+from recs.config import (
+    DEFAULT_TIME_UNIT,
+    NS_EXPONENT,
+    PREPARE_TIME_UNITS,
+    SCORES,
+    TIME_UNITS,
+    CompareConfig,
+    CoocConfig,
+    EvalConfig,
+    IndexConfig,
+    PrepareConfig,
+    SplitConfig,
+    SynthConfig,
+    TrainConfig,
+)
+from recs.embeddings import epochs
 
-_I = IndexConfig()
+COMPARE_DEFAULTS = CompareConfig()
+COOC_DEFAULTS = CoocConfig()
+EVAL_DEFAULTS = EvalConfig()
+INDEX_DEFAULTS = IndexConfig()
+PREPARE_DEFAULTS = PrepareConfig()
+SPLIT_DEFAULTS = SplitConfig()
+SYNTH_DEFAULTS = SynthConfig()
+TRAIN_DEFAULTS = TrainConfig()
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _stack(f: Callable[..., Any], *options: Decorator) -> Callable[..., Any]:
+    """Apply ``options`` so that they are listed in ``--help`` in the order given."""
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def comma_list(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    """Click callback: ``"a, b,,a"`` -> ``("a", "b")`` (blanks and repeats dropped; None -> ())."""
+    return tuple(dict.fromkeys(v.strip() for v in (value or "").split(",") if v.strip()))
+
+
+def json_option(f: Callable[..., Any] | None = None, *, what: str = "every number") -> Any:
+    """--json FILE (parameter ``json_out``): also write ``what`` as JSON.
+
+    Usable bare (``@json_option``) or called (``@json_option(what="the summary")``).
+    """
+    option = click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
+                          help=f"Also write {what} as JSON.")
+    return option if f is None else option(f)
+
+
+def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--quiet: no progress bars (and no plain progress lines off a terminal)."""
+    return click.option("--quiet", is_flag=True, help="No progress bars.")(f)
+
+
+CUTOFF_HELP = ("Cut-off time T (ISO-8601; UTC unless it has an offset such as +08:00) [default: start of the last "
+               "--test-days days in the data].")
+
+
+def split_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--test-days and --cutoff, defaults from SplitConfig (recs split, recs compare with one file)."""
+    return _stack(
+        f,
+        click.option("--test-days", type=int, default=SPLIT_DEFAULTS.test_days, show_default=True,
+                     help="Days after the cut-off that form the test set."),
+        click.option("--cutoff", default=SPLIT_DEFAULTS.cutoff, help=CUTOFF_HELP),
+    )
+
+
+def eval_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--targets (a tuple of interactions) and --triggers, defaults from EvalConfig."""
+    return _stack(
+        f,
+        click.option("--targets", default=",".join(EVAL_DEFAULTS.targets), show_default=True, callback=comma_list,
+                     help="Interactions that count as purchase intent (comma-separated)."),
+        click.option("--triggers", type=int, default=EVAL_DEFAULTS.triggers, show_default=True,
+                     help="Last N distinct source items before a target whose candidates are pooled."),
+    )
+
+
+EPOCHS_HELP = (f"Passes over the sessions [default: from corpus size, {epochs.MIN_EPOCHS} for large logs up to "
+               f"{epochs.MAX_EPOCHS} for small].")
+
+
+def train_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--dim, --epochs and --cooc-k, defaults from TrainConfig (recs train-embeddings, recs compare)."""
+    return _stack(
+        f,
+        click.option("--dim", type=int, default=TRAIN_DEFAULTS.dim, show_default=True,
+                     help="Vector size (paper: 200)."),
+        click.option("--epochs", type=int, default=TRAIN_DEFAULTS.epochs, help=EPOCHS_HELP),
+        click.option("--cooc-k", type=int, default=COOC_DEFAULTS.k, show_default=True,
+                     help="Co-occurrence regularization: successors kept per token and interaction type; 0 = off."),
+    )
+
 
 SCORE_HELP = (
     "How target vectors are ranked: prob = the model's estimate of P(target | source), "
-    "u.v + 0.75 log count(target); in-out = u.v alone (favours rare targets); "
+    f"u.v + {NS_EXPONENT} log count(target); in-out = u.v alone (favours rare targets); "
     "cosine = cosine of input vectors (the paper's nearest vectors)."
 )
 BACKOFF_HELP = (
@@ -42,16 +140,20 @@ def time_unit_option(f: Callable[..., Any] | None = None, *, auto: bool = False)
     Usable bare (``@time_unit_option``) or called (``@time_unit_option(auto=True)``).
     """
     def decorate(g: Callable[..., Any]) -> Callable[..., Any]:
-        choices = ["auto", *TIME_UNITS] if auto else list(TIME_UNITS)
-        return click.option("--time-unit", type=click.Choice(choices), default="auto" if auto else "s",
-                            show_default=True, help=TIME_UNIT_HELP + (AUTO_HELP if auto else ""))(g)
+        choices = list(PREPARE_TIME_UNITS) if auto else list(TIME_UNITS)
+        default = PREPARE_DEFAULTS.time_unit if auto else DEFAULT_TIME_UNIT
+        return click.option("--time-unit", type=click.Choice(choices), default=default, show_default=True,
+                            help=TIME_UNIT_HELP + (AUTO_HELP if auto else ""))(g)
 
     return decorate if f is None else decorate(f)
 
 
 def score_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--score, --backoff/--no-backoff and --shrink, defaults from IndexConfig."""
-    f = click.option("--shrink", type=float, default=_I.shrink, show_default=True, help=SHRINK_HELP)(f)
-    f = click.option("--backoff/--no-backoff", default=_I.backoff, show_default=True, help=BACKOFF_HELP)(f)
-    return click.option("--score", type=click.Choice(list(SCORES)), default=_I.score, show_default=True,
-                        help=SCORE_HELP)(f)
+    return _stack(
+        f,
+        click.option("--score", type=click.Choice(list(SCORES)), default=INDEX_DEFAULTS.score, show_default=True,
+                     help=SCORE_HELP),
+        click.option("--backoff/--no-backoff", default=INDEX_DEFAULTS.backoff, show_default=True, help=BACKOFF_HELP),
+        click.option("--shrink", type=float, default=INDEX_DEFAULTS.shrink, show_default=True, help=SHRINK_HELP),
+    )

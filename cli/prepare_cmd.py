@@ -7,23 +7,21 @@ from typing import Any
 
 import click
 
-from recs.atomic import Outputs, check_paths
-from recs.cli.options import time_unit_option
+from recs.atomic import Outputs
+from recs.cli.options import PREPARE_DEFAULTS, json_option, quiet_option, time_unit_option
 from recs.cli.render import SECONDS, console, key_values, table, write_json
-from recs.errors import ConfigError
+from recs.config import ON_ERRORS, PrepareConfig
+from recs.paths import check_paths
 from recs.progress import TqdmProgress
 from recs.sessions.formats import FORMAT_NAMES
-from recs.sessions.prepare import PrepareConfig, parse_mapping, prepare
-from recs.sessions.sessionize import DEFAULT_GAP
-
-_C = PrepareConfig()
+from recs.sessions.prepare import expand_inputs, parse_mapping, prepare
 
 
 @click.command("prepare")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="Output sessions file (.parquet or .csv); written only if the whole run succeeds.")
-@click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="auto", show_default=True,
+              help="Output sessions file (.parquet, .csv or .tsv); written only if the whole run succeeds.")
+@click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default=PREPARE_DEFAULTS.format, show_default=True,
               help="Log format; auto detects it from the first line (generic when --col is given).")
 @click.option("--col", "cols", multiple=True, metavar="FIELD=COLUMN",
               help="Source column of a field: session, user, item, interaction, timestamp, category, shop. "
@@ -37,22 +35,21 @@ _C = PrepareConfig()
 @click.option("--sessionize/--keep-sessions", "sessionize", default=None,
               help="Cut each user's events at --gap even if the log has a session column / keep the log's "
                    "sessions. [default: keep them if the log has them, else cut by --gap]")
-@click.option("--gap", default=DEFAULT_GAP, show_default=True,
+@click.option("--gap", default=PREPARE_DEFAULTS.gap, show_default=True,
               help="Inactivity gap that starts a new session: 30m, 1h (Etsy's window), 90s, 1h30m.")
-@click.option("--dedupe/--no-dedupe", default=_C.dedupe, show_default=True,
+@click.option("--dedupe/--no-dedupe", default=PREPARE_DEFAULTS.dedupe, show_default=True,
               help="Collapse immediate repeats of the same (item, interaction) within a session.")
 @click.option("--paper-filter", is_flag=True,
               help="Keep only sessions with more than 3 events and at least one purchase (the paper's training set).")
-@click.option("--min-session-len", type=int, default=_C.min_session_len, show_default=True,
+@click.option("--min-session-len", type=int, default=PREPARE_DEFAULTS.min_session_len, show_default=True,
               help="Drop sessions with fewer events than this (after dedupe and --min-item-count).")
-@click.option("--min-item-count", type=int, default=_C.min_item_count, show_default=True,
+@click.option("--min-item-count", type=int, default=PREPARE_DEFAULTS.min_item_count, show_default=True,
               help="Drop events of items seen fewer times than this in the whole log.")
-@click.option("--on-error", type=click.Choice(["fail", "skip"]), default=_C.on_error, show_default=True,
+@click.option("--on-error", type=click.Choice(ON_ERRORS), default=PREPARE_DEFAULTS.on_error, show_default=True,
               help="Bad rows (unparsable time, time out of range, missing item, unknown event): stop at the first, "
                    "or drop and count them.")
-@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
-              help="Also write the full report (counts, drops with first line) as JSON.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@json_option(what="the full report (counts, drops with first line)")
+@quiet_option
 def prepare_cmd(inputs: tuple[str, ...], out: Path, fmt: str, cols: tuple[str, ...], maps: tuple[str, ...],
                 keep_unmapped: bool, time_unit: str, sessionize: bool | None, gap: str, dedupe: bool,
                 paper_filter: bool, min_session_len: int, min_item_count: int, on_error: str,
@@ -77,14 +74,14 @@ def prepare_cmd(inputs: tuple[str, ...], out: Path, fmt: str, cols: tuple[str, .
     """
     columns = parse_mapping(cols, "--col")
     events: dict[str, str | None] = {k: (v or None) for k, v in parse_mapping(maps, "--map").items()}
-    if sessionize is False and gap != DEFAULT_GAP:
-        raise ConfigError("--gap has no effect with --keep-sessions; drop one of them")
     config = PrepareConfig(
         format=fmt, columns=columns, events=events, keep_unmapped=keep_unmapped, time_unit=time_unit,
         sessionize=sessionize, gap=gap, dedupe=dedupe, paper_filter=paper_filter,
         min_session_len=min_session_len, min_item_count=min_item_count, on_error=on_error,
     )
-    check_paths([("INPUT", p) for p in inputs], [("--out", out), ("--json", json_out)])
+    config.validate()  # prepare() validates too; here a bad option fails before the inputs are expanded
+    # the expanded inputs: a quoted glob must not hide that --json is one of the files it matches
+    check_paths([("INPUT", p) for p in expand_inputs(inputs)], [("--out", out), ("--json", json_out)])
     with Outputs() as outputs:  # the sessions file and --json appear together or not at all
         report = prepare(inputs, out, config, progress=TqdmProgress(enabled=not quiet), outputs=outputs)
         if json_out:

@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 from rich.console import RenderableType
 from rich.table import Table
 
-from recs.atomic import check_paths
-from recs.cli.options import time_unit_option
+from recs.cli.options import json_option, time_unit_option
 from recs.cli.render import console, fmt, key_values, titled, write_json
-from recs.errors import ConfigError
+from recs.config import DEFAULT_TIME_ZONE, check_time_zone
+from recs.paths import check_paths
 from recs.sessions.io import read_sessions
 from recs.sessions.stats import session_stats
 
@@ -86,10 +85,9 @@ def render_stats(st: dict[str, Any], path: Path) -> None:
 
 @click.command("stats")
 @click.argument("sessions", type=click.Path(path_type=Path))
-@click.option("--tz", default="UTC", show_default=True,
+@click.option("--tz", default=DEFAULT_TIME_ZONE, show_default=True,
               help="Time zone for the events-per-day buckets, e.g. Asia/Shanghai for Taobao.")
-@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
-              help="Also write every number as JSON.")
+@json_option
 @time_unit_option
 def stats_cmd(sessions: Path, tz: str, json_out: Path | None, time_unit: str) -> None:
     """Describe a sessions file before training on it: events per interaction, sessions, users,
@@ -100,10 +98,7 @@ def stats_cmd(sessions: Path, tz: str, json_out: Path | None, time_unit: str) ->
     Example:
       recs stats runs/taobao.parquet --tz Asia/Shanghai --json runs/taobao_stats.json
     """
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"--tz {tz!r}: unknown time zone; use an IANA name such as UTC or Asia/Shanghai") from None
+    check_time_zone(tz)  # session_stats checks it too; here it fails before a large file is read
     check_paths([("SESSIONS", sessions)], [("--json", json_out)])
     st = session_stats(read_sessions(sessions, time_unit), tz=tz)
     render_stats(st, sessions)

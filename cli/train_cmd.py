@@ -6,43 +6,39 @@ from pathlib import Path
 
 import click
 
-from recs.cli.options import time_unit_option
+from recs.cli.options import COOC_DEFAULTS, TRAIN_DEFAULTS, quiet_option, time_unit_option, train_options
 from recs.cli.render import SECONDS, console, key_values
-from recs.config import CoocConfig, TrainConfig
+from recs.config import CORPUS_MODES, CoocConfig, TrainConfig
 from recs.embeddings.train import train_to_dir
 from recs.progress import TqdmProgress
-
-_T, _C = TrainConfig(), CoocConfig()
 
 
 @click.command("train-embeddings")
 @click.argument("sessions", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=Path("model"), show_default=True,
               help="Model directory to write (replaced atomically if it is a recs model).")
-@click.option("--dim", type=int, default=_T.dim, show_default=True, help="Vector size (paper: 200).")
-@click.option("--window", type=int, default=_T.window, show_default=True, help="Skip-gram window (paper: 5).")
-@click.option("--negative", type=int, default=_T.negative, show_default=True, help="Negative samples (paper: 5).")
-@click.option("--epochs", type=int, default=None,
-              help="Passes over the sessions [default: from corpus size, 5 for large logs up to 40 for small].")
-@click.option("--min-count", type=int, default=_T.min_count, show_default=True,
+@train_options
+@click.option("--window", type=int, default=TRAIN_DEFAULTS.window, show_default=True,
+              help="Skip-gram window (paper: 5).")
+@click.option("--negative", type=int, default=TRAIN_DEFAULTS.negative, show_default=True,
+              help="Negative samples (paper: 5).")
+@click.option("--min-count", type=int, default=TRAIN_DEFAULTS.min_count, show_default=True,
               help="Drop tokens seen fewer times (1 keeps one-of-a-kind items).")
-@click.option("--sample", type=float, default=_T.sample, show_default=True,
+@click.option("--sample", type=float, default=TRAIN_DEFAULTS.sample, show_default=True,
               help="Frequency subsampling of session tokens; regularization pairs are never subsampled.")
-@click.option("--workers", type=int, default=_T.workers, show_default=True,
+@click.option("--workers", type=int, default=TRAIN_DEFAULTS.workers, show_default=True,
               help="Training threads (floats differ run to run when > 1).")
-@click.option("--seed", type=int, default=_T.seed, show_default=True, help="Random seed.")
-@click.option("--cooc-k", type=int, default=_C.k, show_default=True,
-              help="Co-occurrence regularization: successors kept per token and interaction type; 0 = off.")
-@click.option("--cooc-horizon", type=int, default=_C.horizon, show_default=True,
+@click.option("--seed", type=int, default=TRAIN_DEFAULTS.seed, show_default=True, help="Random seed.")
+@click.option("--cooc-horizon", type=int, default=COOC_DEFAULTS.horizon, show_default=True,
               help="Only the next N events after a token count as its successors (bounds memory).")
-@click.option("--cooc-same-item/--no-cooc-same-item", default=_C.same_item, show_default=True,
+@click.option("--cooc-same-item/--no-cooc-same-item", default=COOC_DEFAULTS.same_item, show_default=True,
               help="Keep pairs of two interactions with one item (42:click -> 42:cart).")
-@click.option("--corpus-mode", type=click.Choice(["file", "iterable"]), default=_T.corpus_mode, show_default=True,
-              help="gensim input: a corpus file read by C threads (faster) or a Python iterable.")
+@click.option("--corpus-mode", type=click.Choice(CORPUS_MODES), default=TRAIN_DEFAULTS.corpus_mode,
+              show_default=True, help="gensim input: a corpus file read by C threads (faster) or a Python iterable.")
 @time_unit_option
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-def train_cmd(sessions: Path, out: Path, dim: int, window: int, negative: int, epochs: int | None, min_count: int,
-              sample: float, workers: int, seed: int, cooc_k: int, cooc_horizon: int, cooc_same_item: bool,
+@quiet_option
+def train_cmd(sessions: Path, out: Path, dim: int, epochs: int | None, cooc_k: int, window: int, negative: int,
+              min_count: int, sample: float, workers: int, seed: int, cooc_horizon: int, cooc_same_item: bool,
               corpus_mode: str, time_unit: str, quiet: bool) -> None:
     """Learn one vector per (item, interaction) token from SESSIONS.
 

@@ -18,22 +18,30 @@ from typing import Any
 
 from recs import __version__
 from recs.atomic import atomic_dir as _atomic_dir
-from recs.atomic import check_not_cwd, check_paths, recover
-from recs.errors import ArtifactError, InputError
+from recs.atomic import describe_os_error, replaceable
+from recs.errors import ArtifactError, InputError, OutputError
+from recs.names import inside, is_safe_relative_path
+from recs.paths import check_not_cwd, check_paths
+from recs.temps import recover, restore
 
 MANIFEST = "manifest.json"
 
 
-def fingerprint_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Content hash of a file (blake2b, 16 bytes), so an artifact names exactly what it was built from."""
+def _hash_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """blake2b (16 bytes) of a file's bytes; an OSError is left to the caller, who knows whose file it is."""
     h = hashlib.blake2b(digest_size=16)
-    try:
-        with open(path, "rb") as f:
-            while block := f.read(chunk):
-                h.update(block)
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from e
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
     return h.hexdigest()
+
+
+def fingerprint_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Content hash of an input file (blake2b, 16 bytes), so an artifact names exactly what it was built from."""
+    try:
+        return _hash_file(path, chunk)
+    except OSError as e:
+        raise InputError(describe_os_error(e, path, doing="read")) from e
 
 
 def fingerprint_json(obj: Any) -> str:
@@ -63,8 +71,7 @@ def preflight_artifact(out: str | Path, kind: str, inputs: Iterable[tuple[str, s
     check_paths(inputs, [("--out", out)], directories=True)
     check_not_cwd(out, example="runs/" + kind.removeprefix("recs."))
     recover_artifact(out, kind)
-    if out.exists() and not (out.is_dir() and (_is_artifact_of(out, kind) or not any(out.iterdir()))):
-        raise ArtifactError(f"{out}: exists and is not a {kind} directory; choose another --out or remove it")
+    replaceable(out, kind, lambda p: _is_artifact_of(p, kind))
 
 
 def recover_artifact(out: str | Path, kind: str) -> list[str]:
@@ -92,7 +99,8 @@ def read_manifest(directory: str | Path, kind: str, version: int) -> dict[str, A
     if not directory.exists():
         # A writer killed between the two renames of a swap (where the OS has no atomic exchange) left
         # the artifact beside its path; put it back rather than report it missing.
-        recover_artifact(directory, kind)
+        # only puts it back; removing other leftovers is for the next writer
+        restore(directory, lambda p: _is_artifact_of(p, kind))
     if not directory.is_dir():
         raise ArtifactError(f"{directory}: no such {kind} directory")
     try:
@@ -130,7 +138,7 @@ def manifest_object(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise
     except OSError as e:
-        raise ArtifactError(f"{path}: cannot read ({e.strerror or e})") from None
+        raise ArtifactError(describe_os_error(e, path, doing="read")) from None
     except ValueError as e:
         raise ArtifactError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(manifest, dict):
@@ -149,8 +157,11 @@ def record_files(directory: Path) -> dict[str, dict[str, Any]]:
     files: dict[str, dict[str, Any]] = {}
     for path in sorted(directory.rglob("*")):
         if path.is_file() and path != directory / MANIFEST:
-            files[path.relative_to(directory).as_posix()] = {"bytes": path.stat().st_size,
-                                                             "blake2b": fingerprint_file(path)}
+            try:
+                record = {"bytes": path.stat().st_size, "blake2b": _hash_file(path)}
+            except OSError as e:  # a file this run has just written: a failure of the write, not of an input
+                raise OutputError(describe_os_error(e, path, doing="read back the output")) from e
+            files[path.relative_to(directory).as_posix()] = record
     return files
 
 
@@ -160,8 +171,6 @@ def recorded_files(directory: Path, manifest: dict[str, Any]) -> dict[str, dict[
     Every name must be a plain relative path inside ``directory``: the record is read from a file
     anyone can edit, and its names are stat-ed and hashed.
     """
-    from recs.names import inside, is_safe_relative_path  # recs.names needs nothing from this module
-
     if "files" not in manifest:
         return None
     path = directory / MANIFEST
@@ -196,7 +205,7 @@ def check_recorded_sizes(directory: Path, manifest: dict[str, Any]) -> None:
         except FileNotFoundError:
             continue
         except OSError as e:
-            raise ArtifactError(f"{path}: cannot read ({e.strerror or e})") from None
+            raise ArtifactError(describe_os_error(e, path, doing="read")) from None
         if size != rec["bytes"]:
             raise ArtifactError(
                 f"{path}: {size:,} bytes, but {MANIFEST} recorded {rec['bytes']:,}; the file was changed after "

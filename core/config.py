@@ -1,17 +1,44 @@
-"""Defaults in one place: dataclass configs read by the click options and by the Python API.
+"""Defaults, choices and checks in one place: the config dataclasses read by the click options and the Python API.
 
 Each stage takes one of these; the resolved config is written into every artifact's manifest, so a
-model or index directory says exactly how it was made (the pattern of spaCy's ``InitValues``).
+model or index directory says exactly how it was made (the pattern of spaCy's ``InitValues``). Each
+config's ``validate()`` is the one check of its values, so a Python caller gets the same
+``ConfigError`` as the CLI; the tuples of allowed values below are what the CLI's ``click.Choice``
+options offer. This module imports nothing from the sub-packages: they all import it.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, replace
+from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from recs.columns import Interaction
 from recs.errors import ConfigError
+
+# Allowed values of the choice options. "auto" = decided from the data (format, time unit, epochs).
+AUTO = "auto"
+TIME_UNITS: tuple[str, ...] = ("s", "ms", "us", "ns")  # of integer unix times (recs.sessions.times)
+DEFAULT_TIME_UNIT = "s"  # of integer times, for every reader but ``recs prepare`` (which defaults to auto)
+PREPARE_TIME_UNITS: tuple[str, ...] = (AUTO, *TIME_UNITS)  # auto: the one unit that puts a value in 1990..2100
+ON_ERRORS: tuple[str, ...] = ("fail", "skip")  # bad rows in ``recs prepare``: stop at the first, or drop and count
+CORPUS_MODES: tuple[str, ...] = ("file", "iterable")  # gensim corpus_file (C threads, faster) or a Python iterable
+SCORES: tuple[str, ...] = ("prob", "in-out", "cosine")  # how targets are ranked (recs.candidates.scoring)
+# Every candidate-generation method, in Table 1 order; ``recs.candidates.registry.METHODS`` holds how
+# each is built, under these names.
+METHOD_NAMES: tuple[str, ...] = (
+    "embedding", "embedding-reg", "mf", "co-purchase", "ours", "ours-noreg", "interaction-mf", "co-occurrence",
+    "co-visitation",
+)
+
+DEFAULT_K = 200  # candidates per item, of build-index and compare alike
+NS_EXPONENT = 0.75  # negative sampling ~ count^0.75 (gensim's default); also the prior of --score prob
+DEFAULT_GAP = "30m"  # inactivity gap that starts a new session
+DEFAULT_TIME_ZONE = "UTC"
 
 
 def default_workers() -> int:
@@ -38,6 +65,12 @@ def check_range(option: str, value: int, low: int, high: int, why: str = "") -> 
         raise ConfigError(f"{option} must be in {low:,}..{high:,}{f' ({why})' if why else ''} (got {value})")
 
 
+def check_at_least(option: str, value: int, low: int) -> None:
+    """Raise a ConfigError naming ``option`` when ``value`` is below ``low``, for options with no upper bound."""
+    if value < low:
+        raise ConfigError(f"{option} must be at least {low:,} (got {value})")
+
+
 def check_seed(seed: int, option: str = "--seed") -> None:
     """One seed rule for every stage, so a seed that trains also generates and compares."""
     check_range(option, seed, 0, MAX_SEED, "numpy and gensim seeds are unsigned 32-bit")
@@ -46,6 +79,53 @@ def check_seed(seed: int, option: str = "--seed") -> None:
 def check_threads(threads: int, option: str) -> None:
     """At least one thread (faiss takes 0 and -1 silently), at most MAX_THREADS."""
     check_range(option, threads, 1, MAX_THREADS)
+
+
+def check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
+    """Raise a ConfigError naming ``option`` when ``value`` is not one of ``choices``."""
+    if value not in choices:
+        raise ConfigError(f"{option} {value!r}: choose one of {', '.join(choices)}")
+
+
+def check_time_zone(tz: str, option: str = "--tz") -> None:
+    """Raise a ConfigError unless ``tz`` is an IANA time-zone name that this machine knows."""
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ConfigError(f"{option} {tz!r}: unknown time zone; use an IANA name such as UTC or Asia/Shanghai") \
+            from None
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+
+
+def parse_duration(text: str | int | float | timedelta) -> timedelta:
+    """Parse ``30m``, ``1h``, ``90s``, ``1h30m``, ``2d`` or a bare number of seconds (``--gap``).
+
+    A bare number means seconds so that ``--gap 1800`` does what a shell user expects.
+    """
+    bad = f"--gap {text!r}: not a duration; use e.g. 30m, 1h, 90s, 1h30m or a number of seconds"
+    if isinstance(text, timedelta):
+        seconds = text.total_seconds()
+    elif isinstance(text, (int, float)):
+        seconds = float(text)
+    else:
+        s = text.strip().lower().replace(" ", "")
+        try:
+            seconds = float(s)
+        except ValueError:
+            parts = _DURATION_PART.findall(s)
+            if not parts or "".join(n + u for n, u in parts) != s:
+                raise ConfigError(bad) from None
+            seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    if math.isnan(seconds):
+        raise ConfigError(bad)
+    if seconds <= 0:
+        raise ConfigError(f"--gap {text!r}: must be longer than zero")
+    if seconds > MAX_DAYS * 86_400:  # also inf; a longer gap overflows timedelta and polars
+        raise ConfigError(f"--gap {text!r}: must be at most {MAX_DAYS:,} days (100 years)")
+    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -73,8 +153,7 @@ class CoocConfig:
     def validate(self) -> None:
         if self.k < 0:
             raise ConfigError(f"--cooc-k must be 0 or more (got {self.k})")
-        if self.horizon < 1:
-            raise ConfigError(f"--cooc-horizon must be at least 1 (got {self.horizon})")
+        check_at_least("--cooc-horizon", self.horizon, 1)
 
 
 @dataclass(frozen=True)
@@ -84,7 +163,7 @@ class TrainConfig:
     dim: int = 200
     window: int = 5
     negative: int = 5
-    ns_exponent: float = 0.75  # negative-sampling distribution ~ count^ns_exponent (gensim default)
+    ns_exponent: float = NS_EXPONENT  # negative-sampling distribution ~ count^ns_exponent
     # None = chosen from corpus size by `recs.embeddings.epochs.auto_epochs` (few events per token
     # need many passes; a large log needs few).
     epochs: int | None = None
@@ -94,24 +173,21 @@ class TrainConfig:
     min_alpha: float = 0.0001
     workers: int = field(default_factory=default_workers)
     seed: int = 42
-    corpus_mode: str = "file"  # "file" (gensim corpus_file, faster) or "iterable"
+    corpus_mode: str = CORPUS_MODES[0]  # one of CORPUS_MODES
     cooc: CoocConfig = field(default_factory=CoocConfig)
 
     def validate(self) -> None:
-        for name in ("dim", "window", "negative", "min_count", "workers"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
         check_range("--dim", self.dim, 1, MAX_DIM)
         check_range("--window", self.window, 1, MAX_WINDOW)
         check_range("--negative", self.negative, 1, MAX_NEGATIVE)
+        check_at_least("--min-count", self.min_count, 1)
         check_threads(self.workers, "--workers")
         check_seed(self.seed)
         if self.epochs is not None:
             check_range("--epochs", self.epochs, 1, MAX_EPOCHS)
         if not 0 <= self.sample < 1:
             raise ConfigError(f"--sample must be in [0, 1) (got {self.sample})")
-        if self.corpus_mode not in ("file", "iterable"):
-            raise ConfigError(f"--corpus-mode must be 'file' or 'iterable' (got {self.corpus_mode!r})")
+        check_choice("--corpus-mode", self.corpus_mode, CORPUS_MODES)
         self.cooc.validate()
 
 
@@ -121,15 +197,13 @@ DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
 )
 
 
-SCORES: tuple[str, ...] = ("prob", "in-out", "cosine")
-
 
 @dataclass(frozen=True)
 class IndexConfig:
     """Faiss HNSW per target interaction (paper: M=64, efConstruction=128, efSearch=256)."""
 
     pairs: tuple[tuple[str, str], ...] = DEFAULT_PAIRS
-    k: int = 200
+    k: int = DEFAULT_K
     m: int = 64
     ef_construction: int = 128
     ef_search: int = 256
@@ -145,16 +219,12 @@ class IndexConfig:
     threads: int = field(default_factory=default_workers)
 
     def validate(self) -> None:
-        if self.k < 1:
-            raise ConfigError(f"--k must be at least 1 (got {self.k})")
+        check_at_least("--k", self.k, 1)
         check_range("--m", self.m, 2, MAX_HNSW_M)
-        if self.ef_construction < 1 or self.ef_search < 1:
-            raise ConfigError("--ef-construction and --ef-search must be at least 1")
         check_range("--ef-construction", self.ef_construction, 1, MAX_EF)
         check_range("--ef-search", self.ef_search, 1, MAX_EF)
         check_threads(self.threads, "--threads")
-        if self.score not in SCORES:
-            raise ConfigError(f"--score must be one of {', '.join(SCORES)} (got {self.score!r})")
+        check_choice("--score", self.score, SCORES)
         if not self.pairs:
             raise ConfigError("--pairs names no pair of interactions")
         if not self.shrink >= 0:
@@ -169,10 +239,204 @@ class EvalConfig:
     triggers: int = 4  # last N distinct source items before a target (paper's online test uses 4)
 
     def validate(self) -> None:
-        if self.triggers < 1:
-            raise ConfigError(f"--triggers must be at least 1 (got {self.triggers})")
+        check_at_least("--triggers", self.triggers, 1)
         if not self.targets:
             raise ConfigError("--targets names no interaction")
+
+
+MAX_SYNTH_EVENTS = 10**9  # the arrays of a larger log do not fit in any memory we run on
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Parameters of the generated marketplace (``recs synth``, ``recs.sessions.synth``). Defaults give
+    ~90/5/3/2% click/cart/fav/purchase."""
+
+    events: int = 200_000
+    seed: int = 0
+    items: int | None = None  # None: events // 8, so most items are seen a handful of times (sparse)
+    top_categories: int = 12
+    sub_categories: int = 8  # per top-level category
+    complements: int = 2  # complementary leaf categories per leaf category
+    shops_per_item: float = 0.02
+    days: int = 10
+    sessions_per_user: float = 4.0
+    p_cart: float = 0.27  # a session carts something
+    p_second_cart: float = 0.25
+    p_favorite: float = 0.22
+    p_complement: float = 0.5  # a carting session goes on to a complementary category
+    p_complement_cart: float = 0.7
+    p_purchase: float = 0.4  # per carted item
+    p_browse: float = 0.3  # an intent-phase click (not the first) lands in a sibling leaf category
+    noise_clicks: float = 0.6  # mean noise clicks per session
+    zipf_a: float = 1.1  # popularity exponent inside a category
+    appeal_sigma: float = 1.0  # item appeal ~ lognormal(0, sigma): odds that a click becomes a cart
+    start: str = "2026-01-01"
+
+    def validate(self) -> None:
+        """Refuse values numpy would choke on (a negative seed, 1e14 events) before any array is drawn."""
+        check_range("--events", self.events, 100, MAX_SYNTH_EVENTS)
+        check_seed(self.seed)
+        check_range("--days", self.days, 2, MAX_DAYS, "a split needs a train and a test day; at most 100 years")
+        if not 0 <= self.p_browse < 1:
+            raise ConfigError(f"--p-browse must be in [0, 1) (got {self.p_browse})")
+        if self.appeal_sigma < 0:
+            raise ConfigError(f"--appeal-sigma must be 0 or more (got {self.appeal_sigma})")
+        if self.items is not None:
+            check_range("--items", self.items, 50, MAX_SYNTH_EVENTS)
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """Options of ``recs prepare`` (``recs.sessions.prepare``); the defaults are what the CLI uses."""
+
+    format: str = AUTO  # a name of recs.sessions.formats.FORMAT_NAMES, checked when the run resolves it
+    columns: dict[str, str] = field(default_factory=dict)  # field -> source column (``--col``)
+    events: dict[str, str | None] = field(default_factory=dict)  # raw event -> interaction, None drops
+    keep_unmapped: bool = False  # keep unknown/unmapped events under their own (lower-cased) name
+    time_unit: str = AUTO  # one of PREPARE_TIME_UNITS
+    sessionize: bool | None = None  # None: cut by gap only when the source has no session column
+    gap: str = DEFAULT_GAP
+    dedupe: bool = True
+    paper_filter: bool = False
+    min_session_len: int = 1
+    min_item_count: int = 1
+    on_error: str = ON_ERRORS[0]  # one of ON_ERRORS
+    partition_rows: int = 4_000_000  # events sorted in memory at once; bounds peak memory on big logs
+
+    def validate(self) -> None:
+        check_choice("--on-error", self.on_error, ON_ERRORS)
+        check_choice("--time-unit", self.time_unit, PREPARE_TIME_UNITS)
+        check_at_least("--min-session-len", self.min_session_len, 1)
+        check_at_least("partition_rows", self.partition_rows, 1)
+        check_at_least("--min-item-count", self.min_item_count, 1)
+        gap = parse_duration(self.gap)
+        # kept sessions are never cut, so a gap other than the default would be silently ignored
+        if self.sessionize is False and gap != parse_duration(DEFAULT_GAP):
+            raise ConfigError("--gap has no effect with --keep-sessions; drop one of them")
+        for raw, canon in self.events.items():
+            if not raw.strip():
+                raise ConfigError(f"--map {raw}={canon}: the raw event name is empty")
+
+
+@dataclass(frozen=True)
+class ALSConfig:
+    """ALS hyper-parameters (``recs.candidates.baselines.mf``). Confidence c_ui = alpha x (number of
+    events of user u on column i)."""
+
+    factors: int = 64
+    iterations: int = 15
+    regularization: float = 0.05
+    alpha: float = 10.0
+    seed: int = 42
+    workers: int = field(default_factory=default_workers)
+
+    def validate(self) -> None:
+        if self.factors < 1 or self.iterations < 1:
+            raise ConfigError(f"ALS factors and iterations must be at least 1 (got {self.factors}, {self.iterations})")
+        if self.alpha <= 0 or self.regularization < 0:
+            raise ConfigError(
+                f"ALS alpha must be > 0 and regularization >= 0 (got {self.alpha}, {self.regularization})"
+            )
+
+
+# OTTO's type weights of co-visitation (click 1, cart 6, order 3); a favorite, no OTTO type, weighs as an order
+OTTO_WEIGHTS: tuple[tuple[str, float], ...] = (
+    (Interaction.CLICK, 1.0),
+    (Interaction.FAVORITE, 3.0),
+    (Interaction.CART, 6.0),
+    (Interaction.PURCHASE, 3.0),
+)
+
+
+@dataclass(frozen=True)
+class CoVisitConfig:
+    """OTTO-style co-visitation (``recs.candidates.baselines.covisit``)."""
+
+    window_s: int = 24 * 3600
+    max_events: int = 30  # per session, the most recent ones
+    weights: tuple[tuple[str, float], ...] = OTTO_WEIGHTS
+    other_weight: float = 1.0  # any interaction not in `weights`
+
+    def validate(self) -> None:
+        if self.window_s < 1 or self.max_events < 2:
+            raise ConfigError(f"co-visitation needs window_s >= 1 and max_events >= 2 "
+                              f"(got {self.window_s}, {self.max_events})")
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """The settings a candidate-generation method may read (``recs.candidates.registry``). Our model
+    and both embedding baselines share ``train`` (only the tokens differ); the regularized ones use its
+    cooc settings, the unregularized ones the same with k=0. Every method that searches vectors uses
+    ``index``."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    als: ALSConfig = field(default_factory=ALSConfig)
+    covisit: CoVisitConfig = field(default_factory=CoVisitConfig)
+
+    def validate(self) -> None:
+        self.train.validate()
+        self.index.validate()
+        self.als.validate()
+        self.covisit.validate()
+
+
+def check_methods(methods: tuple[str, ...], option: str = "--methods") -> None:
+    """Raise a ConfigError naming every unknown method and every known one."""
+    unknown = [m for m in methods if m not in METHOD_NAMES]
+    if unknown:
+        raise ConfigError(f"{option}: unknown {', '.join(unknown)}; choose from {', '.join(METHOD_NAMES)}")
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """Everything ``recs compare`` (``recs.eval.compare``) needs. ``seed`` and ``workers`` are applied
+    to every method."""
+
+    k: int = DEFAULT_K
+    methods: tuple[str, ...] = ()  # empty = all, in Table 1 order
+    seed: int = 42
+    workers: int = field(default_factory=default_workers)
+    # Our model and both embedding baselines share this config (only the tokens differ); the
+    # regularized ones use its cooc settings, the unregularized ones the same with k=0.
+    train: TrainConfig = field(default_factory=TrainConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    als: ALSConfig = field(default_factory=ALSConfig)
+    covisit: CoVisitConfig = field(default_factory=CoVisitConfig)
+    category_pairs: int = 20_000  # random pairs per side of Table 2
+
+    def resolved(self) -> CompareConfig:
+        """The same config with seed, workers and k pushed into every nested config."""
+        return replace(
+            self,
+            # Table 1 order whatever order they were given in; unknown names stay for validate() to report
+            methods=tuple(m for m in METHOD_NAMES if m in self.methods or not self.methods)
+            + tuple(dict.fromkeys(m for m in self.methods if m not in METHOD_NAMES)),
+            train=replace(self.train, seed=self.seed, workers=self.workers),
+            index=replace(self.index, k=self.k, threads=self.workers),
+            als=replace(self.als, seed=self.seed, workers=self.workers),
+        )
+
+    def validate(self) -> None:
+        check_at_least("--k", self.k, 1)
+        # checked here, not only in the nested configs: a method that never reads them (co-occurrence)
+        # must not let a seed or thread count through that another run of the same command refuses
+        check_seed(self.seed)
+        check_threads(self.workers, "--workers")
+        check_methods(self.methods)
+        check_at_least("category_pairs", self.category_pairs, 1)
+        self.train.validate()
+        self.index.validate()
+        self.eval.validate()
+        self.als.validate()
+        self.covisit.validate()
+
+    def method_config(self) -> MethodConfig:
+        """What the method builders read (call on the resolved config, which carries seed and workers)."""
+        return MethodConfig(train=self.train, index=self.index, als=self.als, covisit=self.covisit)
 
 
 def parse_pairs(text: str) -> tuple[tuple[str, str], ...]:

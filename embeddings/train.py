@@ -35,7 +35,7 @@ from recs.embeddings.tokens import tokenize
 from recs.errors import InputError
 from recs.progress import NullProgress, Progress
 from recs.sessions.io import read_sessions
-from recs.sessions.times import check_unit
+from recs.sessions.times import DEFAULT_TIME_UNIT, check_unit
 
 
 def _alpha_at(cfg: TrainConfig, progress: float) -> float:
@@ -151,7 +151,7 @@ def train_to_dir(
     out: str | Path,
     cfg: TrainConfig | None = None,
     progress: Progress | None = None,
-    time_unit: str = "s",
+    time_unit: str = DEFAULT_TIME_UNIT,
 ) -> dict[str, Any]:
     """``recs train-embeddings``: read sessions, train, write MODEL_DIR atomically; return its manifest.
 
@@ -168,11 +168,12 @@ def train_to_dir(
     t = time.perf_counter()
     sessions = read_sessions(sessions_path, time_unit=time_unit)
     read_s = time.perf_counter() - t
+    # the save inside the block: if it fails, the parents made for the corpus go too
     with scratch_dir(out, "corpus") as work:
         model = train(sessions, cfg, progress, workdir=work)
-    model.manifest["timings"]["read_s"] = read_s
-    model.manifest["timings"]["total_s"] = time.perf_counter() - t
-    source = {"path": str(sessions_path), "fingerprint": fingerprint_file(sessions_path), "time_unit": time_unit}
-    missing = [i for i in (Interaction.CLICK, Interaction.CART) if i not in model.interactions]
-    warnings = [f"no {i!r} tokens: the default candidate sets need them" for i in missing]
-    return model.save(out, input=source, warnings=warnings)
+        model.manifest["timings"]["read_s"] = read_s
+        model.manifest["timings"]["total_s"] = time.perf_counter() - t
+        source = {"path": str(sessions_path), "fingerprint": fingerprint_file(sessions_path), "time_unit": time_unit}
+        missing = [i for i in (Interaction.CLICK, Interaction.CART) if i not in model.interactions]
+        warnings = [f"no {i!r} tokens: the default candidate sets need them" for i in missing]
+        return model.save(out, input=source, warnings=warnings)

@@ -17,34 +17,26 @@ The result is a dict of plain tables (lists of row dicts), ready for the CLI, JS
 ``table1`` (methods x columns, plus time), ``table3`` (our model's trigger x candidate interaction),
 ``table2`` (category cosine similarity, when the sessions have a category), ``coverage`` and
 ``hits`` (counts behind every hit rate).
+
+This module only fits, asks and scores: the methods are built by ``recs.candidates.registry``, every
+set is scored by ``recs.eval.report.evaluate_sets`` (the scorer of ``recs eval-hitrate``), the
+settings are ``recs.config.CompareConfig`` and Table 2 comes from ``recs.embeddings.similarity``.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
 import polars as pl
 
-from recs.candidates.baselines import ALSConfig, CoVisitConfig
 from recs.candidates.embedding import EmbeddingCandidates
-from recs.candidates.hnsw import normalized
-from recs.candidates.registry import INTERACTION, METHODS, NO_INTERACTION, OURS, PEER, MethodConfig
+from recs.candidates.registry import INTERACTION, METHODS, NO_INTERACTION, OURS, PEER
 from recs.columns import Col, Interaction
-from recs.config import (
-    EvalConfig,
-    IndexConfig,
-    TrainConfig,
-    check_seed,
-    check_threads,
-    config_dict,
-    default_workers,
-)
-from recs.embeddings.model import EmbeddingModel
-from recs.errors import ConfigError, RecsError
+from recs.config import CompareConfig, config_dict
+from recs.embeddings.similarity import category_similarity, item_categories
+from recs.errors import RecsError
 from recs.eval.report import evaluate_sets
 from recs.progress import NullProgress, Progress
 
@@ -55,61 +47,9 @@ SETS: dict[str, tuple[str, str]] = {CLICK_TO_CART: (CLICK, CART), CART_TO_CART: 
 # the fields of an evaluate_sets row that go to the coverage table; the others go to the hits table
 COVERAGE_FIELDS = ("active_items", "covered_items", "coverage", "mean_list_length", "catalogue_reach")
 
-# the registry's names are re-exported: the CLI, the HTML report and the tests read them here
+# the registry's names, the config and Table 2 are re-exported: the CLI, the HTML report and the tests read them here
 __all__ = ["ANY", "CART_TO_CART", "CLICK_TO_CART", "INTERACTION", "ITEM_TO_ITEM", "METHODS", "NO_INTERACTION", "OURS",
            "PEER", "SETS", "CompareConfig", "any_trigger_view", "category_similarity", "compare", "item_categories"]
-
-
-@dataclass(frozen=True)
-class CompareConfig:
-    """Everything ``compare`` needs. ``seed`` and ``workers`` are applied to every method."""
-
-    k: int = 200
-    methods: tuple[str, ...] = ()  # empty = all, in Table 1 order
-    seed: int = 42
-    workers: int = field(default_factory=default_workers)
-    # Our model and both embedding baselines share this config (only the tokens differ); the
-    # regularized ones use its cooc settings, the unregularized ones the same with k=0.
-    train: TrainConfig = field(default_factory=TrainConfig)
-    index: IndexConfig = field(default_factory=IndexConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    als: ALSConfig = field(default_factory=ALSConfig)
-    covisit: CoVisitConfig = field(default_factory=CoVisitConfig)
-    category_pairs: int = 20_000  # random pairs per side of Table 2
-
-    def resolved(self) -> CompareConfig:
-        """The same config with seed, workers and k pushed into every nested config."""
-        return replace(
-            self,
-            # Table 1 order whatever order they were given in; unknown names stay for validate() to report
-            methods=tuple(m for m in METHODS if m in self.methods or not self.methods)
-            + tuple(m for m in self.methods if m not in METHODS),
-            train=replace(self.train, seed=self.seed, workers=self.workers),
-            index=replace(self.index, k=self.k, threads=self.workers),
-            als=replace(self.als, seed=self.seed, workers=self.workers),
-        )
-
-    def validate(self) -> None:
-        if self.k < 1:
-            raise ConfigError(f"--k must be at least 1 (got {self.k})")
-        # checked here, not only in the nested configs: a method that never reads them (co-occurrence)
-        # must not let a seed or thread count through that another run of the same command refuses
-        check_seed(self.seed)
-        check_threads(self.workers, "--workers")
-        unknown = [m for m in self.methods if m not in METHODS]
-        if unknown:
-            raise ConfigError(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
-        if self.category_pairs < 1:
-            raise ConfigError(f"category_pairs must be at least 1 (got {self.category_pairs})")
-        self.train.validate()
-        self.index.validate()
-        self.eval.validate()
-        self.als.validate()
-        self.covisit.validate()
-
-    def method_config(self) -> MethodConfig:
-        """What the method builders read (call on the resolved config, which carries seed and workers)."""
-        return MethodConfig(train=self.train, index=self.index, als=self.als, covisit=self.covisit)
 
 
 def any_trigger_view(test: pl.DataFrame) -> pl.DataFrame:
@@ -155,56 +95,6 @@ def _table3(gen: EmbeddingCandidates, test: pl.DataFrame, cfg: CompareConfig) ->
         for cand in (CLICK, CART):
             (scored,) = evaluate_sets(test, {cand: (trigger, gen.candidates(trigger, cand, cfg.k))}, cfg.eval)
             row[cand] = _nan_to_none(scored["hit_rate"])
-        rows.append(row)
-    return rows
-
-
-def item_categories(sessions: pl.DataFrame) -> pl.DataFrame:
-    """item_id -> its most frequent category in the sessions (smallest category on a tie)."""
-    return (
-        sessions.filter(pl.col(Col.CATEGORY).is_not_null())
-        .group_by(Col.ITEM, Col.CATEGORY)
-        .len("_n")
-        .sort(["_n", Col.CATEGORY], descending=[True, False])
-        .unique(Col.ITEM, keep="first", maintain_order=True)
-        .select(Col.ITEM, Col.CATEGORY)
-    )
-
-
-def category_similarity(
-    model: EmbeddingModel, categories: pl.DataFrame, pairs: int, seed: int
-) -> list[dict[str, Any]]:
-    """Table 2: mean cosine of click vectors and of cart vectors, random same- vs different-category pairs.
-
-    Same-category pairs: a random item of a category with at least two items, and another item of its
-    category chosen uniformly. Different-category pairs: two random items whose categories differ.
-    """
-    rng = np.random.default_rng(seed)
-    rows = []
-    for inter in (CLICK, CART):
-        if inter not in model.interactions:
-            continue
-        tok = model.tokens_of(inter).join(categories, on=Col.ITEM, how="inner").sort(Col.CATEGORY, Col.TOKEN_ID)
-        if tok.height < 2:
-            continue
-        vec = normalized(model.vectors_in[tok[Col.TOKEN_ID].to_numpy()])
-        cat = tok[Col.CATEGORY].rank("dense").cast(pl.Int64).to_numpy() - 1
-        size = np.bincount(cat)
-        start = np.cumsum(size) - size
-        eligible = np.flatnonzero(size[cat] >= 2)
-        row: dict[str, Any] = {"interaction": inter, "items": tok.height, "categories": int(size.size)}
-        if eligible.size:
-            a = rng.choice(eligible, pairs)
-            s, off = size[cat[a]], a - start[cat[a]]
-            b = start[cat[a]] + (off + 1 + rng.integers(0, s - 1)) % s  # another item, same category
-            row["same_category"] = float(np.einsum("ij,ij->i", vec[a], vec[b]).mean())
-        else:
-            row["same_category"] = None
-        a, b = rng.integers(0, tok.height, pairs), rng.integers(0, tok.height, pairs)
-        diff = cat[a] != cat[b]
-        row["different_category"] = float(np.einsum("ij,ij->i", vec[a[diff]], vec[b[diff]]).mean()) if diff.any() \
-            else None
-        row["pairs"] = pairs
         rows.append(row)
     return rows
 

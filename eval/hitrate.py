@@ -27,6 +27,7 @@ from recs.eval.ids import comparison_dtype
 
 _T, _TPOS, _TITEM = "_target", "_tpos", "_titem"
 _SPOS, _SITEM = "_spos", "_sitem"
+_KEY, _SIDX, _J, _SAME = "_key", "_sidx", "_j", "_same"  # scratch columns of the trigger scan
 
 
 def _positions(test: pl.DataFrame) -> pl.DataFrame:
@@ -69,25 +70,25 @@ def _target_triggers(
     at most N rows per target are ever built."""
     is_src = (pl.col(Col.INTERACTION) == source).cast(pl.Int64)
     ev = _positions(test).with_columns(
-        (is_src.cum_sum() - is_src + pl.col(Col.SESSION).rle_id().cast(pl.Int64)).alias("_key"),
-        pl.col(Col.SESSION).rle_id().cast(pl.Int64).alias("_sidx"),
+        (is_src.cum_sum() - is_src + pl.col(Col.SESSION).rle_id().cast(pl.Int64)).alias(_KEY),
+        pl.col(Col.SESSION).rle_id().cast(pl.Int64).alias(_SIDX),
     )
     targets = (
         ev.filter(pl.col(Col.INTERACTION).is_in(list(cfg.targets)))
-        .select(Col.SESSION, pl.col(Col.POS).alias(_TPOS), pl.col(Col.ITEM).alias(_TITEM), "_key")
+        .select(Col.SESSION, pl.col(Col.POS).alias(_TPOS), pl.col(Col.ITEM).alias(_TITEM), _KEY)
         .with_row_index(_T)
     )
-    tkeys = targets["_key"].to_numpy()  # non-decreasing: events are sorted by session, then time
-    targets = targets.drop("_key")
-    sources = ev.filter(pl.col(Col.INTERACTION) == source).select("_sidx", pl.col(Col.ITEM).alias(_SITEM))
-    sidx = sources["_sidx"].to_numpy()
+    tkeys = targets[_KEY].to_numpy()  # non-decreasing: events are sorted by session, then time
+    targets = targets.drop(_KEY)
+    sources = ev.filter(pl.col(Col.INTERACTION) == source).select(_SIDX, pl.col(Col.ITEM).alias(_SITEM))
+    sidx = sources[_SIDX].to_numpy()
     js = np.arange(sources.height, dtype=np.int64)
     # previous / next source event of the same item in the session: one sort by (session, item, j)
-    same = pl.col("_sidx").eq_missing(pl.col("_sidx").shift(1)) & pl.col(_SITEM).eq_missing(pl.col(_SITEM).shift(1))
+    same = pl.col(_SIDX).eq_missing(pl.col(_SIDX).shift(1)) & pl.col(_SITEM).eq_missing(pl.col(_SITEM).shift(1))
     by_item = (
-        sources.with_row_index("_j").sort("_sidx", _SITEM, "_j").select("_j", same.fill_null(False).alias("_same"))
+        sources.with_row_index(_J).sort(_SIDX, _SITEM, _J).select(_J, same.fill_null(False).alias(_SAME))
     )
-    order, link = by_item["_j"].to_numpy().astype(np.int64), by_item["_same"].to_numpy()[1:]
+    order, link = by_item[_J].to_numpy().astype(np.int64), by_item[_SAME].to_numpy()[1:]
     prev = np.full(js.size, -1, dtype=np.int64)
     prev[order[1:][link]] = order[:-1][link]
     stop = np.searchsorted(sidx, sidx, side="right")  # end of the session's source events

@@ -13,6 +13,7 @@ from recs.config import EvalConfig, config_dict
 from recs.eval.hitrate import coverage, hit_rate
 from recs.eval.ids import mixed_kinds_note
 from recs.sessions.io import read_sessions
+from recs.sessions.times import DEFAULT_TIME_UNIT
 
 
 def evaluate_sets(
@@ -38,7 +39,7 @@ def evaluate_index(
     sessions_path: str | Path,
     cfg: EvalConfig | None = None,
     names: list[str] | None = None,
-    time_unit: str = "s",
+    time_unit: str = DEFAULT_TIME_UNIT,
 ) -> dict[str, Any]:
     """Evaluate the candidate sets of INDEX_DIR on a test sessions file; returns rows + settings.
 

@@ -72,7 +72,6 @@ EVENT_SYNONYMS: dict[str, str | None] = {
     "remove_from_cart": None,
 }
 
-TIME_UNITS = ("auto", *times.TIME_UNITS)  # auto: the one unit that puts a value in 1990..2100
 _DATETIME_FORMATS = (
     "%Y-%m-%dT%H:%M:%S%.f%z",
     "%Y-%m-%d %H:%M:%S%.f%z",

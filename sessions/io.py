@@ -30,6 +30,11 @@ def _kind(path: Path) -> str:
     return kind
 
 
+def csv_separator(path: str | Path) -> str:
+    """The field separator of a CSV-kind sessions file: a tab for ``.tsv``, else a comma."""
+    return "\t" if Path(path).suffix.lower() == ".tsv" else ","
+
+
 def check_input_file(path: Path, expected: str) -> None:
     """Fail early, naming the path, if it is missing, a directory or empty; ``expected`` says what it should be."""
     if not path.exists():
@@ -46,9 +51,8 @@ def _read_raw(path: Path) -> pl.DataFrame:
     try:
         if kind == "parquet":
             return pl.read_parquet(path)
-        sep = "\t" if path.suffix.lower() == ".tsv" else ","
         # ids as text, then typed by the canonical-integer rule, so 007 and 7 stay two items
-        df = pl.read_csv(path, separator=sep, infer_schema_length=100_000, try_parse_dates=False,
+        df = pl.read_csv(path, separator=csv_separator(path), infer_schema_length=100_000, try_parse_dates=False,
                          schema_overrides=dict.fromkeys(ID_COLUMNS, pl.String))
         return text_ids(df)
     except (pl.exceptions.PolarsError, OSError) as e:
@@ -100,7 +104,7 @@ def _normalise_time(df: pl.DataFrame, where: str, time_unit: str) -> pl.Expr:
         if not ok.all():
             row = int((~ok).arg_max())
             raise InputError(
-                f"{where}: column 'timestamp' row {row + 1}: "
+                f"{where}: column {Col.TIMESTAMP!r} row {row + 1}: "
                 f"{times.range_message(df[Col.TIMESTAMP][row], time_unit)}"
             )
         return times.epoch_to_utc(v, time_unit)
@@ -110,17 +114,19 @@ def _normalise_time(df: pl.DataFrame, where: str, time_unit: str) -> pl.Expr:
         if bad.any():
             row = int(bad.arg_max())
             raise SchemaError(
-                f"{where}: column 'timestamp' row {row + 1}: cannot parse {df[Col.TIMESTAMP][row]!r} as a time "
+                f"{where}: column {Col.TIMESTAMP!r} row {row + 1}: cannot parse {df[Col.TIMESTAMP][row]!r} as a time "
                 "(use ISO-8601, a datetime column or integer unix seconds)"
             )
         return c.str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
     raise SchemaError(
-        f"{where}: column 'timestamp' has type {dtype}, expected a datetime, ISO-8601 strings or integer unix "
+        f"{where}: column {Col.TIMESTAMP!r} has type {dtype}, expected a datetime, ISO-8601 strings or integer unix "
         f"times (--time-unit); columns found: {_found(df)}"
     )
 
 
-def validate_sessions(df: pl.DataFrame, where: str = "sessions", time_unit: str = "s") -> pl.DataFrame:
+def validate_sessions(
+    df: pl.DataFrame, where: str = "sessions", time_unit: str = times.DEFAULT_TIME_UNIT
+) -> pl.DataFrame:
     """Check and normalise a canonical sessions frame; ``where`` names the source in messages.
 
     Integer timestamps are unix time in ``time_unit`` (s, ms, us, ns); one outside 1990..2100 is an
@@ -144,7 +150,7 @@ def validate_sessions(df: pl.DataFrame, where: str = "sessions", time_unit: str 
     inter = df.schema[Col.INTERACTION]
     if not (inter == pl.String or inter == pl.Categorical or isinstance(inter, pl.Enum)):
         raise SchemaError(
-            f"{where}: column 'interaction' has type {inter}, expected strings such as click, cart; "
+            f"{where}: column {Col.INTERACTION!r} has type {inter}, expected strings such as click, cart; "
             f"columns found: {_found(df)}"
         )
     exprs = [
@@ -160,11 +166,11 @@ def validate_sessions(df: pl.DataFrame, where: str = "sessions", time_unit: str 
     out = df.select(exprs)
     if (out[Col.INTERACTION] == "").any():
         row = int((out[Col.INTERACTION] == "").arg_max())
-        raise SchemaError(f"{where}: column 'interaction' is blank in row {row + 1}")
+        raise SchemaError(f"{where}: column {Col.INTERACTION!r} is blank in row {row + 1}")
     return out.sort([Col.SESSION, Col.TIMESTAMP], maintain_order=True)
 
 
-def read_sessions(path: str | Path, time_unit: str = "s") -> pl.DataFrame:
+def read_sessions(path: str | Path, time_unit: str = times.DEFAULT_TIME_UNIT) -> pl.DataFrame:
     """Read a canonical sessions file (parquet or CSV) and validate it; integer times are in ``time_unit``."""
     path = Path(path)
     times.check_unit(time_unit)  # before reading: a bad option should not wait for a large file
@@ -193,5 +199,5 @@ def write_sessions(df: pl.DataFrame, path: str | Path, outputs: Outputs | None =
         if kind == "parquet":
             df.write_parquet(tmp)
         else:
-            df.write_csv(tmp, separator="\t" if path.suffix.lower() == ".tsv" else ",")
+            df.write_csv(tmp, separator=csv_separator(path))
     return path

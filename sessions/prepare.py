@@ -22,23 +22,25 @@ import shutil
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from glob import glob, has_magic
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from recs.atomic import Outputs, check_paths, scratch_dir, writing
+from recs.atomic import Outputs, scratch_dir, writing
 from recs.columns import Col, Interaction
+from recs.config import PrepareConfig  # the options of a run, defined with the other configs
 from recs.errors import ConfigError, InputError
+from recs.paths import check_paths
 from recs.progress import NullProgress, Progress
 from recs.sessions import formats as fm
 from recs.sessions import times
 from recs.sessions.ids import apply_id_types
 from recs.sessions.ids import id_types as resolve_id_types
-from recs.sessions.io import check_input_file, validate_sessions
-from recs.sessions.sessionize import DEFAULT_GAP, dedupe_mask, parse_duration, sessionize
+from recs.sessions.io import check_input_file, csv_separator, sessions_output_kind, validate_sessions
+from recs.sessions.sessionize import dedupe_mask, sessionize
 
 REASON, DETAIL = "_reason", "_detail"
 KEY = "_key"
@@ -59,41 +61,6 @@ _REASON_FIELD = {MISSING_ITEM: "item", MISSING_TIME: "time", BAD_TIME: "time", T
 
 PAPER_MIN_EVENTS = 4  # "more than 3 item-interaction pairs"
 _DROP = ""  # value of a mapping entry that drops the event
-
-
-@dataclass(frozen=True)
-class PrepareConfig:
-    """Options of ``recs prepare``; the defaults are what the CLI uses."""
-
-    format: str = "auto"
-    columns: dict[str, str] = field(default_factory=dict)  # field -> source column (``--col``)
-    events: dict[str, str | None] = field(default_factory=dict)  # raw event -> interaction, None drops
-    keep_unmapped: bool = False  # keep unknown/unmapped events under their own (lower-cased) name
-    time_unit: str = "auto"
-    sessionize: bool | None = None  # None: cut by gap only when the source has no session column
-    gap: str = DEFAULT_GAP
-    dedupe: bool = True
-    paper_filter: bool = False
-    min_session_len: int = 1
-    min_item_count: int = 1
-    on_error: str = "fail"  # or "skip"
-    partition_rows: int = 4_000_000  # events sorted in memory at once; bounds peak memory on big logs
-
-    def check(self) -> None:
-        if self.on_error not in ("fail", "skip"):
-            raise ConfigError(f"--on-error {self.on_error!r}: choose fail or skip")
-        if self.time_unit not in fm.TIME_UNITS:
-            raise ConfigError(f"--time-unit {self.time_unit!r}: choose one of {', '.join(fm.TIME_UNITS)}")
-        if self.min_session_len < 1:
-            raise ConfigError(f"--min-session-len {self.min_session_len}: must be at least 1")
-        if self.partition_rows < 1:
-            raise ConfigError(f"partition_rows {self.partition_rows}: must be at least 1")
-        if self.min_item_count < 1:
-            raise ConfigError(f"--min-item-count {self.min_item_count}: must be at least 1")
-        parse_duration(self.gap)
-        for raw, canon in self.events.items():
-            if not raw.strip():
-                raise ConfigError(f"--map {raw}={canon}: the raw event name is empty")
 
 
 def parse_mapping(pairs: Sequence[str], option: str) -> dict[str, str]:
@@ -136,15 +103,6 @@ def _gunzip(src: Path, dest: Path) -> Path:
     if dest.stat().st_size == 0:
         raise InputError(f"{src}: file is empty (after gunzip)")
     return dest
-
-
-def _output_kind(out: Path) -> str:
-    suffix = out.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return "parquet"
-    if suffix == ".csv":
-        return "csv"
-    raise ConfigError(f"--out {out}: unknown file type {suffix!r}; write sessions as .parquet or .csv")
 
 
 def _parse_frame(lf: pl.LazyFrame, fmt: fm.Format, cfg: PrepareConfig, keep_session: bool) -> pl.LazyFrame:
@@ -217,10 +175,11 @@ def _locate_scan_failure(paths: list[Path], displays: list[str], fmts: list[fm.F
 
 
 def _sink(lf: pl.LazyFrame, path: Path, kind: str = "parquet") -> None:
+    """Stream ``lf`` to ``path`` as parquet or as CSV (tab-separated when ``path`` ends in .tsv)."""
     if kind == "parquet":
         lf.sink_parquet(path, engine="streaming")
     else:
-        lf.sink_csv(path, engine="streaming")
+        lf.sink_csv(path, separator=csv_separator(path), engine="streaming")
 
 
 def prepare(
@@ -239,15 +198,15 @@ def prepare(
     missing column, ConfigError for inconsistent options; in every case ``out`` is left untouched.
     """
     cfg = config or PrepareConfig()
-    cfg.check()
+    cfg.validate()
     progress = progress or NullProgress()
     started = time.perf_counter()
     out = Path(out)
-    out_kind = _output_kind(out)
+    out_kind = sessions_output_kind(out, "--out")
     paths = expand_inputs(inputs)
     check_paths([("INPUT", p) for p in paths], [("--out", out)])
 
-    with scratch_dir(out) as work:
+    with scratch_dir(out, outputs=outputs) as work:
         # -- inputs: unpack gzip, resolve one format for all files ------------------------------------
         readable: list[Path] = []
         with progress.stage("unpack", total=len(paths), unit="file") as bar:
@@ -372,7 +331,8 @@ def prepare(
                     f"no events left after filters (min-item-count {cfg.min_item_count}, min-session-len "
                     f"{min_len}{', paper filter' if cfg.paper_filter else ''}); nothing written to {out}"
                 )
-            head = pl.read_parquet(tmp, n_rows=1000) if out_kind == "parquet" else pl.read_csv(tmp, n_rows=1000)
+            head = (pl.read_parquet(tmp, n_rows=1000) if out_kind == "parquet"
+                    else pl.read_csv(tmp, separator=csv_separator(tmp), n_rows=1000))
             validate_sessions(head, where=str(out))
 
     report: dict[str, Any] = {
@@ -449,7 +409,8 @@ def _unmapped_counts(parsed: pl.LazyFrame, kept: bool, fmt: fm.Format) -> dict[s
 
 
 def _final_counts(path: Path, kind: str) -> dict[str, Any]:
-    lf = pl.scan_parquet(path) if kind == "parquet" else pl.scan_csv(path, infer_schema=False)
+    lf = (pl.scan_parquet(path) if kind == "parquet"
+          else pl.scan_csv(path, separator=csv_separator(path), infer_schema=False))
     schema = lf.collect_schema()
     exprs = [
         pl.len().alias("events"),

@@ -9,48 +9,12 @@ sorted by (user, time), so it runs in the lazy engine without Python loops over 
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import polars as pl
 
 from recs.columns import Col
-from recs.config import MAX_DAYS
-from recs.errors import ConfigError
-
-DEFAULT_GAP = "30m"
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-
-
-def parse_duration(text: str | int | float | timedelta) -> timedelta:
-    """Parse ``30m``, ``1h``, ``90s``, ``1h30m``, ``2d`` or a bare number of seconds.
-
-    A bare number means seconds so that ``--gap 1800`` does what a shell user expects.
-    """
-    if isinstance(text, timedelta):
-        seconds = text.total_seconds()
-    elif isinstance(text, (int, float)):
-        seconds = float(text)
-    else:
-        s = text.strip().lower().replace(" ", "")
-        try:
-            seconds = float(s)
-        except ValueError:
-            parts = _PART.findall(s)
-            if not parts or "".join(n + u for n, u in parts) != s:
-                raise ConfigError(
-                    f"--gap {text!r}: not a duration; use e.g. 30m, 1h, 90s, 1h30m or a number of seconds"
-                ) from None
-            seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if seconds != seconds:
-        raise ConfigError(f"--gap {text!r}: not a duration; use e.g. 30m, 1h, 90s, 1h30m or a number of seconds")
-    if seconds <= 0:
-        raise ConfigError(f"--gap {text!r}: must be longer than zero")
-    if seconds > MAX_DAYS * 86_400:  # also inf; a longer gap overflows timedelta and polars
-        raise ConfigError(f"--gap {text!r}: must be at most {MAX_DAYS:,} days (100 years)")
-    return timedelta(seconds=seconds)
+from recs.config import DEFAULT_GAP, parse_duration  # the --gap parser, with the other option checks
 
 
 def sessionize(

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from recs.columns import Col, Interaction
+from recs.config import DEFAULT_TIME_ZONE, check_time_zone
 
 LENGTH_BREAKS = (1, 2, 3, 5, 10, 20, 50, 100)
 LENGTH_LABELS = ("1", "2", "3", "4-5", "6-10", "11-20", "21-50", "51-100", "101+")
@@ -33,12 +34,15 @@ def _in_zone(t: datetime | None, tz: str) -> str | None:
     return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).astimezone(ZoneInfo(tz)).isoformat()
 
 
-def session_stats(sessions: pl.DataFrame | pl.LazyFrame, tz: str = "UTC") -> dict[str, Any]:
+def session_stats(sessions: pl.DataFrame | pl.LazyFrame, tz: str = DEFAULT_TIME_ZONE) -> dict[str, Any]:
     """Summary of a canonical sessions table (as from ``read_sessions``); ``tz`` sets the day boundaries.
+
+    ``tz`` is an IANA time-zone name (``Asia/Shanghai``); another name is a ConfigError.
 
     Expects rows ordered by session and time, which ``read_sessions`` guarantees; "earlier in the
     session" means an earlier row of that session. Rates with nothing to divide by are ``None``.
     """
+    check_time_zone(tz)
     lf = sessions.lazy().with_row_index(_IDX)
     schema = lf.collect_schema()
     s, i, a, t = (pl.col(c) for c in (Col.SESSION, Col.ITEM, Col.INTERACTION, Col.TIMESTAMP))

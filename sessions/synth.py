@@ -25,55 +25,8 @@ import numpy as np
 import polars as pl
 
 from recs.columns import Col, Interaction
-from recs.config import MAX_DAYS, check_range, check_seed
-from recs.errors import ConfigError
+from recs.config import SynthConfig  # defined with the other configs; imported from here as well
 from recs.sessions.io import TIME_DTYPE
-
-MAX_SYNTH_EVENTS = 10**9  # the arrays of a larger log do not fit in any memory we run on
-
-
-@dataclass(frozen=True)
-class SynthConfig:
-    """Parameters of the generated marketplace. Defaults give ~90/5/3/2% click/cart/fav/purchase."""
-
-    events: int = 200_000
-    seed: int = 0
-    items: int | None = None  # None: events // 8, so most items are seen a handful of times (sparse)
-    top_categories: int = 12
-    sub_categories: int = 8  # per top-level category
-    complements: int = 2  # complementary leaf categories per leaf category
-    shops_per_item: float = 0.02
-    days: int = 10
-    sessions_per_user: float = 4.0
-    p_cart: float = 0.27  # a session carts something
-    p_second_cart: float = 0.25
-    p_favorite: float = 0.22
-    p_complement: float = 0.5  # a carting session goes on to a complementary category
-    p_complement_cart: float = 0.7
-    p_purchase: float = 0.4  # per carted item
-    p_browse: float = 0.3  # an intent-phase click (not the first) lands in a sibling leaf category
-    noise_clicks: float = 0.6  # mean noise clicks per session
-    zipf_a: float = 1.1  # popularity exponent inside a category
-    appeal_sigma: float = 1.0  # item appeal ~ lognormal(0, sigma): odds that a click becomes a cart
-    start: str = "2026-01-01"
-
-    def validate(self) -> None:
-        """Refuse values numpy would choke on (a negative seed, 1e14 events) before any array is drawn."""
-        if self.events < 100:
-            raise ConfigError(f"--events must be at least 100 (got {self.events})")
-        check_range("--events", self.events, 100, MAX_SYNTH_EVENTS)
-        check_seed(self.seed)
-        if self.days < 2:
-            raise ConfigError(f"--days must be at least 2, a split needs a train and a test day (got {self.days})")
-        check_range("--days", self.days, 2, MAX_DAYS, "100 years")
-        if not 0 <= self.p_browse < 1:
-            raise ConfigError(f"--p-browse must be in [0, 1) (got {self.p_browse})")
-        if self.appeal_sigma < 0:
-            raise ConfigError(f"--appeal-sigma must be 0 or more (got {self.appeal_sigma})")
-        if self.items is not None and self.items < 50:
-            raise ConfigError(f"--items must be at least 50 (got {self.items})")
-        if self.items is not None:
-            check_range("--items", self.items, 50, MAX_SYNTH_EVENTS)
 
 
 @dataclass(frozen=True)

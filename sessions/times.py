@@ -14,9 +14,12 @@ from datetime import datetime, timezone
 
 import polars as pl
 
-from recs.errors import ConfigError
+# the units and the default are option values, so they are defined with the other choices; readers import them here
+from recs.config import AUTO, DEFAULT_TIME_UNIT, TIME_UNITS, check_choice
 
-TIME_UNITS: tuple[str, ...] = ("s", "ms", "us", "ns")
+__all__ = ["DEFAULT_TIME_UNIT", "TIME_UNITS", "bounds", "check_unit", "epoch_in_range", "epoch_to_utc",
+           "plausible_range", "range_message", "unit_hint", "unit_that_fits"]
+
 UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
 PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
 EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
@@ -26,8 +29,7 @@ _LO_S, _HI_S = int(EARLIEST.timestamp()), int(LATEST.timestamp())
 
 def check_unit(unit: str, allowed: tuple[str, ...] = TIME_UNITS) -> None:
     """Raise a ConfigError naming ``--time-unit`` when ``unit`` is not one of ``allowed``."""
-    if unit not in allowed:
-        raise ConfigError(f"--time-unit {unit!r}: choose one of {', '.join(allowed)}")
+    check_choice("--time-unit", unit, allowed)
 
 
 def bounds(unit: str) -> tuple[int, int]:
@@ -37,7 +39,7 @@ def bounds(unit: str) -> tuple[int, int]:
 
 def _units(unit: str) -> tuple[str, ...]:
     """``auto`` tries every unit: their plausible ranges are disjoint, so at most one fits a value."""
-    return TIME_UNITS if unit == "auto" else (unit,)
+    return TIME_UNITS if unit == AUTO else (unit,)
 
 
 def epoch_in_range(v: pl.Expr, unit: str) -> pl.Expr:
@@ -64,7 +66,7 @@ def unit_that_fits(value: int) -> str | None:
 
 def plausible_range(unit: str) -> str:
     """The plausible range in words, for messages: ``1990-01-01..2100-01-01 in seconds``."""
-    return f"{EARLIEST.date()}..{LATEST.date()} in {'any unit' if unit == 'auto' else UNIT_NAMES[unit]}"
+    return f"{EARLIEST.date()}..{LATEST.date()} in {'any unit' if unit == AUTO else UNIT_NAMES[unit]}"
 
 
 def unit_hint(value: object, unit: str) -> str:

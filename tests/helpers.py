@@ -36,3 +36,19 @@ def tree(directory) -> set[str]:
 
     root = Path(directory)
     return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def run_cli(*args: object):
+    """A command as a user types it (click's CliRunner); exceptions propagate so a traceback fails the test."""
+    from click.testing import CliRunner
+
+    from recs.cli.main import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def planted_split(d, events: int, seed: int) -> None:
+    """``d/s.parquet`` (a planted log) and its time split ``d/train.parquet``, ``d/test.parquet``."""
+    assert run_cli("synth", "--events", events, "--seed", seed, "--out", d / "s.parquet").exit_code == 0
+    r = run_cli("split", d / "s.parquet", "--train", d / "train.parquet", "--test", d / "test.parquet")
+    assert r.exit_code == 0, r.output

@@ -352,8 +352,9 @@ def test_artifacts_without_a_files_record_still_load(art, tmp_path):
     shutil.copytree(art / "model", old)
     edit_manifest(lambda m: m.pop("files", None))(old)
     assert build(old, tmp_path / "index", "click:cart").exit_code == 0
+    # ... but `recs check` cannot verify them, and says so with exit 2 (a stripped record is no pass)
     r = run("check", old)
-    assert r.exit_code == 0 and "not recorded" in r.output
+    assert r.exit_code == 2 and "Error:" in r.output and "nothing can be verified" in r.output
 
 
 @pytest.mark.parametrize("files", [[1, 2], {"../outside.npy": {"bytes": 1, "blake2b": "00" * 16}},

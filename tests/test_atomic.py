@@ -20,12 +20,15 @@ import pyarrow.parquet as pq
 import pytest
 
 import recs.atomic as atomic
-from recs.atomic import Outputs, atomic_dir, check_paths, leftovers, recover
+import recs.temps as temps
+from recs.atomic import Outputs, atomic_dir
 from recs.candidates.build import build_index, load_index_manifest
 from recs.config import IndexConfig, TrainConfig
 from recs.embeddings.model import EmbeddingModel
 from recs.embeddings.train import train_to_dir
 from recs.errors import ConfigError, OutputError, RecsError
+from recs.paths import check_paths
+from recs.temps import leftovers, recover
 
 from helpers import T0, tree
 
@@ -128,13 +131,77 @@ def test_out_is_the_working_directory(tmp_path, monkeypatch):
 
 def test_a_live_writers_temporaries_are_left_alone(tmp_path):
     out = tmp_path / "model"
-    live = tmp_path / f".model.tmp-{os.getppid()}-abcd1234"  # our parent process: alive
-    dead = tmp_path / ".model.tmp-999999999-abcd1234"
-    live.mkdir()
-    dead.mkdir()
+    live = tmp_path / f".model.tmp-{temps._HOST}-{os.getppid()}-abcd1234"  # our parent process: alive
+    dead = tmp_path / f".model.tmp-{temps._HOST}-999999999-abcd1234"
+    elsewhere = tmp_path / ".model.tmp-000000-999999999-abcd1234"  # another host on a shared volume
+    for d in (live, dead, elsewhere):
+        d.mkdir()
     assert leftovers(out) == [dead]
     recover(out)
-    assert live.exists() and not dead.exists()
+    assert live.exists() and elsewhere.exists() and not dead.exists()
+
+
+def test_users_own_dot_files_are_never_taken_for_temporaries(tmp_path):
+    """Only names of the exact form recs writes are ever removed."""
+    mine = [".model.old-20240101", ".model.bak-2024-06-01", ".s.json.bak-2023-backup", ".model.tmp-notes",
+            ".model.tmp-abcdefgh-old", f".model.tmp-{temps._HOST}-999999999-abcd1234.bak"]
+    for name in mine[:3]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "notes.txt").write_text("mine")
+    for name in mine[3:]:
+        (tmp_path / name).write_text("mine")
+    legacy_user_dir = tmp_path / ".model.tmp-abcdefgh"  # the legacy form, but holding a user's file
+    legacy_user_dir.mkdir()
+    (legacy_user_dir / "notes.txt").write_text("mine")
+    recover(tmp_path / "model")
+    recover(tmp_path / "s.json")
+    with Outputs() as out:
+        out.stage(tmp_path / "s.json").write_text("{}")
+    assert all((tmp_path / n).exists() for n in mine) and legacy_user_dir.exists()
+
+
+def test_rewrite_where_hard_links_are_unsupported(tmp_path, monkeypatch):
+    """vfat, some network mounts: no os.link; the replaced files are moved aside instead."""
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("old A")
+    b.write_text("old B")
+
+    def no_links(*args, **kwargs):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(atomic.os, "link", no_links)
+    with Outputs() as out:
+        out.stage(a).write_text("new A")
+        out.stage(b).write_text("new B")
+    assert a.read_text() == "new A" and b.read_text() == "new B" and tree(tmp_path) == {"a.txt", "b.txt"}
+    real, calls = os.replace, []
+
+    def second_fails(src, dst):
+        calls.append(dst)
+        if len(calls) == 4:  # a aside, new a in, b aside, new b in <- fails
+            raise OSError(28, "No space left on device", str(dst))
+        return real(src, dst)
+
+    out = Outputs()
+    out.stage(a).write_text("newer A")
+    out.stage(b).write_text("newer B")
+    monkeypatch.setattr(atomic.os, "replace", second_fails)
+    with pytest.raises(OutputError, match="No space left"):
+        out.commit()
+    monkeypatch.setattr(atomic.os, "replace", real)
+    assert a.read_text() == "new A" and b.read_text() == "new B" and tree(tmp_path) == {"a.txt", "b.txt"}
+
+
+def test_a_late_failure_leaves_no_directory_it_created(tmp_path, monkeypatch):
+    sessions = _sessions(tmp_path / "s.parquet")
+
+    def disk_full(self, *a, **k):
+        raise pl.exceptions.ComputeError("failed to write: No space left on device (os error 28)")
+
+    monkeypatch.setattr(EmbeddingModel, "save", disk_full)
+    with pytest.raises(pl.exceptions.ComputeError):
+        train_to_dir(sessions, tmp_path / "new" / "deep" / "model", TINY)
+    assert tree(tmp_path) == {"s.parquet"}
 
 
 def test_legacy_old_dir_is_restored(tmp_path):
@@ -143,13 +210,13 @@ def test_legacy_old_dir_is_restored(tmp_path):
     (legacy / "x").mkdir(parents=True)
     (legacy / "x" / "manifest.json").write_text('{"format": "recs.model"}')
     done = recover(tmp_path / "model", lambda p: (p / "manifest.json").exists())
-    assert (tmp_path / "model" / "manifest.json").exists() and not legacy.exists() and len(done) == 2
+    assert (tmp_path / "model" / "manifest.json").exists() and not legacy.exists() and len(done) == 1
 
 
 # -- fault injection: raise at every step ---------------------------------------------------------
 
 _STEP_TARGETS = [
-    (os, "replace"), (os, "mkdir"), (os, "link"), (atomic, "_exchange"), (atomic, "_remove"),
+    (os, "replace"), (os, "mkdir"), (os, "link"), (atomic, "_exchange"), (temps, "remove_path"),
     (np, "save"), (pl.DataFrame, "write_parquet"), (Path, "write_text"), (pq.ParquetWriter, "write_table"),
 ]
 
@@ -211,9 +278,13 @@ def test_interrupt_every_step_by_exception(workspace, monkeypatch, kind):
         # itself: then what is left is what a killed run leaves, and a later process removes it (see the
         # kill test below); here the same process goes on, whose own temporaries count as live.
         left = _temporaries(tmp_path)
-        if steps and steps[-1] == "_remove" and not (steps_in_full_run and len(steps) == steps_in_full_run):
-            for name in left:
-                atomic._remove(tmp_path / name)
+        if steps and steps[-1] == "remove_path" and not (steps_in_full_run and len(steps) == steps_in_full_run):
+            # what is left is what a killed run leaves: a later process (here: this one's temporaries
+            # taken as a dead writer's) restores or removes all of it
+            with monkeypatch.context() as m:
+                m.setattr(temps, "_pid_alive", lambda pid: False)
+                recover(tmp_path / kind)
+            assert _temporaries(tmp_path) == [], (at, steps)
         else:
             assert left == [], (at, steps)
         at += 1
@@ -229,6 +300,7 @@ _CRASH = textwrap.dedent("""
     import os, sys
     from pathlib import Path
     import recs.atomic as atomic
+    import recs.temps as temps
     from recs.config import IndexConfig, TrainConfig
     kind, workdir, at, exchange = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
     steps = []
@@ -242,7 +314,7 @@ _CRASH = textwrap.dedent("""
         setattr(owner, name, w)
     if not exchange:
         atomic._exchange = lambda a, b: False  # an OS without renameat2: the two-rename swap
-    for owner, name in ((os, "replace"), (atomic, "_exchange"), (atomic, "_remove"), (os, "mkdir")):
+    for owner, name in ((os, "replace"), (atomic, "_exchange"), (temps, "remove_path"), (os, "mkdir")):
         wrap(owner, name)
     if kind == "model":
         from recs.embeddings.train import train_to_dir
@@ -269,6 +341,8 @@ def test_kill_at_every_step_of_the_swap(workspace, kind, exchange):
             break
         assert r.returncode == 17, r.stderr
         killed += 1
+        if exchange:  # the swap is one step: the path holds a whole artifact before anyone repairs anything
+            assert (tmp_path / kind / "manifest.json").is_file(), (at, r.stdout)
         # whatever step the kill fell on, the path holds a whole artifact (old or new) for readers
         assert read() in (before, new), (at, r.stdout)
         at += 1

@@ -13,25 +13,20 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from click.testing import CliRunner
 
-from recs.cli.main import cli
-
-from helpers import one_line_error, tree
+from helpers import one_line_error, planted_split, run_cli, tree
 
 TINY = ["--dim", "8", "--epochs", "1", "--workers", "1", "--quiet"]
 
 
-def run(*args: object):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+run = run_cli
 
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory) -> Path:
     """A small valid log, its split, a model and an index, built once for the module."""
     d = tmp_path_factory.mktemp("good")
-    assert run("synth", "--events", 3000, "--seed", 4, "--out", d / "s.parquet").exit_code == 0
-    assert run("split", d / "s.parquet", "--train", d / "train.parquet", "--test", d / "test.parquet").exit_code == 0
+    planted_split(d, 3000, 4)
     assert run("train-embeddings", d / "train.parquet", "--out", d / "model", *TINY).exit_code == 0
     r = run("build-index", "--model", d / "model", "--out", d / "index", "--k", 5, "--threads", 1, "--quiet")
     assert r.exit_code == 0, r.output
@@ -215,6 +210,7 @@ SAME_PATH = {
     "split-same-outputs": lambda g, t: ["split", t / "s.parquet", "--train", t / "x.parquet",
                                         "--test", t / "sub" / ".." / "x.parquet"],
     "synth-same-outputs": lambda g, t: ["synth", "--events", 500, "--out", t / "x.parquet", "--world", t / "x.parquet"],
+    "prepare-glob-json": lambda g, t: ["prepare", str(t / "*.csv"), "--out", t / "p.parquet", "--json", t / "s.csv"],
     "stats-json": lambda g, t: ["stats", t / "s.parquet", "--json", t / "s.parquet"],
     "train-out-holds-input": lambda g, t: ["train-embeddings", t / "s.parquet", "--out", t, *TINY],
     "eval-json": lambda g, t: ["eval-hitrate", "--index", t / "index", "--sessions", t / "s.parquet",
@@ -256,20 +252,33 @@ def test_split_unwritable_json_writes_no_parquet(tmp_path, good, readonly_dir):
     assert "j.json" in msg and tree(tmp_path) == {"readonly"}
 
 
-def test_split_json_failing_late_writes_no_parquet(tmp_path, good, monkeypatch):
-    """A --json that fails while being written (disk full), after both tables were written, takes them along."""
+def test_a_full_disk_is_one_line_and_takes_every_output_along(tmp_path, good, monkeypatch):
+    """A full disk while writing: polars reports it as a ComputeError (no path), the OS as an OSError
+    without a file name; either way one line naming the output, and no file of the command is left."""
+    real_parquet = pl.DataFrame.write_parquet
+    calls = []
+
+    def full_on_second(self, path, *a, **k):
+        calls.append(path)
+        if len(calls) == 2:
+            raise pl.exceptions.ComputeError("failed to write parquet: No space left on device (os error 28)")
+        return real_parquet(self, path, *a, **k)
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", full_on_second)
+    msg = one_line_error(run("split", good / "s.parquet", "--train", tmp_path / "a.parquet",
+                             "--test", tmp_path / "sub" / "b.parquet", "--json", tmp_path / "j.json"))
+    assert "b.parquet: cannot write" in msg and "No space left" in msg and tree(tmp_path) == set()
+    monkeypatch.undo()
+
     import recs.cli.render as render
 
-    real = render.json.dumps
-
     def full(*a, **k):
-        raise OSError(28, "No space left on device", str(tmp_path / "j.json"))
+        raise OSError(28, "No space left on device")  # no filename, as a bare write() reports it
 
     monkeypatch.setattr(render.json, "dumps", full)
     msg = one_line_error(run("split", good / "s.parquet", "--train", tmp_path / "a.parquet",
                              "--test", tmp_path / "b.parquet", "--json", tmp_path / "j.json"))
-    monkeypatch.setattr(render.json, "dumps", real)
-    assert "j.json" in msg and "No space left" in msg and tree(tmp_path) == set()
+    assert "j.json: cannot write (No space left on device)" in msg and tree(tmp_path) == set()
 
 
 def test_prepare_unwritable_json_leaves_no_parquet(tmp_path, good, readonly_dir):

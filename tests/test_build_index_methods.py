@@ -8,31 +8,27 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from click.testing import CliRunner
 
 from recs.artifacts import verify_artifact
 from recs.candidates.build import build_method_index, load_candidates, load_index_manifest
 from recs.candidates.registry import MethodConfig
-from recs.cli.main import cli
 from recs.config import IndexConfig, TrainConfig
 from recs.eval.compare import CART_TO_CART, CLICK_TO_CART
 
-from helpers import one_line_error
+from helpers import one_line_error, planted_split, run_cli
 
 K = 25
 TRAIN = ["--dim", "16", "--epochs", "3", "--workers", "1"]  # the same for compare and train-embeddings
 SETS = (CLICK_TO_CART, CART_TO_CART)
 
 
-def run(*args: object):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+run = run_cli
 
 
 @pytest.fixture(scope="module")
 def split(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("methods")
-    assert run("synth", "--events", 20_000, "--seed", 4, "--out", d / "s.parquet").exit_code == 0
-    assert run("split", d / "s.parquet", "--train", d / "train.parquet", "--test", d / "test.parquet").exit_code == 0
+    planted_split(d, 20_000, 4)
     r = run("compare", d / "train.parquet", d / "test.parquet", "--k", K, "--methods",
             "ours,co-occurrence,co-visitation", *TRAIN, "--quiet", "--json", d / "compare.json")
     assert r.exit_code == 0, r.output

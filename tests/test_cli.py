@@ -7,22 +7,21 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from click.testing import CliRunner
 
 from recs.cli.main import cli
+
+from helpers import planted_split, run_cli
 
 SMALL_TRAIN = ["--dim", "16", "--epochs", "3", "--workers", "1", "--quiet"]
 
 
-def run(*args: str) -> object:
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+run = run_cli
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("run")
-    assert run("synth", "--events", 20_000, "--seed", 2, "--out", d / "s.parquet").exit_code == 0
-    assert run("split", d / "s.parquet", "--train", d / "train.parquet", "--test", d / "test.parquet").exit_code == 0
+    planted_split(d, 20_000, 2)
     assert run("train-embeddings", d / "train.parquet", "--out", d / "model", *SMALL_TRAIN).exit_code == 0
     r = run("build-index", "--model", d / "model", "--out", d / "index", "--k", 25, "--threads", 1, "--quiet",
             "--pairs", "click:cart,cart:cart,click:click")
@@ -146,7 +145,7 @@ def test_model_of_another_format_version(tmp_path, pipeline):
 
 def test_bad_option_values(tmp_path, pipeline):
     msg = one_line_error(run("train-embeddings", pipeline / "train.parquet", "--out", tmp_path / "m", "--dim", "0"))
-    assert "--dim must be at least 1" in msg
+    assert "--dim must be in 1..10,000 (got 0)" in msg
     msg = one_line_error(run("eval-hitrate", "--index", pipeline / "index", "--sessions", pipeline / "test.parquet",
                              "--set", "nope"))
     assert "no candidate set 'nope'" in msg

@@ -226,7 +226,7 @@ def test_other_inputs_in_a_failed_run_are_left_alone_and_an_old_output_survives(
     [
         (["--gap", "soon"], "--gap 'soon': not a duration"),
         (["--gap", "0m"], "must be longer than zero"),
-        (["--min-session-len", "0"], "--min-session-len 0"),
+        (["--min-session-len", "0"], "--min-session-len must be at least 1 (got 0)"),
         (["--col", "colour=x"], "unknown field 'colour'"),
         (["--map", "view"], "expected NAME=VALUE"),
         (["--keep-sessions"], "has no session column"),

@@ -107,6 +107,18 @@ def test_csv_output_round_trips(tmp_path):
     assert df.schema[Col.ITEM] == pl.Int64
 
 
+def test_tsv_output_is_tab_separated_and_reads_back_with_the_same_rows(tmp_path):
+    src, tsv = shared_file(TAOBAO_TAIL), tmp_path / "tail.tsv"
+    result = CliRunner().invoke(cli, ["prepare", str(src), "--out", str(tsv), "--quiet"])
+    assert result.exit_code == 0, result.output
+    header = tsv.read_text().splitlines()[0]
+    assert header.split("\t")[:4] == list(Col.REQUIRED) and "," not in header
+    _report, expected = _run(tmp_path, [src], name="tail.parquet")
+    got = read_sessions(tsv)
+    assert got.height == 10_000
+    assert got.to_dicts() == expected.to_dicts()
+
+
 def test_paper_filter_keeps_long_sessions_with_a_purchase(tmp_path):
     report, df = _run(tmp_path, [shared_file(TAOBAO_HEAD)], PrepareConfig(paper_filter=True))
     per = df.group_by(Col.SESSION).agg(pl.len().alias("n"), (pl.col(Col.INTERACTION) == "purchase").any().alias("b"))

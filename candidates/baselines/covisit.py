@@ -21,28 +21,8 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from recs.candidates.base import CandidateGenerator
-from recs.columns import Col, Interaction
-from recs.errors import ConfigError
-
-OTTO_WEIGHTS: tuple[tuple[str, float], ...] = (
-    (Interaction.CLICK, 1.0),
-    (Interaction.FAVORITE, 3.0),
-    (Interaction.CART, 6.0),
-    (Interaction.PURCHASE, 3.0),
-)
-
-
-@dataclass(frozen=True)
-class CoVisitConfig:
-    window_s: int = 24 * 3600
-    max_events: int = 30  # per session, the most recent ones
-    weights: tuple[tuple[str, float], ...] = OTTO_WEIGHTS
-    other_weight: float = 1.0  # any interaction not in `weights`
-
-    def validate(self) -> None:
-        if self.window_s < 1 or self.max_events < 2:
-            raise ConfigError(f"co-visitation needs window_s >= 1 and max_events >= 2 "
-                              f"(got {self.window_s}, {self.max_events})")
+from recs.columns import Col
+from recs.config import CoVisitConfig
 
 
 @dataclass

@@ -22,31 +22,10 @@ from recs.candidates.baselines.common import ITEM_ONLY, OptionalDependencyError,
 from recs.candidates.baselines.sparse import dense_codes, incidence
 from recs.candidates.embedding import EmbeddingCandidates
 from recs.columns import Col
-from recs.config import IndexConfig, default_workers
+from recs.config import ALSConfig, IndexConfig
 from recs.embeddings.model import EmbeddingModel
 from recs.embeddings.tokens import tokenize
-from recs.errors import ConfigError
 from recs.progress import NullProgress, Progress
-
-
-@dataclass(frozen=True)
-class ALSConfig:
-    """ALS hyper-parameters. Confidence c_ui = alpha x (number of events of user u on column i)."""
-
-    factors: int = 64
-    iterations: int = 15
-    regularization: float = 0.05
-    alpha: float = 10.0
-    seed: int = 42
-    workers: int = field(default_factory=default_workers)
-
-    def validate(self) -> None:
-        if self.factors < 1 or self.iterations < 1:
-            raise ConfigError(f"ALS factors and iterations must be at least 1 (got {self.factors}, {self.iterations})")
-        if self.alpha <= 0 or self.regularization < 0:
-            raise ConfigError(
-                f"ALS alpha must be > 0 and regularization >= 0 (got {self.alpha}, {self.regularization})"
-            )
 
 
 def _als_class() -> type:
