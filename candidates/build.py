@@ -10,7 +10,9 @@ INDEX_DIR layout::
     manifest.json                            format, config, method (name, settings), what it was built
                                              from (model or sessions, with fingerprint), counts, timings
     indexes/<target>.<score>.faiss           our model only: faiss.write_index files (faiss's own format,
-                                             no pickle); rows as in recs.candidates.scoring.target_side
+                                             no pickle); rows as in recs.candidates.scoring.target_side.
+                                             No command reads them yet: they are kept for a later one
+                                             that searches past the written candidate tables
     candidates/<source>_to_<target>.parquet  item_id, candidate_item_id, rank, score
 """
 
@@ -188,7 +190,8 @@ def _write_faiss(
     (tmp / "indexes").mkdir()
     for target in dict.fromkeys(t for _, t in pairs):
         t = time.perf_counter()
-        side, hnsw = gen.targets(target)
+        built = gen.target_index(target)
+        side, hnsw = built.side, built.hnsw
         timings[f"index_{target}_s"] = time.perf_counter() - t
         path = tmp / "indexes" / f"{target}.{cfg.score}.faiss"
         try:

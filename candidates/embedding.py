@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
@@ -16,6 +16,13 @@ from recs.candidates.scoring import Side, query_side, target_side
 from recs.config import IndexConfig, TrainConfig
 from recs.embeddings.model import EmbeddingModel
 from recs.progress import NullProgress, Progress
+
+
+class TargetIndex(NamedTuple):
+    """The candidate side of one target interaction and the HNSW index searched over its rows."""
+
+    side: Side  # target items and the vectors indexed for them (recs.candidates.scoring.target_side)
+    hnsw: Hnsw
 
 
 @dataclass
@@ -28,7 +35,7 @@ class EmbeddingCandidates(CandidateGenerator):
     progress: Progress = field(default_factory=NullProgress)
     name: str = "interaction-embeddings"
     interaction_aware: bool = True
-    indexes: dict[tuple[str, str], tuple[Side, Hnsw]] = field(default_factory=dict)
+    indexes: dict[tuple[str, str], TargetIndex] = field(default_factory=dict)  # by (target, score)
     backoff_queries: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def _fit(self, train: pl.DataFrame) -> None:
@@ -54,19 +61,19 @@ class EmbeddingCandidates(CandidateGenerator):
             out["train_config"] = self.model.manifest["config"]
         return out
 
-    def targets(self, target: str) -> tuple[Side, Hnsw]:
+    def target_index(self, target: str) -> TargetIndex:
         """The rows of ``target`` candidates and their HNSW index, built once per target and score."""
         key = (target, self.index_config.score)
         if key not in self.indexes:
             side = target_side(self._model(), target, self.index_config)
             unit = self.index_config.score == "cosine"
-            self.indexes[key] = (side, build_hnsw(side.vectors, self.index_config, unit=unit))
+            self.indexes[key] = TargetIndex(side, build_hnsw(side.vectors, self.index_config, unit=unit))
         return self.indexes[key]
 
     def _candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
         """Blocks of ``index_config.batch_size`` query items, searched as they are asked for (never
         empty: every side has a row)."""
-        tgt, index = self.targets(target)
+        tgt, index = self.target_index(target)
         src = query_side(self._model(), source, self.index_config)
         self.backoff_queries[(source, target)] = src.backoff
         width = min(k + 1, len(tgt.items))

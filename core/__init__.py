@@ -8,7 +8,10 @@ The package is laid out as one data flow, each stage a sub-package:
     recs.eval       -> purchase-intent hit rate and coverage
     recs.cli        -> the thin command-line layer over all of the above
 
-The most used entry points are re-exported here so that a notebook needs one import.
+Only the names every stage shares are re-exported here (``Col``, ``Interaction``, ``RecsError``), so
+that ``import recs`` stays light (no polars, gensim or faiss) for the CLI and for setuptools, which
+reads ``__version__``. The entry points are imported from their stage, e.g.
+``from recs.sessions.prepare import prepare`` or ``from recs.candidates.build import build_index``.
 """
 
 from __future__ import annotations

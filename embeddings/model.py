@@ -44,13 +44,6 @@ class EmbeddingModel:
             )
         return rows
 
-    def vector(self, item_id: Any, interaction: str, which: str = "in") -> np.ndarray:
-        row = self.vocab.filter((pl.col(Col.ITEM) == item_id) & (pl.col(Col.INTERACTION) == interaction))
-        if row.height == 0:
-            raise ConfigError(f"token {item_id}:{interaction} is not in the model")
-        m = self.vectors_in if which == "in" else self.vectors_out
-        return m[int(row[Col.TOKEN_ID][0])]
-
     def save(self, out: str | Path, **manifest_fields: Any) -> dict[str, Any]:
         """Write the model directory atomically and return its manifest.
 

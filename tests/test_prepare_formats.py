@@ -16,7 +16,7 @@ from conftest import OTTO_SAMPLE, REES46_SAMPLE, TAOBAO_HEAD, TAOBAO_TAIL, share
 
 from recs.cli.main import cli
 from recs.columns import Col
-from recs.sessions.formats import detect_format
+from recs.sessions.detect import detect_format
 from recs.sessions.io import read_sessions
 from recs.sessions.prepare import PrepareConfig, prepare
 

@@ -95,7 +95,7 @@ def test_hit_rate_far_above_random_sets_of_same_size(ours, world, source):
     cands = ours.candidates(source, "cart", 20)
     ours_rate = hit_rate(split.test, cands, source, EvalConfig())["hit_rate"]
     # random lists drawn from everything the index can return (with backoff: every item in the model)
-    cart_items = ours.targets("cart")[0].items.to_numpy()
+    cart_items = ours.target_index("cart").side.items.to_numpy()
     rng = np.random.default_rng(1)
     sizes = cands.group_by("item_id").len()
     random = sizes.select(

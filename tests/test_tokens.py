@@ -17,8 +17,8 @@ def test_tokens_in_time_order_and_readable():
     seq = tok.sequences.join(tok.vocab, on="token_id").sort("session_id", "pos")
     assert seq.filter(pl.col("session_id") == 1)["token"].to_list() == ["42:click", "42:cart", "7:click"]
     # counts come from the sessions; the most frequent token gets id 0
-    assert tok.vocab.row(0, named=True) | {} == {"token_id": 0, "token": "7:click", "item_id": 7,
-                                                 "interaction": "click", "count": 2}
+    assert tok.vocab.row(0, named=True) == {"token_id": 0, "token": "7:click", "item_id": 7,
+                                            "interaction": "click", "count": 2}
 
 
 def test_min_count_drops_rare_tokens_from_vocab_and_sequences():
