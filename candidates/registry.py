@@ -37,6 +37,8 @@ class MethodSpec:
     label: str
     group: str  # NO_INTERACTION, INTERACTION or PEER (Table 1 sections)
     build: Builder
+    # counts-based methods answer from co-occurrence counts and never read --score, --m or --ef-*
+    searches_vectors: bool = True
 
 
 def unregularized(cfg: TrainConfig) -> TrainConfig:
@@ -91,13 +93,15 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec(name="embedding-reg", label="Embedding + co-occurrence reg.", group=NO_INTERACTION,
                    build=_embedding_reg),
         MethodSpec(name="mf", label="Matrix factorization (ALS)", group=NO_INTERACTION, build=_mf),
-        MethodSpec(name="co-purchase", label="Co-purchase (cosine)", group=NO_INTERACTION, build=_co_purchase),
+        MethodSpec(name="co-purchase", label="Co-purchase (cosine)", group=NO_INTERACTION, build=_co_purchase,
+                   searches_vectors=False),
         MethodSpec(name=OURS, label="Ours: interaction emb. + co-occurrence reg.", group=INTERACTION, build=_ours),
         MethodSpec(name="ours-noreg", label="Ours without regularization", group=INTERACTION, build=_ours_noreg),
         MethodSpec(name="interaction-mf", label="Interaction MF (ALS)", group=INTERACTION, build=_interaction_mf),
         MethodSpec(name="co-occurrence", label="Co-occurrence (item, interaction)", group=INTERACTION,
-                   build=_co_occurrence),
-        MethodSpec(name="co-visitation", label="Co-visitation (OTTO-style)", group=PEER, build=_co_visitation),
+                   build=_co_occurrence, searches_vectors=False),
+        MethodSpec(name="co-visitation", label="Co-visitation (OTTO-style)", group=PEER, build=_co_visitation,
+                   searches_vectors=False),
     )
 }
 

@@ -9,7 +9,14 @@ import click
 
 from recs.candidates.build import build_index, build_method_index
 from recs.candidates.registry import METHODS, OURS, MethodConfig, method_spec
-from recs.cli.options import INDEX_DEFAULTS, quiet_option, score_options, time_unit_option
+from recs.cli.options import (
+    COMPARE_DEFAULTS,
+    INDEX_DEFAULTS,
+    quiet_option,
+    score_options,
+    time_unit_option,
+    train_options,
+)
 from recs.cli.render import console, table
 from recs.config import IndexConfig, parse_pairs
 from recs.errors import ConfigError
@@ -18,11 +25,15 @@ from recs.progress import TqdmProgress
 DEFAULT_MODEL = Path("model")
 
 
-def _method_config(threads: int) -> MethodConfig:
-    """Every method's defaults (those of ``recs compare``), with --threads also the threads of training
-    and ALS, as ``compare --workers`` is."""
+def _method_config(threads: int, seed: int, dim: int, epochs: int | None, cooc_k: int,
+                   als_factors: int) -> MethodConfig:
+    """The method settings of ``recs compare`` (the same options, the same defaults), with --threads
+    also the threads of training and ALS, as ``compare --workers`` is; so an index built here scores
+    exactly as compare scored that method with the same options."""
     cfg = MethodConfig()
-    return replace(cfg, train=replace(cfg.train, workers=threads), als=replace(cfg.als, workers=threads))
+    train = replace(cfg.train, workers=threads, seed=seed, dim=dim, epochs=epochs,
+                    cooc=replace(cfg.train.cooc, k=cooc_k))
+    return replace(cfg, train=train, als=replace(cfg.als, workers=threads, seed=seed, factors=als_factors))
 
 
 @click.command("build-index")
@@ -47,11 +58,17 @@ def _method_config(threads: int) -> MethodConfig:
 @score_options
 @click.option("--threads", type=int, default=INDEX_DEFAULTS.threads, show_default=True,
               help="Faiss threads (with --sessions also training and ALS threads).")
+@click.option("--seed", type=int, default=COMPARE_DEFAULTS.seed, show_default=True,
+              help="With --sessions: seed of the method's training or ALS (as recs compare --seed).")
+@train_options
+@click.option("--als-factors", type=int, default=COMPARE_DEFAULTS.als.factors, show_default=True,
+              help="With --sessions and --method mf or interaction-mf: ALS factors.")
 @time_unit_option
 @quiet_option
 def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: Path, pairs: str, k: int, m: int,
               ef_construction: int, ef_search: int, score: str, backoff: bool, shrink: float, threads: int,
-              time_unit: str, quiet: bool) -> None:
+              seed: int, dim: int, epochs: int | None, cooc_k: int, als_factors: int, time_unit: str,
+              quiet: bool) -> None:
     """Write a method's candidate sets: ours from a model (Faiss HNSW per target), any other method fitted on TRAIN.
 
     For every item with a SOURCE vector (with --backoff: every item in the model), its k best
@@ -79,10 +96,13 @@ def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: P
     if sessions is None:
         manifest = build_index(model_dir or DEFAULT_MODEL, out, cfg, progress)
     else:
-        manifest = build_method_index(spec.name, sessions, out, cfg, _method_config(threads), progress, time_unit)
+        manifest = build_method_index(spec.name, sessions, out, cfg,
+                                      _method_config(threads, seed, dim, epochs, cooc_k, als_factors), progress,
+                                      time_unit)
     rows = [{"candidate_set": name, "items": s["items"], "rows": s["rows"], "mean_list_length": s["mean_list_length"]}
             for name, s in manifest["candidate_sets"].items()]
-    console.print(table(f"wrote {out} (score: {score}, backoff: {'on' if backoff else 'off'}, k={k})", rows))
+    how = f", score: {score}, backoff: {'on' if backoff else 'off'}" if spec.searches_vectors else ""
+    console.print(table(f"wrote {out} (method: {spec.name}{how}, k={k})", rows))
 
 
 COMMANDS = [index_cmd]

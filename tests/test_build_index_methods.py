@@ -140,3 +140,24 @@ def test_ours_trained_from_sessions_writes_its_faiss_indexes(split, tmp_path):
     assert set(manifest["indexes"]) == {"cart"} and (tmp_path / "ours" / "indexes" / "cart.prob.faiss").is_file()
     assert manifest["method"]["config"]["train_config"]["dim"] == 8 and "sessions" in manifest
     assert manifest["candidate_sets"]["cart_to_cart"]["backoff_queries"] > 0
+
+
+def test_non_default_options_rebuild_what_compare_scored(split, tmp_path):
+    """compare's --seed, --dim, --epochs, --cooc-k, --als-factors reach build-index too, so any compare run
+    (not only one with the defaults) can be rebuilt method by method."""
+    pytest.importorskip("implicit")
+    d = split
+    options = ["--seed", 3, "--dim", 12, "--epochs", 2, "--cooc-k", 2, "--als-factors", 8]
+    r = run("compare", d / "train.parquet", d / "test.parquet", "--k", K, "--methods", "mf,embedding-reg",
+            "--workers", 1, *options, "--quiet", "--json", tmp_path / "compare.json")
+    assert r.exit_code == 0, r.output
+    want = {(row["method"], row["set"]): row for row in json.loads((tmp_path / "compare.json").read_text())["hits"]}
+    for method in ("mf", "embedding-reg"):
+        index = tmp_path / f"{method}_index"
+        r = run("build-index", "--method", method, "--sessions", d / "train.parquet", "--out", index, "--k", K,
+                "--threads", 1, *options, "--quiet")
+        assert r.exit_code == 0, r.output
+        got = evaluated(d, index)
+        for name in SETS:
+            assert got[name]["hits"] == want[(method, name)]["hits"], (method, name)
+            assert got[name]["hit_rate"] == want[(method, name)]["hit_rate"], (method, name)
