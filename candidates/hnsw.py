@@ -80,7 +80,7 @@ def search_blocks(
     index = hnsw.index
     index.hnsw.efSearch = hnsw.effective_ef_search(cfg, k)
     n = queries.shape[0]
-    with progress.stage(label, total=n, unit="q") as bar:
+    with progress.stage(label, total=n, unit="query") as bar:
         for a, b in _batches(n, cfg.batch_size):
             q = np.ascontiguousarray(queries[a:b], dtype=np.float32)
             if hnsw.mips_norm2 is None:

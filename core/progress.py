@@ -57,11 +57,18 @@ class _TerminalBar:
         self.bar.update(n)
 
 
+def plural(unit: str, count: int) -> str:
+    """``1 epoch``, ``5 epochs``, ``2 queries``: units are English words, read in logs by people."""
+    if count == 1 or unit.endswith("s"):
+        return unit
+    return unit[:-1] + "ies" if unit.endswith("y") and unit[-2:-1] not in "aeiou" else unit + "s"
+
+
 def stage_line(name: str, seconds: float, count: int | None = None, unit: str = "it") -> str:
-    """``training: 5 epoch in 12.3 s``, or ``write: 0.4 s`` for a stage that counted nothing."""
+    """``training: 5 epochs in 12.3 s``, or ``write: 0.4 s`` for a stage that counted nothing."""
     if count is None:
         return f"{name}: {seconds:.1f} s"
-    return f"{name}: {count:,} {unit} in {seconds:.1f} s"
+    return f"{name}: {count:,} {plural(unit, count)} in {seconds:.1f} s"
 
 
 def _is_terminal(stream: IO[str]) -> bool:

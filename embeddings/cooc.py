@@ -98,7 +98,7 @@ def count_successors(
             cuts.append(int(starts[i]))
     cuts.append(len(s))
     parts = []
-    with progress.stage("co-occurrence", total=len(s), unit="ev") as bar:
+    with progress.stage("co-occurrence", total=len(s), unit="event") as bar:
         for a, b in pairwise(cuts):
             if b > a:
                 parts.append(_chunk_pairs(s[a:b] - s[a], tok[a:b], item_of, cfg.horizon, cfg.same_item, n_tokens))

@@ -105,12 +105,12 @@ def test_progress_without_a_terminal_is_one_plain_line_per_stage(outputs, comman
     assert not bad, bad
     if command == "train-embeddings":  # one line per stage, not one per update
         assert [ln.split(":")[0] for ln in lines] == ["co-occurrence", "training"]
-        assert re.fullmatch(r"training: 2 epoch in \d+\.\d s", lines[1])
+        assert re.fullmatch(r"training: 2 epochs in \d+\.\d s", lines[1])
     if command == "prepare":  # stages that count nothing say only how long they took, not "0file"
         assert "0file" not in err and "0 file" not in err
         assert any(re.fullmatch(r"write: \d+\.\d s", ln) for ln in lines), lines
     if command == "compare":
-        assert re.fullmatch(r"compare: 3 method in \d+\.\d s", lines[-1])
+        assert re.fullmatch(r"compare: 3 methods in \d+\.\d s", lines[-1])
 
 
 def test_quiet_prints_no_progress(outputs):
@@ -204,7 +204,7 @@ def test_stage_lines_without_a_terminal():
         raise ValueError("boom")  # the error speaks for itself: no line
     lines = out.getvalue().splitlines()
     assert len(lines) == 2
-    assert re.fullmatch(r"training: 5 epoch in \d+\.\d s", lines[0])
+    assert re.fullmatch(r"training: 5 epochs in \d+\.\d s", lines[0])
     assert re.fullmatch(r"parse: \d+\.\d s", lines[1])
 
 
@@ -225,4 +225,11 @@ def test_on_a_terminal_the_bar_gives_way_to_the_stage_line():
     with TqdmProgress(stream=out).stage("training", total=2, unit="epoch") as bar:
         bar.update(2)
     assert "\r" in out.getvalue()  # a live tqdm bar
-    assert re.search(r"training: 2 epoch in \d+\.\d s\n$", out.getvalue())
+    assert re.search(r"training: 2 epochs in \d+\.\d s\n$", out.getvalue())
+
+
+def test_units_read_as_words():
+    from recs.progress import plural
+
+    assert [plural("epoch", 1), plural("epoch", 40), plural("query", 2), plural("day", 3), plural("s", 2)] == [
+        "epoch", "epochs", "queries", "days", "s"]

@@ -100,7 +100,7 @@ def sparse_knn(
     scores = np.full((n, width), -np.inf, dtype=np.float32)
     ids = np.full((n, width), -1, dtype=np.int64)
     targets_t = sp.csc_matrix(targets.T)
-    with progress.stage(label, total=n, unit="q") as bar:
+    with progress.stage(label, total=n, unit="query") as bar:
         for a, b in _blocks(n, block_rows):
             scores[a:b], ids[a:b] = topk_rows(sp.csr_matrix(queries[a:b] @ targets_t), width)
             bar.update(b - a)
