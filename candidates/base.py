@@ -44,12 +44,18 @@ class CandidateGenerator(ABC):
         types, no nulls, at least one row), so a Python caller gets the one-line error the CLI gives
         instead of a polars error deep inside a method. On a canonical frame it changes nothing.
         """
-        train = validate_sessions(train, where=f"{self.name}: the training sessions")
-        self.__dict__[_INTERACTIONS] = None  # a refit that fails keeps no interactions or lists of the old fit
+        # a refit that fails (bad frame or failed training) leaves the generator unfitted, not answering
+        # with the lists of the old fit
+        self.__dict__[_INTERACTIONS] = None
         self.__dict__[_CACHE] = {}
+        self._reset()
+        train = validate_sessions(train, where=f"{self.name}: the training sessions")
         self._fit(train)
         self.__dict__[_INTERACTIONS] = tuple(sorted(train[Col.INTERACTION].unique().to_list()))
         return self
+
+    def _reset(self) -> None:  # noqa: B027  (a hook: most generators keep nothing beyond what fit resets)
+        """Forget what a previous fit learned that ``_known_interactions`` reads (see EmbeddingCandidates)."""
 
     @abstractmethod
     def _fit(self, train: pl.DataFrame) -> None:

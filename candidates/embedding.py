@@ -42,6 +42,10 @@ class EmbeddingCandidates(CandidateGenerator):
         from recs.embeddings.train import train as train_model
 
         self.model = train_model(train, self.train_config, self.progress)
+
+    def _reset(self) -> None:
+        # a given or earlier-trained model answers without fit; a refit that fails must not leave it answering
+        self.model = None
         self.indexes.clear()
 
     def _known_interactions(self) -> tuple[str, ...] | None:

@@ -26,7 +26,7 @@ from gensim.models import Word2Vec
 from recs.artifacts import fingerprint_file, preflight_artifact
 from recs.atomic import scratch_dir
 from recs.columns import Col, Interaction
-from recs.config import TrainConfig, config_dict
+from recs.config import CORPUS_MODES, TrainConfig, config_dict
 from recs.embeddings.cooc import regularization_pairs
 from recs.embeddings.corpus import PairIterable, SessionIterable, write_pair_corpus, write_session_corpus
 from recs.embeddings.epochs import auto_epochs
@@ -96,7 +96,7 @@ def train(
 
     with tempfile.TemporaryDirectory(prefix="recs-corpus-", dir=workdir) as tmp:
         t = time.perf_counter()
-        if cfg.corpus_mode == "file":
+        if cfg.corpus_mode == CORPUS_MODES[0]:  # "file": gensim reads the corpus from C threads
             sess_path, pair_path = Path(tmp) / "sessions.txt", Path(tmp) / "pairs.txt"
             n_words = write_session_corpus(tok.sequences, sess_path)
             n_pair_words = write_pair_corpus(pairs, pair_path)

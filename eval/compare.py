@@ -87,13 +87,18 @@ def _score(
     return rates, hits, cover
 
 
-def _table3(gen: EmbeddingCandidates, test: pl.DataFrame, cfg: CompareConfig) -> list[dict[str, Any]]:
-    """Our model's hit rate for trigger interaction (rows) x candidate interaction (columns)."""
+def _table3(
+    gen: EmbeddingCandidates, test: pl.DataFrame, cfg: CompareConfig, known: dict[tuple[str, str], pl.DataFrame]
+) -> list[dict[str, Any]]:
+    """Our model's hit rate for trigger interaction (rows) x candidate interaction (columns); the sets
+    Table 1 already asked for (``known``, by pair) are not searched again."""
     rows = []
     for trigger in (CLICK, CART):
         row: dict[str, Any] = {"trigger": trigger}
         for cand in (CLICK, CART):
-            (scored,) = evaluate_sets(test, {cand: (trigger, gen.candidates(trigger, cand, cfg.k))}, cfg.eval)
+            frame = known.get((trigger, cand))
+            frame = gen.candidates(trigger, cand, cfg.k) if frame is None else frame
+            (scored,) = evaluate_sets(test, {cand: (trigger, frame)}, cfg.eval)
             row[cand] = _nan_to_none(scored["hit_rate"])
         rows.append(row)
     return rows
@@ -148,7 +153,7 @@ def compare(
             hits.extend({"method": name, **r} for r in h)
             cover.extend({"method": name, **r} for r in c)
             if name == OURS and isinstance(gen, EmbeddingCandidates) and gen.model is not None:
-                table3 = _table3(gen, test, cfg)
+                table3 = _table3(gen, test, cfg, {SETS[col]: frame for col, frame in frames.items() if col in SETS})
                 if Col.CATEGORY in train.columns:
                     table2 = category_similarity(gen.model, item_categories(train), cfg.category_pairs, cfg.seed)
                 else:

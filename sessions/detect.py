@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from recs.columns import Col
+from recs.config import AUTO
 from recs.errors import ConfigError, InputError
 from recs.sessions.formats import BUILTINS, CANONICAL_OF, EVENT_SYNONYMS, FIELDS, FORMAT_NAMES, Format, normalise_field
 
@@ -142,7 +143,7 @@ def resolve_format(
     format ``generic``. ``events`` extend and override the format's event table.
     """
     columns = {normalise_field(k): v for k, v in (columns or {}).items()}
-    if name == "auto":
+    if name == AUTO:
         name = "generic" if columns else detect_format(path)
     if name not in BUILTINS and name != "generic":
         raise ConfigError(f"--format {name!r}: unknown; choose one of {', '.join(FORMAT_NAMES)}")
@@ -156,7 +157,7 @@ def resolve_format(
         fmt = BUILTINS[name]
     merged = {**fmt.columns, **columns}
     fmt = replace(fmt, columns=merged, events={**fmt.events, **(events or {})})
-    if time_unit and time_unit != "auto":
+    if time_unit and time_unit != AUTO:
         fmt = replace(fmt, time_unit=time_unit)
     return fmt
 

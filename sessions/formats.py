@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from recs.columns import Col, Interaction
+from recs.config import AUTO
 from recs.errors import ConfigError
 
 # Internal field names, also the left-hand side of ``--col FIELD=SOURCE_COLUMN``.
@@ -71,7 +72,7 @@ class Format:
     layout: str  # "csv", "otto" (session-per-line JSON), "ndjson", "parquet"
     columns: dict[str, str]  # field -> source column
     events: dict[str, str | None]  # raw event (lower case) -> canonical interaction, None = drop
-    time_unit: str = "auto"  # unit of integer timestamps
+    time_unit: str = AUTO  # unit of integer timestamps
     header: bool = True
     names: tuple[str, ...] = ()  # column names of a headerless CSV
     separator: str = ","
@@ -118,7 +119,7 @@ BUILTINS: dict[str, Format] = {
         describe="RetailRocket events.csv: timestamp (ms),visitorid,event view|addtocart|transaction,itemid,...",
     ),
 }
-FORMAT_NAMES = ("auto", *BUILTINS, "generic")
+FORMAT_NAMES = (AUTO, *BUILTINS, "generic")
 
 
 def normalise_field(name: str) -> str:

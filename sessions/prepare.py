@@ -35,7 +35,7 @@ import polars as pl
 
 from recs.atomic import Outputs, scratch_dir, writing
 from recs.columns import Col, Interaction
-from recs.config import PrepareConfig  # the options of a run, defined with the other configs
+from recs.config import ON_ERRORS, PrepareConfig  # the options of a run, defined with the other configs
 from recs.errors import ConfigError, InputError
 from recs.paths import check_paths
 from recs.progress import NullProgress, Progress
@@ -237,7 +237,7 @@ def _parse_and_tag(src: _Inputs, cfg: PrepareConfig, work: Path, progress: Progr
 
     dropped = drop_summary(parsed, src.displays, src.fmt.layout)
     errors = {r: v for r, v in dropped.items() if r in ERROR_REASONS}
-    if errors and cfg.on_error == "fail":
+    if errors and cfg.on_error == ON_ERRORS[0]:  # "fail"
         raise InputError(error_message(errors, src.fmt))
     unmapped = unmapped_counts(parsed, cfg.keep_unmapped, src.fmt)
     return _Parsed(parsed, rows_read, dropped, unmapped)

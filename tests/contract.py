@@ -20,7 +20,7 @@ import pytest
 from recs.candidates.base import CandidateGenerator
 from recs.candidates.build import load_candidates, write_index
 from recs.config import IndexConfig
-from recs.errors import ConfigError, NotFittedError
+from recs.errors import ConfigError, NotFittedError, RecsError
 from recs.sessions.split import split_sessions
 from recs.sessions.synth import SynthConfig, generate
 
@@ -87,6 +87,14 @@ class GeneratorContract:
             fresh.candidate_blocks("click", "cart", self.K)  # on the call, before a block is asked for
         with pytest.raises(NotFittedError):
             fresh.candidates("click", "cart", self.K)
+
+    def test_a_failed_refit_leaves_it_unfitted(self, data):
+        gen = self.make_generator().fit(data.train.head(2_000))
+        assert gen.candidates("click", "cart", self.K).height > 0
+        with pytest.raises(RecsError, match="no rows"):
+            gen.fit(data.train.head(0))
+        with pytest.raises(NotFittedError):  # not the lists of the earlier fit
+            gen.candidates("click", "cart", self.K)
 
     def test_unknown_interaction_names_the_known_ones(self, fitted, tables):
         for pair in [("wishlist", "cart"), ("click", "wishlist")]:
