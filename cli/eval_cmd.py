@@ -25,10 +25,13 @@ FIELDS = ["targets", "targets_with_trigger", "hits", "hit_rate", "targets_withou
 @eval_options
 @click.option("--set", "names", multiple=True,
               help="Evaluate only this candidate set (e.g. click_to_cart); repeatable.")
+@click.option("--any-trigger", is_flag=True,
+              help="Triggers are the last N distinct items with any earlier event, not with the set's source "
+                   "interaction (how an item-level list is served; recs compare's Item-to-Item column).")
 @json_option(what="the numbers")
 @time_unit_option
 def eval_cmd(index_dir: Path, sessions: Path, targets: tuple[str, ...], triggers: int, names: tuple[str, ...],
-             json_out: Path | None, time_unit: str) -> None:
+             any_trigger: bool, json_out: Path | None, time_unit: str) -> None:
     """Score candidate sets on test sessions.
 
     A target is each cart or purchase event; its triggers are the last N distinct items with a
@@ -42,8 +45,10 @@ def eval_cmd(index_dir: Path, sessions: Path, targets: tuple[str, ...], triggers
     """
     cfg = EvalConfig(targets=targets, triggers=triggers)
     check_paths([("--index", index_dir), ("--sessions", sessions)], [("--json", json_out)])
-    report = evaluate_index(index_dir, sessions, cfg, list(names) or None, time_unit=time_unit)
-    title = (f"purchase-intent hit rate, k={report['k']}, score={report['score']}, triggers={triggers}, "
+    report = evaluate_index(index_dir, sessions, cfg, list(names) or None, time_unit=time_unit,
+                            any_trigger=any_trigger)
+    which = " (any event)" if any_trigger else ""
+    title = (f"purchase-intent hit rate, k={report['k']}, score={report['score']}, triggers={triggers}{which}, "
              f"targets={','.join(cfg.targets)}")
     console.print(transposed(title, report["results"], "candidate_set", FIELDS))
     for note in report.get("notes", []):

@@ -37,11 +37,11 @@ from recs.columns import Col, Interaction
 from recs.config import CompareConfig, config_dict
 from recs.embeddings.similarity import category_similarity, item_categories
 from recs.errors import RecsError
+from recs.eval.hitrate import ANY, any_trigger_view
 from recs.eval.report import evaluate_sets
 from recs.progress import NullProgress, Progress
 
 CLICK, CART = Interaction.CLICK, Interaction.CART
-ANY = "_any"  # trigger interaction of the Item-to-Item column: any earlier event
 ITEM_TO_ITEM, CLICK_TO_CART, CART_TO_CART = "item_to_item", "click_to_cart", "cart_to_cart"
 SETS: dict[str, tuple[str, str]] = {CLICK_TO_CART: (CLICK, CART), CART_TO_CART: (CART, CART)}
 # the fields of an evaluate_sets row that go to the coverage table; the others go to the hits table
@@ -50,19 +50,6 @@ COVERAGE_FIELDS = ("active_items", "covered_items", "coverage", "mean_list_lengt
 # the registry's names, the config and Table 2 are re-exported: the CLI, the HTML report and the tests read them here
 __all__ = ["ANY", "CART_TO_CART", "CLICK_TO_CART", "INTERACTION", "ITEM_TO_ITEM", "METHODS", "NO_INTERACTION", "OURS",
            "PEER", "SETS", "CompareConfig", "any_trigger_view", "category_similarity", "compare", "item_categories"]
-
-
-def any_trigger_view(test: pl.DataFrame) -> pl.DataFrame:
-    """The test events with a copy of each event, interaction ``ANY``, placed right after it.
-
-    Scoring a candidate set with source ``ANY`` on this view makes the triggers of a target the last
-    N distinct items with any earlier event; targets are still only the original events (the copies'
-    interaction is never a target), and a target's own copy comes after it, so it is never its own
-    trigger. The hit-rate code breaks timestamp ties by input order, which the interleaving keeps.
-    """
-    base = test.select(Col.SESSION, Col.ITEM, Col.INTERACTION, Col.TIMESTAMP).with_row_index("_o")
-    copies = base.with_columns(pl.lit(ANY).alias(Col.INTERACTION), (pl.col("_o") * 2 + 1).alias("_o"))
-    return pl.concat([base.with_columns(pl.col("_o") * 2), copies]).sort("_o").drop("_o")
 
 
 def _nan_to_none(value: Any) -> Any:

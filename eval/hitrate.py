@@ -30,6 +30,22 @@ _SPOS, _SITEM = "_spos", "_sitem"
 _KEY, _SIDX, _J, _SAME = "_key", "_sidx", "_j", "_same"  # scratch columns of the trigger scan
 
 
+ANY = "_any"  # trigger interaction of the Item-to-Item view: any earlier event
+
+
+def any_trigger_view(test: pl.DataFrame) -> pl.DataFrame:
+    """The test events with a copy of each event, interaction ``ANY``, placed right after it.
+
+    Scoring a candidate set with source ``ANY`` on this view makes the triggers of a target the last
+    N distinct items with any earlier event; targets are still only the original events (the copies'
+    interaction is never a target), and a target's own copy comes after it, so it is never its own
+    trigger. The hit-rate code breaks timestamp ties by input order, which the interleaving keeps.
+    """
+    base = test.select(Col.SESSION, Col.ITEM, Col.INTERACTION, Col.TIMESTAMP).with_row_index("_o")
+    copies = base.with_columns(pl.lit(ANY).alias(Col.INTERACTION), (pl.col("_o") * 2 + 1).alias("_o"))
+    return pl.concat([base.with_columns(pl.col("_o") * 2), copies]).sort("_o").drop("_o")
+
+
 def _positions(test: pl.DataFrame) -> pl.DataFrame:
     """Events with their position in the session; the input order breaks timestamp ties."""
     return (

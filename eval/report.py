@@ -10,7 +10,7 @@ import polars as pl
 from recs.candidates.build import load_candidates, load_index_manifest
 from recs.columns import Col
 from recs.config import EvalConfig, config_dict
-from recs.eval.hitrate import coverage, hit_rate
+from recs.eval.hitrate import ANY, any_trigger_view, coverage, hit_rate
 from recs.eval.ids import mixed_kinds_note
 from recs.sessions.io import read_sessions
 from recs.sessions.times import DEFAULT_TIME_UNIT
@@ -40,10 +40,14 @@ def evaluate_index(
     cfg: EvalConfig | None = None,
     names: list[str] | None = None,
     time_unit: str = DEFAULT_TIME_UNIT,
+    any_trigger: bool = False,
 ) -> dict[str, Any]:
     """Evaluate the candidate sets of INDEX_DIR on a test sessions file; returns rows + settings.
 
-    ``time_unit`` is the unit of integer timestamps in the sessions file (``read_sessions``).
+    ``time_unit`` is the unit of integer timestamps in the sessions file (``read_sessions``). With
+    ``any_trigger`` the triggers of a target are the last N distinct items with *any* earlier event,
+    not those with the set's source interaction: how an item-level list is served, and the
+    Item-to-Item column of ``recs compare`` (``hitrate.any_trigger_view``).
     """
     cfg = cfg or EvalConfig()
     cfg.validate()
@@ -63,12 +67,14 @@ def evaluate_index(
                                 what=f"the index {index_dir} ({method}, built from {built_from})")
         if note and note not in notes:
             notes.append(note)
-    sets = {n: (available[n]["source"], frame) for n, frame in frames.items()}
-    rows = evaluate_sets(test, sets, cfg, manifest.get("training_catalogue_items"))
+    sets = {n: (ANY if any_trigger else available[n]["source"], frame) for n, frame in frames.items()}
+    scored = any_trigger_view(test) if any_trigger else test
+    rows = evaluate_sets(scored, sets, cfg, manifest.get("training_catalogue_items"))
     return {
         "index": str(index_dir),
         "sessions": str(sessions_path),
         "config": config_dict(cfg),
+        "any_trigger": any_trigger,
         "method": method,
         "k": manifest["config"]["k"],
         "score": manifest["config"]["score"],

@@ -161,3 +161,22 @@ def test_non_default_options_rebuild_what_compare_scored(split, tmp_path):
         for name in SETS:
             assert got[name]["hits"] == want[(method, name)]["hits"], (method, name)
             assert got[name]["hit_rate"] == want[(method, name)]["hit_rate"], (method, name)
+
+
+def test_any_trigger_scores_compares_item_to_item_column(split):
+    """An item-level method's one list, scored with any earlier event as trigger, is compare's Item-to-Item."""
+    d = split
+    index = d / "co-visitation_any"
+    r = run("build-index", "--method", "co-visitation", "--sessions", d / "train.parquet", "--out", index,
+            "--k", K, "--threads", 1, "--quiet")
+    assert r.exit_code == 0, r.output
+    out = d / "any.json"
+    r = run("eval-hitrate", "--index", index, "--sessions", d / "test.parquet", "--any-trigger", "--json", out)
+    assert r.exit_code == 0 and "(any event)" in r.output, r.output
+    got = {row["candidate_set"]: row for row in json.loads(out.read_text())["results"]}
+    want = compared(d)[("co-visitation", "item_to_item")]
+    for name in SETS:  # one list under every pair: the same Item-to-Item numbers
+        assert (got[name]["hits"], got[name]["hit_rate"]) == (want["hits"], want["hit_rate"])
+    # the flag changes what is scored: far more targets have an earlier event of any kind than a cart
+    assert want["targets_with_trigger"] > compared(d)[("co-visitation", CART_TO_CART)]["targets_with_trigger"]
+    assert got[CART_TO_CART]["targets_with_trigger"] == want["targets_with_trigger"]
