@@ -39,7 +39,7 @@ from recs.artifacts import (
 )
 from recs.candidates.base import CandidateGenerator, describe
 from recs.candidates.embedding import EmbeddingCandidates
-from recs.candidates.index_check import candidates_file, check_candidates_schema, check_index_manifest
+from recs.candidates.index_check import candidates_file, check_candidates_schema, check_index_manifest, set_name
 from recs.candidates.registry import OURS, MethodConfig, method_spec
 from recs.columns import Col
 from recs.config import IndexConfig, config_dict
@@ -55,7 +55,7 @@ INDEX_VERSION = 1
 
 
 def candidates_path(index_dir: str | Path, source: str, target: str) -> Path:
-    return Path(index_dir) / "candidates" / f"{source}_to_{target}.parquet"
+    return Path(index_dir) / candidates_file(set_name(source, target))
 
 
 def _check_pair_names(cfg: IndexConfig) -> None:
@@ -158,11 +158,11 @@ def write_index(
             t = time.perf_counter()
             path = candidates_path(tmp, source, target)
             write_blocks(gen.candidate_blocks(source, target, cfg.k), path)
-            timings[f"search_{source}_to_{target}_s"] = time.perf_counter() - t
+            timings[f"search_{set_name(source, target)}_s"] = time.perf_counter() - t
             info = {"source": source, "target": target, **describe(pl.scan_parquet(path))}
             if isinstance(gen, EmbeddingCandidates):
                 info["backoff_queries"] = gen.backoff_queries[(source, target)]
-            sets[f"{source}_to_{target}"] = info
+            sets[set_name(source, target)] = info
         manifest = write_manifest(
             tmp,
             INDEX_FORMAT,

@@ -35,6 +35,11 @@ from recs.names import NAME_RULE, inside, is_safe_name
 CANDIDATES_DIR = "candidates"
 
 
+def set_name(source: str, target: str) -> str:
+    """The name of the candidate set ``source`` -> ``target`` (``click_to_cart``), also its file's stem."""
+    return f"{source}_to_{target}"
+
+
 def candidates_file(name: str) -> str:
     """A candidate set's file, relative to the index directory."""
     return f"{CANDIDATES_DIR}/{name}.parquet"
@@ -75,9 +80,9 @@ def check_index_manifest(index_dir: str | Path, manifest: dict[str, Any]) -> Non
                 raise fail(f"candidate_sets.{name}.{key}", "is missing")
             if not is_safe_name(value):
                 raise fail(f"candidate_sets.{name}.{key}", f"is {value!r}; interaction names are {NAME_RULE}")
-        if name != f"{info['source']}_to_{info['target']}":
+        if name != set_name(info["source"], info["target"]):
             raise fail(f"candidate_sets.{name}", f"has source {info['source']!r} and target {info['target']!r}; "
-                       f"its name must be {info['source']}_to_{info['target']}")
+                       f"its name must be {set_name(info['source'], info['target'])}")
         rel = candidates_file(name)
         inside(index_dir, rel, f"candidate set {name!r}")
         if isinstance(files, dict) and rel not in files:

@@ -18,7 +18,7 @@ from recs.cli.options import (
     train_options,
 )
 from recs.cli.render import console, table
-from recs.config import IndexConfig, parse_pairs
+from recs.config import CompareConfig, IndexConfig, parse_pairs
 from recs.errors import ConfigError
 from recs.progress import TqdmProgress
 
@@ -27,13 +27,16 @@ DEFAULT_MODEL = Path("model")
 
 def _method_config(threads: int, seed: int, dim: int, epochs: int | None, cooc_k: int,
                    als_factors: int) -> MethodConfig:
-    """The method settings of ``recs compare`` (the same options, the same defaults), with --threads
-    also the threads of training and ALS, as ``compare --workers`` is; so an index built here scores
-    exactly as compare scored that method with the same options."""
-    cfg = MethodConfig()
-    train = replace(cfg.train, workers=threads, seed=seed, dim=dim, epochs=epochs,
-                    cooc=replace(cfg.train.cooc, k=cooc_k))
-    return replace(cfg, train=train, als=replace(cfg.als, workers=threads, seed=seed, factors=als_factors))
+    """The method settings ``recs compare`` gives a method with the same options (through the same
+    ``CompareConfig.resolved``, --threads as compare's --workers), so an index built here scores
+    exactly as compare scored that method."""
+    cfg = CompareConfig(
+        seed=seed, workers=threads,
+        train=replace(COMPARE_DEFAULTS.train, dim=dim, epochs=epochs,
+                      cooc=replace(COMPARE_DEFAULTS.train.cooc, k=cooc_k)),
+        als=replace(COMPARE_DEFAULTS.als, factors=als_factors),
+    )
+    return cfg.resolved().method_config()  # build_method_index sets `index` from the command's own options
 
 
 @click.command("build-index")

@@ -219,13 +219,6 @@ def writing(out: str | Path, outputs: Outputs | None = None) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_file(out: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``out``; it becomes ``out`` only if the block succeeds."""
-    with writing(out) as tmp:
-        yield tmp
-
-
-@contextmanager
 def scratch_dir(out: str | Path, kind: str = "work", outputs: Outputs | None = None) -> Iterator[Path]:
     """A working directory beside ``out`` (``.OUT.work-HOST-PID-XXXX``), removed when the block ends.
 
@@ -312,4 +305,4 @@ def atomic_dir(out: str | Path, kind: str, is_artifact: Callable[[Path], bool] |
         raise
 
 
-__all__ = ["Outputs", "atomic_dir", "atomic_file", "describe_os_error", "scratch_dir", "writing"]
+__all__ = ["Outputs", "atomic_dir", "describe_os_error", "scratch_dir", "writing"]

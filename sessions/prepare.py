@@ -10,7 +10,7 @@ larger than memory streams through polars instead of being loaded whole:
 2. **sessionize and dedupe**: sort by (session or user, time); cut users' streams at inactivity
    gaps when the source has no session id; collapse immediate repeats of the same token.
 3. **filter and write**: ``--min-item-count``, ``--min-session-len``, ``--paper-filter``; the result
-   goes through ``atomic_file`` so a failed run never leaves a half-written output.
+   goes through ``recs.atomic.writing`` so a failed run never leaves a half-written output.
 
 ``prepare`` runs one function per step (inputs, then the three passes, then the report), each
 handing the next a small record of what it produced.
