@@ -108,6 +108,11 @@ class CandidateGenerator(ABC):
         blocks = list(self.candidate_blocks(source, target, k))
         return blocks[0] if len(blocks) == 1 else pl.concat(blocks, rechunk=False)
 
+    def set_details(self, source: str, target: str) -> dict[str, Any]:
+        """Extra facts about the ``source`` -> ``target`` set just produced, for the index manifest
+        (ours: how many queries stood in with another token); none by default."""
+        return {}
+
     def settings(self) -> dict[str, Any]:
         """What decides this generator's answers, JSON-ready: its config dataclasses and plain options.
 

@@ -159,10 +159,8 @@ def write_index(
             path = candidates_path(tmp, source, target)
             write_blocks(gen.candidate_blocks(source, target, cfg.k), path)
             timings[f"search_{set_name(source, target)}_s"] = time.perf_counter() - t
-            info = {"source": source, "target": target, **describe(pl.scan_parquet(path))}
-            if isinstance(gen, EmbeddingCandidates):
-                info["backoff_queries"] = gen.backoff_queries[(source, target)]
-            sets[set_name(source, target)] = info
+            sets[set_name(source, target)] = {"source": source, "target": target, **describe(pl.scan_parquet(path)),
+                                              **gen.set_details(source, target)}
         manifest = write_manifest(
             tmp,
             INDEX_FORMAT,
@@ -226,10 +224,13 @@ def load_index_manifest(index_dir: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def load_candidates(index_dir: str | Path, name: str, lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
+def load_candidates(
+    index_dir: str | Path, name: str, lazy: bool = False, manifest: dict[str, Any] | None = None
+) -> pl.DataFrame | pl.LazyFrame:
     """A candidate set of an index directory by name (``click_to_cart``); ``lazy`` scans it instead,
-    so that a reader that filters (the hit rate) never holds the whole table."""
-    manifest = load_index_manifest(index_dir)
+    so that a reader that filters (the hit rate) never holds the whole table. ``manifest``: the one
+    ``load_index_manifest`` already returned for ``index_dir`` (checked), so it is not read again."""
+    manifest = manifest if manifest is not None else load_index_manifest(index_dir)
     if name not in manifest["candidate_sets"]:
         raise ConfigError(f"{index_dir}: no candidate set {name!r}; it has {', '.join(manifest['candidate_sets'])}")
     path = Path(index_dir) / candidates_file(name)  # load_index_manifest resolved it: inside index_dir

@@ -74,6 +74,9 @@ class EmbeddingCandidates(CandidateGenerator):
             self.indexes[key] = TargetIndex(side, build_hnsw(side.vectors, self.index_config, unit=unit))
         return self.indexes[key]
 
+    def set_details(self, source: str, target: str) -> dict[str, Any]:
+        return {"backoff_queries": self.backoff_queries[(source, target)]}
+
     def _candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
         """Blocks of ``index_config.batch_size`` query items, searched as they are asked for (never
         empty: every side has a row)."""

@@ -11,10 +11,9 @@ from recs.atomic import Outputs
 from recs.cli.options import PREPARE_DEFAULTS, json_option, quiet_option, time_unit_option
 from recs.cli.render import SECONDS, console, key_values, table, write_json
 from recs.config import ON_ERRORS, PrepareConfig
-from recs.paths import check_paths
 from recs.progress import TqdmProgress
 from recs.sessions.formats import FORMAT_NAMES
-from recs.sessions.prepare import expand_inputs, parse_mapping, prepare
+from recs.sessions.prepare import parse_mapping, prepare
 
 
 @click.command("prepare")
@@ -79,11 +78,9 @@ def prepare_cmd(inputs: tuple[str, ...], out: Path, fmt: str, cols: tuple[str, .
         sessionize=sessionize, gap=gap, dedupe=dedupe, paper_filter=paper_filter,
         min_session_len=min_session_len, min_item_count=min_item_count, on_error=on_error,
     )
-    config.validate()  # prepare() validates too; here a bad option fails before the inputs are expanded
-    # the expanded inputs: a quoted glob must not hide that --json is one of the files it matches
-    check_paths([("INPUT", p) for p in expand_inputs(inputs)], [("--out", out), ("--json", json_out)])
     with Outputs() as outputs:  # the sessions file and --json appear together or not at all
-        report = prepare(inputs, out, config, progress=TqdmProgress(enabled=not quiet), outputs=outputs)
+        report = prepare(inputs, out, config, progress=TqdmProgress(enabled=not quiet), outputs=outputs,
+                         also_written=[("--json", json_out)])
         if json_out:
             write_json(json_out, report, outputs)
     render_report(report)

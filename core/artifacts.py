@@ -18,10 +18,10 @@ from typing import Any
 
 from recs import __version__
 from recs.atomic import atomic_dir as _atomic_dir
-from recs.atomic import describe_os_error, replaceable
+from recs.atomic import describe_os_error, prepare_out
 from recs.errors import ArtifactError, InputError, OutputError
 from recs.names import inside, is_safe_relative_path
-from recs.paths import check_not_cwd, check_paths
+from recs.paths import check_paths
 from recs.temps import recover, restore
 
 MANIFEST = "manifest.json"
@@ -69,9 +69,7 @@ def preflight_artifact(out: str | Path, kind: str, inputs: Iterable[tuple[str, s
     interrupted run are restored or cleaned. Writability is proven by the caller's first temporary."""
     out = Path(out)
     check_paths(inputs, [("--out", out)], directories=True)
-    check_not_cwd(out, example="runs/" + kind.removeprefix("recs."))
-    recover_artifact(out, kind)
-    replaceable(out, kind, lambda p: _is_artifact_of(p, kind))
+    prepare_out(out, kind, lambda p: _is_artifact_of(p, kind))
 
 
 def recover_artifact(out: str | Path, kind: str) -> list[str]:

@@ -30,6 +30,7 @@ import polars as pl
 
 from recs import temps
 from recs.errors import ArtifactError, OutputError
+from recs.paths import check_not_cwd
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -257,6 +258,14 @@ def replaceable(out: Path, kind: str, is_artifact: Callable[[Path], bool] | None
         raise ArtifactError(f"{out}: exists and is not a {kind} directory; choose another --out or remove it")
 
 
+def prepare_out(out: Path, kind: str, is_artifact: Callable[[Path], bool] | None) -> None:
+    """What every artifact write does first: refuse the working directory, restore or clean an
+    interrupted run's leftovers, refuse an ``out`` that is not replaceable."""
+    check_not_cwd(out, example=f"runs/{kind.removeprefix('recs.')}")
+    temps.recover(out, is_artifact)
+    replaceable(out, kind, is_artifact)
+
+
 @contextmanager
 def atomic_dir(out: str | Path, kind: str, is_artifact: Callable[[Path], bool] | None = None) -> Iterator[Path]:
     """Yield a fresh temporary directory beside ``out``; on success it replaces ``out`` in one atomic step.
@@ -265,12 +274,8 @@ def atomic_dir(out: str | Path, kind: str, is_artifact: Callable[[Path], bool] |
     anything else is refused so recs never deletes a user's own files. Leftovers of an interrupted
     earlier run are restored or cleaned first (``recover``).
     """
-    from recs.paths import check_not_cwd  # paths builds on this module's names
-
     out = Path(out)
-    check_not_cwd(out, example=f"runs/{kind.removeprefix('recs.')}")
-    temps.recover(out, is_artifact)
-    replaceable(out, kind, is_artifact)
+    prepare_out(out, kind, is_artifact)
     created: list[Path] = []
     tmp = temps.temp_name(out, "tmp")
     try:

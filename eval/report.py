@@ -56,7 +56,8 @@ def evaluate_index(
     available = manifest["candidate_sets"]
     chosen = names or list(available)
     # lazy scans: the hit rate reads only rows that can match (400M rows at 10M events with backoff)
-    frames = {n: load_candidates(index_dir, n, lazy=True) for n in chosen}  # clear error for unknown names
+    # (a clear error for unknown names)
+    frames = {n: load_candidates(index_dir, n, lazy=True, manifest=manifest) for n in chosen}
     built_from = (f"sessions {manifest['sessions'].get('path')}" if "sessions" in manifest
                   else f"model {manifest.get('model', {}).get('path', 'an unrecorded model')}")
     method = manifest.get("method", {}).get("name", "ours")

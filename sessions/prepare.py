@@ -160,11 +160,13 @@ def prepare(
     config: PrepareConfig | None = None,
     progress: Progress | None = None,
     outputs: Outputs | None = None,
+    also_written: Sequence[tuple[str, str | Path | None]] = (),
 ) -> dict[str, Any]:
     """Read raw logs, write canonical sessions to ``out`` atomically, and return the report.
 
     With ``outputs`` the sessions file is staged there, to appear together with the caller's other
-    outputs (the CLI's ``--json``) when it commits.
+    outputs (the CLI's ``--json``) when it commits. ``also_written``: those other outputs, as (option,
+    path), checked with ``out`` against the expanded inputs before anything is read.
 
     Raises InputError for unreadable or malformed input (naming file and line), SchemaError for a
     missing column, ConfigError for inconsistent options; in every case ``out`` is left untouched.
@@ -176,7 +178,8 @@ def prepare(
     out = Path(out)
     out_kind = sessions_output_kind(out, "--out")
     paths = expand_inputs(inputs)
-    check_paths([("INPUT", p) for p in paths], [("--out", out)])
+    # the expanded inputs: a quoted glob must not hide that an output is one of the files it matches
+    check_paths([("INPUT", p) for p in paths], [("--out", out), *also_written])
 
     with scratch_dir(out, outputs=outputs) as work:
         src = _resolve_inputs(paths, cfg, work, progress)
