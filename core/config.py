@@ -174,6 +174,33 @@ class EvalConfig:
             raise ConfigError("--targets names no interaction")
 
 
+# Modules of ``recs recommend`` (paper sec. 5.4): which history events trigger which candidate set.
+MODULES: tuple[str, ...] = ("click", "cart", "both", "recent", "cart-page")
+MERGE_RULES: tuple[str, ...] = ("score", "round-robin")  # how the lists of several triggers are merged
+MAX_RECOMMEND_K = 100_000
+
+
+@dataclass(frozen=True)
+class RecommendConfig:
+    """Per-user lists from an index's candidate sets (recs.recommend); paper: 4 triggers x 200 = 800."""
+
+    module: str = MODULES[0]
+    k: int = 800  # list length cap after the merge
+    triggers: int = 4  # last N distinct items of the module's interaction (click, cart, both)
+    recent: int = 100  # the control module's last N distinct items of any interaction
+    merge: str = MERGE_RULES[0]
+    drop_bought: bool = False  # drop candidates the history already purchased
+    block_users: int = 4096  # users per block of a batch run: memory is per block, not per user
+
+    def validate(self) -> None:
+        check_choice("--module", self.module, MODULES)
+        check_choice("--merge", self.merge, MERGE_RULES)
+        check_range("--k", self.k, 1, MAX_RECOMMEND_K)
+        check_range("--triggers", self.triggers, 1, 10_000)
+        check_range("--recent", self.recent, 1, 10_000)
+        check_range("--block-users", self.block_users, 1, 10_000_000)
+
+
 MAX_SYNTH_EVENTS = 10**9  # the arrays of a larger log do not fit in any memory we run on
 
 

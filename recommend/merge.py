@@ -1,0 +1,110 @@
+"""Merge the candidate lists of many triggers into one list per user: the numpy engine shared by a
+single history and a batch of users.
+
+The rule (``RecommendConfig.merge``):
+
+* ``score``: every trigger's list is read; a candidate keeps its best score over the triggers that
+  brought it (ties: the more recent trigger, then the better rank, then the smaller item code), and
+  the list is ordered by that score. Scores of one index are comparable across its lists (the same
+  model's log-probability, cosine or count), so this ranks by the index's own confidence.
+* ``round-robin``: rank 1 of every trigger from the most recent to the oldest, then rank 2, and so
+  on; a candidate already taken is skipped. Every trigger gets a share of the list whatever its scores.
+
+Either way a candidate appears once per user, with the trigger (item, interaction, set) that put it
+there, the list stops at ``k``, and ``drop`` removes candidates the user already bought. Which rule
+is better is measured by ``recs eval-recommend --merge`` (README, "Offline A/B").
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from recs.recommend.store import CandidateSet
+
+
+class Triggers(NamedTuple):
+    """The triggers of a block of users, one row each."""
+
+    user: np.ndarray  # int64 user index within the block
+    recency: np.ndarray  # int64: 0 = the user's most recent trigger
+    code: np.ndarray  # int64 item code in the store (>= 0: triggers without a list are dropped before)
+    set_index: np.ndarray  # int64 index into the tuple of sets passed to ``merge``
+
+
+class Merged(NamedTuple):
+    """Merged lists, rows grouped by user in rank order."""
+
+    user: np.ndarray
+    rank: np.ndarray  # 1-based
+    cand: np.ndarray  # item code
+    score: np.ndarray
+    trigger: np.ndarray  # row of ``Triggers`` that brought the candidate
+
+
+def gather(triggers: Triggers, sets: tuple[CandidateSet, ...], per_trigger: int | None = None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every (trigger row, list rank, candidate code, score) of the triggers' lists, without a loop
+    over rows: one ``np.repeat`` of list starts per set."""
+    rows, ranks, cands, scores = [], [], [], []
+    for s_idx, cs in enumerate(sets):
+        t_rows = np.flatnonzero(triggers.set_index == s_idx)
+        if len(t_rows) == 0:
+            continue
+        codes = triggers.code[t_rows]
+        starts = cs.offsets[codes]
+        lens = cs.offsets[codes + 1] - starts
+        if per_trigger is not None:
+            lens = np.minimum(lens, per_trigger)
+        total = int(lens.sum())
+        if total == 0:
+            continue
+        first = np.cumsum(lens) - lens  # where each trigger's rows start in the output
+        within = np.arange(total, dtype=np.int64) - np.repeat(first, lens)
+        idx = np.repeat(starts, lens) + within
+        rows.append(np.repeat(t_rows, lens))
+        ranks.append(within + 1)
+        cands.append(cs.cands[idx].astype(np.int64))
+        scores.append(cs.scores[idx])
+    if not rows:
+        e = np.zeros(0, dtype=np.int64)
+        return e, e, e, np.zeros(0, dtype=np.float32)
+    return np.concatenate(rows), np.concatenate(ranks), np.concatenate(cands), np.concatenate(scores)
+
+
+def merge(
+    triggers: Triggers,
+    sets: tuple[CandidateSet, ...],
+    k: int,
+    rule: str,
+    drop: tuple[np.ndarray, np.ndarray] | None = None,
+    per_trigger: int | None = None,
+) -> Merged:
+    """One list of at most ``k`` distinct candidates per user (see the module doc for the rule).
+
+    ``drop``: (user, item code) pairs to leave out (the items a user already bought)."""
+    t_row, rank, cand, score = gather(triggers, sets, per_trigger)
+    user = triggers.user[t_row]
+    recency = triggers.recency[t_row]
+    n_codes = int(max(len(cs.offsets) for cs in sets)) if sets else 1
+    pair = user * n_codes + cand
+    if drop is not None and len(drop[0]) and len(pair):
+        keep = ~np.isin(pair, drop[0] * n_codes + drop[1])
+        t_row, rank, cand, score, user, recency, pair = (a[keep] for a in (t_row, rank, cand, score, user, recency,
+                                                                            pair))
+    # priority order within a user: lexsort's last key is the primary one
+    if rule == "score":
+        order = np.lexsort((cand, rank, recency, -score.astype(np.float64), user))
+    else:  # round-robin: rank 1 of every trigger (newest first), then rank 2, ...
+        order = np.lexsort((cand, recency, rank, user))
+    pair = pair[order]
+    # the first row of each (user, candidate) in priority order wins
+    _, first = np.unique(pair, return_index=True)
+    order = order[np.sort(first)]
+    user = user[order]
+    starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]]) if len(user) else np.zeros(0, dtype=np.int64)
+    pos = np.arange(len(user)) - np.repeat(starts, np.diff(np.r_[starts, len(user)]))
+    keep = pos < k
+    order = order[keep]
+    return Merged(user[keep], pos[keep] + 1, cand[order], score[order], t_row[order])

@@ -1,0 +1,167 @@
+"""An index's candidate sets in a compact, read-only, in-memory form.
+
+A candidate table (``item_id, candidate_item_id, rank, score``) becomes, per set, three numpy arrays
+in CSR layout over one item code space: ``offsets[code] .. offsets[code + 1]`` are the rows of item
+``code``'s list in rank order, ``cands`` their candidate codes (int32) and ``scores`` (float32).
+Nothing holds a Python object per row or per item: ``ids`` is one sorted numpy array (int64, or
+fixed-width unicode for text ids), so a lookup is a ``searchsorted`` and the codes of a list are
+ids again by fancy indexing. At 1M planted events (two sets of 200 per item) this is ~8 bytes a row.
+
+Codes are positions in the sorted union of every id any set names (as a trigger or as a candidate),
+so a code is the same item in every set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recs.candidates.build import load_candidates, load_index_manifest
+from recs.columns import Col
+from recs.errors import ArtifactError
+
+_CODE, _CAND_CODE = "_code", "_cand_code"
+
+
+@dataclass(frozen=True)
+class CandidateSet:
+    """One candidate set in CSR form (see the module doc)."""
+
+    name: str
+    source: str
+    target: str
+    offsets: np.ndarray  # int64, len = number of item codes + 1
+    cands: np.ndarray  # int32 codes
+    scores: np.ndarray  # float32
+
+    def has_list(self, codes: np.ndarray) -> np.ndarray:
+        """Which of ``codes`` (-1 = unknown item) have a non-empty list in this set."""
+        ok = codes >= 0
+        out = np.zeros(len(codes), dtype=bool)
+        out[ok] = self.offsets[codes[ok] + 1] > self.offsets[codes[ok]]
+        return out
+
+
+class CandidateStore:
+    """Every candidate set of one index directory, over one item code space."""
+
+    def __init__(self, index_dir: Path, manifest: dict[str, Any], ids: np.ndarray, sets: dict[str, CandidateSet]):
+        self.index_dir = index_dir
+        self.manifest = manifest
+        self.ids = ids
+        self.sets = sets
+        self.text_ids = ids.dtype.kind == "U"
+
+    @classmethod
+    def open(cls, index_dir: str | Path, max_rank: int | None = None) -> CandidateStore:
+        """Load every candidate set of ``index_dir`` (checked by ``load_index_manifest``).
+
+        ``max_rank`` keeps only ranks 1..max_rank of each list (a service that never reads past 200 need
+        not hold more)."""
+        index_dir = Path(index_dir)
+        manifest = load_index_manifest(index_dir)
+        scans = {name: load_candidates(index_dir, name, lazy=True, manifest=manifest)
+                 for name in manifest["candidate_sets"]}
+        if max_rank is not None:
+            scans = {n: s.filter(pl.col(Col.RANK) <= max_rank) for n, s in scans.items()}
+        ids = _all_ids(scans)
+        codes = pl.DataFrame({Col.ITEM: ids}).with_row_index(_CODE)
+        n = len(ids)
+        sets = {}
+        for name, scan in scans.items():
+            spec = manifest["candidate_sets"][name]
+            sets[name] = _csr(name, spec["source"], spec["target"], scan, codes, n, index_dir)
+        return cls(index_dir, manifest, _numpy_ids(ids), sets)
+
+    def codes(self, items: Any) -> np.ndarray:
+        """Codes of ``items`` (a sequence or array of ids); -1 for an id no set knows.
+
+        An id of the other kind (text for an index of integer ids, or the reverse) is compared as text,
+        as ``recs eval-hitrate`` compares them, so ``"42"`` finds item 42."""
+        if len(self.ids) == 0 or len(items) == 0:
+            return np.full(len(items), -1, dtype=np.int64)
+        query = _as_query(items, self.text_ids)
+        if query is None:  # text that is not an integer cannot be an item of an integer index
+            query, known = _int_or_missing(items)
+        else:
+            known = np.ones(len(query), dtype=bool)
+        pos = np.searchsorted(self.ids, query)
+        pos = np.minimum(pos, len(self.ids) - 1)
+        found = known & (self.ids[pos] == query)
+        return np.where(found, pos, -1).astype(np.int64)
+
+    def code_frame(self, items: pl.Series) -> pl.Series:
+        """Codes of a polars column of ids (batch path: a join, not a loop); null for unknown ids."""
+        ids = pl.DataFrame({Col.ITEM: self.ids}).with_row_index(_CODE)
+        col = items.cast(pl.String) if self.text_ids or items.dtype == pl.String else items.cast(pl.Int64)
+        key = ids[Col.ITEM].cast(pl.String) if col.dtype == pl.String else ids[Col.ITEM]
+        return (
+            pl.DataFrame({Col.ITEM: col}).with_row_index("_row")
+            .join(pl.DataFrame({Col.ITEM: key, _CODE: ids[_CODE]}), on=Col.ITEM, how="left")
+            .sort("_row")[_CODE].cast(pl.Int64)
+        )
+
+    def item_ids(self, codes: np.ndarray) -> np.ndarray:
+        return self.ids[codes]
+
+
+def _all_ids(scans: dict[str, pl.LazyFrame]) -> pl.Series:
+    parts = [s.select(pl.col(Col.ITEM)) for s in scans.values()]
+    parts += [s.select(pl.col(Col.CANDIDATE).alias(Col.ITEM)) for s in scans.values()]
+    kinds = {p.collect_schema()[Col.ITEM] == pl.String for p in parts}
+    if len(kinds) > 1:  # index_check refuses mixed kinds inside a table, not across tables
+        parts = [p.select(pl.col(Col.ITEM).cast(pl.String)) for p in parts]
+    return pl.concat(parts).unique().sort(Col.ITEM).collect()[Col.ITEM]
+
+
+def _numpy_ids(ids: pl.Series) -> np.ndarray:
+    if ids.dtype == pl.String:
+        return np.asarray(ids.to_list(), dtype=str)  # fixed-width unicode: searchsorted runs in C
+    return ids.cast(pl.Int64).to_numpy()
+
+
+def _csr(name: str, source: str, target: str, scan: pl.LazyFrame, codes: pl.DataFrame, n: int,
+         index_dir: Path) -> CandidateSet:
+    """One set as CSR arrays, rows in (item code, rank) order."""
+    item_kind = codes.schema[Col.ITEM]
+    cand = codes.rename({Col.ITEM: Col.CANDIDATE, _CODE: _CAND_CODE})
+    rows = (
+        scan.select(pl.col(Col.ITEM).cast(item_kind), pl.col(Col.CANDIDATE).cast(item_kind), Col.RANK, Col.SCORE)
+        .join(codes.lazy(), on=Col.ITEM)
+        .join(cand.lazy(), on=Col.CANDIDATE)
+        .select(_CODE, _CAND_CODE, Col.RANK, pl.col(Col.SCORE).cast(pl.Float32))
+        .sort(_CODE, Col.RANK)
+        .collect()
+    )
+    code = rows[_CODE].to_numpy()
+    if len(code) and np.any(np.diff(rows[Col.RANK].to_numpy())[np.diff(code) == 0] == 0):
+        raise ArtifactError(f"{index_dir}: candidate set {name!r} repeats a rank within one item's list")
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(code, minlength=n), out=offsets[1:])
+    return CandidateSet(name, source, target, offsets, rows[_CAND_CODE].to_numpy().astype(np.int32),
+                        rows[Col.SCORE].to_numpy())
+
+
+def _as_query(items: Any, text_ids: bool) -> np.ndarray | None:
+    """``items`` as an array comparable with the index's ids, or None when integers are asked for text."""
+    arr = np.asarray(items)
+    if text_ids:
+        return arr.astype(str)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    return None
+
+
+def _int_or_missing(items: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Text ids against an integer index: canonical integers (``"42"``) are looked up, the rest unknown."""
+    out = np.zeros(len(items), dtype=np.int64)
+    known = np.zeros(len(items), dtype=bool)
+    for i, value in enumerate(items):  # a history's few items, not rows of a table
+        text = str(value)
+        if text == "0" or (text[:1] in "123456789" and text.isdigit() and len(text) < 19):
+            out[i], known[i] = int(text), True
+    return out, known

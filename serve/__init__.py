@@ -1,0 +1,1 @@
+"""``recs serve``: the recommendations of one index over HTTP (optional extra ``[serve]``)."""

@@ -1,0 +1,1 @@
+"""``--engine spark``: the counting and the candidate search on Spark (optional extra ``[spark]``)."""
