@@ -51,9 +51,20 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from recs.cli import check_cmd, compare_cmd, data_cmds, eval_cmd, index_cmd, prepare_cmd, stats_cmd, train_cmd
+    from recs.cli import (
+        check_cmd,
+        compare_cmd,
+        data_cmds,
+        eval_cmd,
+        index_cmd,
+        prepare_cmd,
+        recommend_cmd,
+        stats_cmd,
+        train_cmd,
+    )
 
-    for module in (prepare_cmd, stats_cmd, data_cmds, train_cmd, index_cmd, eval_cmd, compare_cmd, check_cmd):
+    for module in (prepare_cmd, stats_cmd, data_cmds, train_cmd, index_cmd, eval_cmd, recommend_cmd, compare_cmd,
+                   check_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -16,6 +16,7 @@ import polars as pl
 from recs.columns import Col
 from recs.config import SplitConfig
 from recs.errors import ConfigError, InputError
+from recs.sessions import times
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,7 @@ class Split:
 
 
 def _parse_cutoff(text: str) -> datetime:
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"--cutoff: {text!r} is not an ISO-8601 date or time (e.g. 2017-12-03)") from None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    return times.parse_instant(text, "--cutoff")
 
 
 def split_sessions(sessions: pl.DataFrame, cfg: SplitConfig | None = None) -> Split:

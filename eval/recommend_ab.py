@@ -1,0 +1,169 @@
+"""``recs eval-recommend``: the paper's online A/B test (sec. 5.4) replayed offline.
+
+Each arm is a module of ``recs.recommend`` (the control ``recent`` on an item-level index, the
+treatments ``click``, ``cart`` and ``both`` on ours). For every user with history before the cut-off
+(the training file) and carts or purchases in the test window (the test file), each arm builds the
+user's list from the history only; the user's targets are the multiset of items carted or purchased
+in the test window, and a target is a hit when its item is in the list. Per arm:
+
+* ``hit_rate`` = hits / targets (every evaluated user's targets, whether or not the arm had a list
+  for them: an arm that cannot answer a user misses), ``user_hit_share`` = users with >= 1 hit / users;
+* ``users_with_list``, ``mean_list_length`` (over users with a list), ``catalogue_reach`` (distinct
+  candidates shown to anyone / items in the history);
+* the same hit rate split into **re-finding** targets (the user had an event on the item in the
+  history) and **discovery** targets (new to the user): lists that only re-surface what a user has
+  seen are what "recently viewed" already does; a generator earns its keep on discovery.
+
+Users are taken in blocks (``RecommendConfig.block_users``): memory holds one block's lists.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from recs.columns import Col, Interaction
+from recs.config import AB_ARMS, MODULES, RecommendConfig, check_choice, config_dict
+from recs.errors import ConfigError, InputError
+from recs.eval.ids import comparison_dtype, mixed_kinds_note
+from recs.progress import NullProgress, Progress
+from recs.recommend.recommender import Recommender
+from recs.sessions.io import read_sessions
+from recs.sessions.times import DEFAULT_TIME_UNIT
+
+REFINDING = "refinding"
+CONTROL = "recent"
+
+
+def evaluate_arms(
+    index_dir: str | Path,
+    history: str | Path,
+    test: str | Path,
+    cfg: RecommendConfig | None = None,
+    arms: tuple[str, ...] = AB_ARMS,
+    control_index: str | Path | None = None,
+    targets: tuple[str, ...] = (Interaction.CART, Interaction.PURCHASE),
+    time_unit: str = DEFAULT_TIME_UNIT,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Score every arm on the users of ``history`` with targets in ``test``; return the report.
+
+    ``control_index``: the index the ``recent`` arm reads (an item-level method's, e.g. built with
+    ``recs build-index --method embedding-reg``); default ``index_dir``."""
+    cfg = cfg or RecommendConfig()
+    cfg.validate()
+    if not arms:
+        raise ConfigError("--arms names no arm")
+    for arm in arms:
+        check_choice("--arms", arm, MODULES)
+    if not targets:
+        raise ConfigError("--targets names no interaction")
+    progress = progress or NullProgress()
+    t0 = time.perf_counter()
+    hist = read_sessions(history, time_unit=time_unit)
+    tst = read_sessions(test, time_unit=time_unit)
+    for path, frame in ((history, hist), (test, tst)):
+        if Col.USER not in frame.columns:
+            raise InputError(f"{path}: has no {Col.USER!r} column; eval-recommend follows users from their "
+                             "history into the test window, and a session never spans the cut-off")
+    notes = []
+    kind = comparison_dtype(hist.schema[Col.USER], tst.schema[Col.USER], where="user ids")
+    if kind is not None:
+        hist, tst = (f.with_columns(pl.col(Col.USER).cast(kind)) for f in (hist, tst))
+    item_kind = comparison_dtype(tst.schema[Col.ITEM], hist.schema[Col.ITEM], where=f"{test}")
+    note = mixed_kinds_note(tst.schema[Col.ITEM], hist.schema[Col.ITEM], what="the history")
+    if note:
+        notes.append(note)
+    tgt = user_targets(hist, tst, targets, item_kind)
+    users = tgt.select(Col.USER).unique().sort(Col.USER)[Col.USER]
+    catalogue = hist[Col.ITEM].n_unique()  # every item of the history, not only the evaluated users'
+    hist = hist.filter(pl.col(Col.USER).is_in(users.implode())).sort(Col.USER, maintain_order=True)
+    recs_by_index: dict[str, Recommender] = {}
+
+    def recommender(path: str | Path) -> Recommender:
+        if str(path) not in recs_by_index:
+            recs_by_index[str(path)] = Recommender.open(path, cfg)
+        return recs_by_index[str(path)]
+
+    rows = []
+    for arm in arms:
+        path = control_index if (arm == CONTROL and control_index is not None) else index_dir
+        rec = recommender(path)
+        with progress.stage(f"arm {arm}", total=len(users), unit="user") as bar:
+            rows.append({"arm": arm, "index": str(path),
+                         **_score_arm(rec, replace(cfg, module=arm), hist, tgt, users, catalogue, bar)})
+    return {
+        "history": str(history), "test": str(test), "index": str(index_dir),
+        "control_index": str(control_index) if control_index is not None else None,
+        "targets": list(targets), "config": config_dict(cfg), "users": len(users),
+        "target_events": tgt.height, "catalogue_items": catalogue, "arms": rows, "notes": notes,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def user_targets(hist: pl.DataFrame, test: pl.DataFrame, targets: tuple[str, ...],
+                 item_kind: pl.DataType | None = None) -> pl.DataFrame:
+    """The targets of users who have history: one row per carted/purchased test event (a multiset),
+    ``user_id, item_id, refinding`` (the user had any event on the item in the history)."""
+    seen = hist.select(Col.USER, Col.ITEM).unique()
+    tgt = test.filter(pl.col(Col.INTERACTION).is_in(list(targets))).select(Col.USER, Col.ITEM)
+    if item_kind is not None:
+        seen = seen.with_columns(pl.col(Col.ITEM).cast(item_kind))
+        tgt = tgt.with_columns(pl.col(Col.ITEM).cast(item_kind))
+    tgt = tgt.join(hist.select(Col.USER).unique(), on=Col.USER, how="semi")
+    return tgt.join(seen.with_columns(pl.lit(True).alias(REFINDING)), on=[Col.USER, Col.ITEM], how="left",
+                    maintain_order="left").with_columns(pl.col(REFINDING).fill_null(False))
+
+
+def _score_arm(rec: Recommender, cfg: RecommendConfig, hist: pl.DataFrame, tgt: pl.DataFrame, users: pl.Series,
+               catalogue: int, bar: Any) -> dict[str, Any]:
+    counts = {"users": len(users), "users_with_list": 0, "users_with_hit": 0, "list_rows": 0}
+    parts = {REFINDING: [0, 0], "discovery": [0, 0]}  # targets, hits
+    reached: list[pl.Series] = []
+    starts = hist.with_row_index("_r").group_by(Col.USER, maintain_order=True).agg(pl.col("_r").first())
+    first = dict(zip(starts[Col.USER].to_list(), starts["_r"].to_list(), strict=True))
+    user_list = users.to_list()
+    for lo in range(0, len(user_list), cfg.block_users):
+        block_users = user_list[lo:lo + cfg.block_users]
+        a = first[block_users[0]]
+        nxt = lo + cfg.block_users
+        b = first[user_list[nxt]] if nxt < len(user_list) else hist.height
+        lists = rec.recommend_batch(hist.slice(a, b - a), key=Col.USER, module=cfg.module)
+        block_tgt = tgt.filter(pl.col(Col.USER).is_in(pl.Series(block_users).implode()))
+        shown = lists.select(Col.USER, pl.col(Col.CANDIDATE).alias(Col.ITEM))
+        kind = comparison_dtype(block_tgt.schema[Col.ITEM], shown.schema[Col.ITEM], where="candidate ids")
+        if kind is not None:
+            shown = shown.with_columns(pl.col(Col.ITEM).cast(kind))
+            block_tgt = block_tgt.with_columns(pl.col(Col.ITEM).cast(kind))
+        scored = block_tgt.join(shown.with_columns(pl.lit(True).alias("hit")), on=[Col.USER, Col.ITEM], how="left")
+        scored = scored.with_columns(pl.col("hit").fill_null(False))
+        for name, part in ((REFINDING, scored.filter(pl.col(REFINDING))),
+                           ("discovery", scored.filter(~pl.col(REFINDING)))):
+            parts[name][0] += part.height
+            parts[name][1] += int(part["hit"].sum())
+        counts["users_with_hit"] += scored.filter(pl.col("hit"))[Col.USER].n_unique()
+        counts["users_with_list"] += lists[Col.USER].n_unique()
+        counts["list_rows"] += lists.height
+        reached.append(lists[Col.CANDIDATE].unique())
+        bar.update(len(block_users))
+    n_targets = parts[REFINDING][0] + parts["discovery"][0]
+    n_hits = parts[REFINDING][1] + parts["discovery"][1]
+    distinct = pl.concat(reached).n_unique() if reached else 0
+    out = {
+        "targets": n_targets, "hits": n_hits, "hit_rate": _rate(n_hits, n_targets),
+        "users_with_hit": counts["users_with_hit"], "user_hit_share": _rate(counts["users_with_hit"], len(users)),
+        "users": len(users), "users_with_list": counts["users_with_list"],
+        "mean_list_length": _rate(counts["list_rows"], counts["users_with_list"]),
+        "catalogue_reach": _rate(distinct, catalogue),
+    }
+    for name, (t, h) in parts.items():
+        out.update({f"{name}_targets": t, f"{name}_hits": h, f"{name}_hit_rate": _rate(h, t)})
+    return out
+
+
+def _rate(num: int, den: int) -> float:
+    return num / den if den else float("nan")

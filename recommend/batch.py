@@ -1,0 +1,89 @@
+"""``recs recommend``: every user's list for a history file, streamed to one parquet file in blocks.
+
+Memory is the history's events (read once, as every command reads sessions) plus one block of users'
+lists: users are cut into blocks of ``RecommendConfig.block_users`` in id order and each block's
+lists are written as one row group before the next is built, so 1M users need no memory per user
+beyond the block. The key is ``user_id`` when the history has one (a user's history spans
+sessions), else ``session_id``.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from recs.atomic import writing
+from recs.columns import Col
+from recs.config import RecommendConfig, config_dict
+from recs.errors import ConfigError
+from recs.progress import NullProgress, Progress
+from recs.recommend.recommender import Recommender
+from recs.sessions.io import read_sessions
+from recs.sessions.times import DEFAULT_TIME_UNIT
+
+
+def history_key(events: pl.DataFrame) -> str:
+    """``user_id`` when the history has users, else ``session_id``."""
+    return Col.USER if Col.USER in events.columns else Col.SESSION
+
+
+def recommend_file(
+    index_dir: str | Path,
+    history: str | Path,
+    out: str | Path,
+    cfg: RecommendConfig | None = None,
+    at: datetime | None = None,
+    time_unit: str = DEFAULT_TIME_UNIT,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Write every key's list for ``history`` to ``out`` (parquet); return a summary.
+
+    Columns: the key, ``rank``, ``candidate_item_id``, ``score``, ``trigger_item_id``,
+    ``trigger_interaction``, ``candidate_set``. Keys with no list (no trigger with candidates) have no
+    rows and are counted in the summary. ``at``: only events before it are history.
+    """
+    cfg = cfg or RecommendConfig()
+    cfg.validate()
+    if Path(out).suffix.lower() != ".parquet":
+        raise ConfigError(f"--out {out}: recommendations are written as parquet; give a .parquet path")
+    progress = progress or NullProgress()
+    t0 = time.perf_counter()
+    rec = Recommender.open(index_dir, cfg)
+    events = read_sessions(history, time_unit=time_unit)
+    key = history_key(events)
+    if at is not None:
+        events = events.filter(pl.col(Col.TIMESTAMP) < at)
+    # sorted by key once (stable: a key's events keep their order), so a block of keys is one slice
+    events = events.sort(key, maintain_order=True)
+    starts = events.with_row_index("_row").group_by(key, maintain_order=True).agg(pl.col("_row").first())
+    keys, first = starts[key], [*starts["_row"].to_list(), events.height]
+    n_rows = n_with = 0
+    writer: pq.ParquetWriter | None = None
+    with writing(out) as tmp:
+        try:
+            with progress.stage("recommending", total=len(keys), unit="user") as bar:
+                for lo in range(0, max(len(keys), 1), cfg.block_users):
+                    hi = min(lo + cfg.block_users, len(keys))
+                    block = events.slice(first[lo], first[hi] - first[lo]) if len(keys) else events
+                    lists = rec.recommend_batch(block, key=key)
+                    table = lists.to_arrow()
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+                    writer.write_table(table)
+                    n_rows += lists.height
+                    n_with += lists[key].n_unique()
+                    bar.update(hi - lo)
+        finally:
+            if writer is not None:
+                writer.close()
+    return {
+        "index": str(index_dir), "history": str(history), "out": str(out), "key": key,
+        "at": at.isoformat() if at is not None else None, "config": config_dict(cfg),
+        "keys": len(keys), "keys_with_list": n_with, "keys_without_list": len(keys) - n_with, "rows": n_rows,
+        "mean_list_length": n_rows / n_with if n_with else 0.0, "seconds": time.perf_counter() - t0,
+    }
