@@ -30,12 +30,13 @@ from recs.columns import Col, Interaction
 from recs.config import AB_ARMS, MODULES, RecommendConfig, check_choice, config_dict
 from recs.errors import ConfigError, InputError
 from recs.eval.ids import comparison_dtype, mixed_kinds_note
+from recs.eval.novelty import REFINDING, mark_refinding
 from recs.progress import NullProgress, Progress
 from recs.recommend.recommender import Recommender
 from recs.sessions.io import read_sessions
 from recs.sessions.times import DEFAULT_TIME_UNIT
 
-REFINDING = "refinding"
+_ORDER = "_order"  # history events all come before the test window
 CONTROL = "recent"
 
 
@@ -108,15 +109,16 @@ def evaluate_arms(
 def user_targets(hist: pl.DataFrame, test: pl.DataFrame, targets: tuple[str, ...],
                  item_kind: pl.DataType | None = None) -> pl.DataFrame:
     """The targets of users who have history: one row per carted/purchased test event (a multiset),
-    ``user_id, item_id, refinding`` (the user had any event on the item in the history)."""
-    seen = hist.select(Col.USER, Col.ITEM).unique()
+    ``user_id, item_id, refinding``. Re-finding is ``recs.eval.novelty``'s rule (the one of
+    ``eval-hitrate``) with the whole history earlier than every target: the user had any event on
+    the item before the cut-off."""
     tgt = test.filter(pl.col(Col.INTERACTION).is_in(list(targets))).select(Col.USER, Col.ITEM)
     if item_kind is not None:
-        seen = seen.with_columns(pl.col(Col.ITEM).cast(item_kind))
         tgt = tgt.with_columns(pl.col(Col.ITEM).cast(item_kind))
-    tgt = tgt.join(hist.select(Col.USER).unique(), on=Col.USER, how="semi")
-    return tgt.join(seen.with_columns(pl.lit(True).alias(REFINDING)), on=[Col.USER, Col.ITEM], how="left",
-                    maintain_order="left").with_columns(pl.col(REFINDING).fill_null(False))
+    tgt = tgt.join(hist.select(Col.USER).unique(), on=Col.USER, how="semi", maintain_order="left")
+    events = hist.select(Col.USER, Col.ITEM, pl.lit(0).alias(_ORDER))
+    marked = mark_refinding(events, tgt.with_columns(pl.lit(1).alias(_ORDER)), Col.USER, order=_ORDER)
+    return marked.select(Col.USER, Col.ITEM, REFINDING)
 
 
 def _score_arm(rec: Recommender, cfg: RecommendConfig, hist: pl.DataFrame, tgt: pl.DataFrame, users: pl.Series,
