@@ -7,14 +7,20 @@ from pathlib import Path
 import click
 
 from recs.cli.options import eval_options, json_option, time_unit_option
-from recs.cli.render import console, transposed, write_json
+from recs.cli.render import console, header, transposed, write_json
 from recs.config import EvalConfig
+from recs.eval.hitrate import SPLITS
 from recs.eval.report import evaluate_index
 from recs.paths import check_paths
 
-# One column per candidate set, one line per number: nine numbers per set do not fit 80 columns side by side.
-FIELDS = ["targets", "targets_with_trigger", "hits", "hit_rate", "targets_without_trigger", "coverage",
-          "mean_list_length", "catalogue_reach"]
+# One column per candidate set, one line per number: sixteen numbers per set do not fit 80 columns side
+# by side. Groups, each under a rule: all targets, re-finding, discovery (recs.eval.novelty), coverage.
+_SPLIT = ("targets", "targets_with_trigger", "hits", "hit_rate")
+_SHOWN = {"refinding": "re-finding", "discovery": "discovery"}
+FIELDS = ["targets", "targets_with_trigger", "hits", "hit_rate", "targets_without_trigger",
+          *(f"{s}_{f}" for s in SPLITS for f in _SPLIT), "coverage", "mean_list_length", "catalogue_reach"]
+HEADERS = {f"{s}_{f}": f"{_SHOWN[s]} {header(f)}" for s in SPLITS for f in _SPLIT}
+RULES = ["targets_without_trigger", *(f"{s}_hit_rate" for s in SPLITS)]
 
 
 @click.command("eval-hitrate")
@@ -36,8 +42,10 @@ def eval_cmd(index_dir: Path, sessions: Path, targets: tuple[str, ...], triggers
 
     A target is each cart or purchase event; its triggers are the last N distinct items with a
     source-interaction event earlier in the session, and it is a hit when its item is in the union of
-    their candidate lists. Hit rate = hits / targets with a trigger. Coverage: share of items with a
-    source event in the test sessions that have candidates, and the mean list length.
+    their candidate lists. Hit rate = hits / targets with a trigger. Every count is split into
+    re-finding targets (the item already occurred earlier in the session, or for the same user_id)
+    and discovery targets (new to the user). Coverage: share of items with a source event in the
+    test sessions that have candidates, and the mean list length.
 
     \b
     Example:
@@ -50,7 +58,7 @@ def eval_cmd(index_dir: Path, sessions: Path, targets: tuple[str, ...], triggers
     which = " (any event)" if any_trigger else ""
     title = (f"purchase-intent hit rate, k={report['k']}, score={report['score']}, triggers={triggers}{which}, "
              f"targets={','.join(cfg.targets)}")
-    console.print(transposed(title, report["results"], "candidate_set", FIELDS))
+    console.print(transposed(title, report["results"], "candidate_set", FIELDS, headers=HEADERS, rule_after=RULES))
     for note in report.get("notes", []):
         console.print(f"note: {note}")
     if json_out:

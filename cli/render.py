@@ -131,12 +131,14 @@ def transposed(
     fields: Sequence[str],
     headers: Mapping[str, str] | None = None,
     formats: Mapping[str, Format] | None = None,
+    rule_after: Sequence[str] = (),
 ) -> RenderableType:
     """``rows`` side by side: one column per row, headed by its ``key``, one line per field.
 
     For a few wide rows (candidate sets, the two sides of a split) that would not fit as columns. A
     field is formatted alike in every column; numbers are right-aligned, text left. When the
-    columns do not fit the console they continue in a second table below.
+    columns do not fit the console they continue in a second table below. A rule is drawn under
+    each field of ``rule_after``, to group the lines (all targets, re-finding, discovery, coverage).
     """
     headers = headers or {}
     label = [headers.get(f, header(f)) for f in fields]
@@ -162,7 +164,7 @@ def transposed(
             t.add_column(cols[i][0], justify="right", overflow="fold")
         for j, f in enumerate(fields):
             t.add_row(label[j], *(Text(cols[i][1][j], justify="right" if _is_number(rows[i].get(f)) else "left")
-                                  for i in chunk))
+                                  for i in chunk), end_section=f in rule_after and j + 1 < len(fields))
         tables.append(t)
     return titled(title, *tables)
 

@@ -5,12 +5,18 @@ file, an output inside a recs artifact (deleted with it when that artifact is re
 directory as an artifact (it cannot be swapped), a file output that is a directory, and a place the
 OS will not let us write: each is refused with one line naming the option and the path, so no
 minutes of work are spent before a write fails and no input is ever overwritten.
+
+An input may be a directory (of parquet parts) or a glob: an output inside the directory, or one the
+glob matches or would hold a match of (an artifact directory under ``logs/**``), is refused too,
+even before it exists: the next run would read it as input.
 """
 
 from __future__ import annotations
 
+import glob as globlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from recs.errors import ConfigError, OutputError
@@ -64,19 +70,85 @@ def _same_or_inside(a: Path, b: Path) -> bool:
     return a == b or b in a.parents or a in b.parents
 
 
+def is_glob(path: str | Path) -> bool:
+    """A path that does not exist as written and has glob characters (``*?[``) is a pattern; an existing
+    file whose name has them is that file (prepare and the sessions readers share this rule)."""
+    return globlib.has_magic(str(path)) and not Path(path).exists()
+
+
+def glob_root(pattern: str | Path) -> Path:
+    """The fixed leading directories of a glob (``logs`` for ``logs/*/*.parquet``; ``.`` when the first
+    part has a wildcard): what partitions and relative paths of its matches are counted from."""
+    parts = Path(pattern).parts
+    n = next((i for i, p in enumerate(parts) if globlib.has_magic(p)), len(parts))
+    return Path(*parts[:n]) if n else Path(".")
+
+
+def _match(pattern: Sequence[str], parts: Sequence[str], prefix: bool) -> bool:
+    """Whether path ``parts`` match glob ``pattern`` parts (``**`` spans any number of them); with
+    ``prefix``, also whether some path *below* ``parts`` could match."""
+    if not parts:
+        return not pattern or prefix or all(p == "**" for p in pattern)
+    if not pattern:
+        return False
+    if pattern[0] == "**":
+        return _match(pattern[1:], parts, prefix) or _match(pattern, parts[1:], prefix)
+    return fnmatchcase(parts[0], pattern[0]) and _match(pattern[1:], parts[1:], prefix)
+
+
+def _pattern_takes(pattern: str, out: Path, directory: bool) -> str | None:
+    """How glob ``pattern`` would read ``out`` (existing or not): it matches it, or (``directory``
+    outputs) could match a file inside it; None when it cannot. Both sides are resolved from the
+    pattern's fixed part, so ``./x`` and symlinked parents compare as one place."""
+    root = glob_root(pattern)
+    rest = Path(pattern).parts[len(root.parts):] if str(root) != "." else Path(pattern).parts
+    res_root, res_out = root.resolve(), out.resolve()
+    if res_root != res_out and res_root not in res_out.parents:
+        return None
+    parts = res_out.relative_to(res_root).parts
+    if _match(rest, parts, prefix=False):
+        return "is matched by"
+    return "would hold files read by" if directory and _match(rest, parts, prefix=True) else None
+
+
+Input = tuple[str, Path, "Path | None", "str | None"]
+
+
+def _expand(inputs: Named) -> list[Input]:
+    """(option, path, resolved path, pattern) per input; a glob gives one row per match (with its
+    pattern, for outputs that do not exist yet), or one row with no resolved path when nothing matches."""
+    rows: list[Input] = []
+    for name, p in inputs:
+        if p is None:
+            continue
+        if not is_glob(p):
+            rows.append((name, Path(p), Path(p).resolve(), None))
+            continue
+        matches = sorted(globlib.glob(str(p), recursive=True))
+        rows.extend((name, Path(m), Path(m).resolve(), str(p)) for m in matches)
+        if not matches:
+            rows.append((name, Path(p), None, str(p)))
+    return rows
+
+
 def check_paths(inputs: Named, outputs: Named, directories: bool = False) -> None:
     """Refuse, before anything is read, an output that resolves to an input (or holds one, or sits inside
-    one), two outputs that resolve to one path, an output inside a recs artifact, one that cannot be
-    written, and (unless the outputs are ``directories``) one that is a directory. Pairs are
-    (option name, path); None is skipped."""
-    ins = [(o, Path(p), Path(p).resolve()) for o, p in inputs if p is not None]
+    one, a directory input included), one an input glob matches or would read from, two outputs that
+    resolve to one path, an output inside a recs artifact, one that cannot be written, and (unless the
+    outputs are ``directories``) one that is a directory. Pairs are (option name, path); None is skipped."""
+    ins = _expand(inputs)
     outs = [(o, Path(p), Path(p).resolve()) for o, p in outputs if p is not None]
     for i, (o_name, o_path, o_res) in enumerate(outs):
-        for i_name, i_path, i_res in ins:
-            if _same_or_inside(o_res, i_res):
+        for i_name, i_path, i_res, pattern in ins:
+            how = _pattern_takes(pattern, o_path, directories) if pattern is not None else None
+            if how:
+                raise ConfigError(f"{o_name} {o_path}: {how} the input pattern ({i_name} {pattern}), so a "
+                                  "later run would read it as input; write to another path")
+            if i_res is not None and _same_or_inside(o_res, i_res):
                 how = ("is also an input" if o_res == i_res else
                        "contains an input" if o_res in i_res.parents else "lies inside an input")
-                raise ConfigError(f"{o_name} {o_path}: {how} ({i_name} {i_path}); write to another path, "
+                raise ConfigError(f"{o_name} {o_path}: {how} ({i_name} {pattern or i_path}"
+                                  f"{f' matches {i_path}' if pattern else ''}); write to another path, "
                                   "recs never overwrites its inputs")
         if not directories and o_path.is_dir():
             raise ConfigError(f"{o_name} {o_path}: is a directory; give a file path")

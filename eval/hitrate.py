@@ -7,6 +7,9 @@
   S = the union of their candidate lists.
 * A hit is a target whose item is in S. Hit rate = hits / targets with at least one trigger; targets
   without a trigger are counted separately.
+* Every count is also split into *re-finding* targets (the item already occurred, by any
+  interaction, earlier in the session or for the same user) and *discovery* targets (new to the
+  user): ``recs.eval.novelty``, the one definition ``recs eval-recommend`` uses too.
 
 Triggers are found in time and memory linear in the events (``target_triggers``: each source event
 is a trigger for an interval of targets, found by a vectorised scan), never as targets x earlier
@@ -24,9 +27,12 @@ import polars as pl
 from recs.columns import Col
 from recs.config import EvalConfig
 from recs.eval.ids import comparison_dtype
+from recs.eval.novelty import REFINDING, event_refinding
 
 _T, _TPOS, _TITEM = "_target", "_tpos", "_titem"
 _SPOS, _SITEM = "_spos", "_sitem"
+_ROW = "_row"  # input row of an event: the hit rate's tie rule, and how a target finds its re-finding flag
+SPLITS = ("refinding", "discovery")  # prefixes of the split counts (``split_counts``)
 _KEY, _SIDX, _J, _SAME = "_key", "_sidx", "_j", "_same"  # scratch columns of the trigger scan
 
 
@@ -40,8 +46,10 @@ def any_trigger_view(test: pl.DataFrame) -> pl.DataFrame:
     N distinct items with any earlier event; targets are still only the original events (the copies'
     interaction is never a target), and a target's own copy comes after it, so it is never its own
     trigger. The hit-rate code breaks timestamp ties by input order, which the interleaving keeps.
+    ``user_id`` is kept when present: it is part of a target's history (re-finding, ``recs.eval.novelty``).
     """
-    base = test.select(Col.SESSION, Col.ITEM, Col.INTERACTION, Col.TIMESTAMP).with_row_index("_o")
+    cols = [Col.SESSION, Col.ITEM, Col.INTERACTION, Col.TIMESTAMP, *([Col.USER] if Col.USER in test.columns else [])]
+    base = test.select(cols).with_row_index("_o")
     copies = base.with_columns(pl.lit(ANY).alias(Col.INTERACTION), (pl.col("_o") * 2 + 1).alias("_o"))
     return pl.concat([base.with_columns(pl.col("_o") * 2), copies]).sort("_o").drop("_o")
 
@@ -50,8 +58,8 @@ def _positions(test: pl.DataFrame) -> pl.DataFrame:
     """Events with their position in the session; the input order breaks timestamp ties."""
     return (
         test.select(Col.SESSION, Col.ITEM, Col.INTERACTION, Col.TIMESTAMP)
-        .with_row_index("_row")
-        .sort([Col.SESSION, Col.TIMESTAMP, "_row"])
+        .with_row_index(_ROW)
+        .sort([Col.SESSION, Col.TIMESTAMP, _ROW])
         .with_columns(pl.int_range(pl.len()).over(Col.SESSION).alias(Col.POS))
     )
 
@@ -173,14 +181,19 @@ def _trigger_intervals(prev: np.ndarray, stop: np.ndarray, n: int, stats: dict[s
 
 
 def hit_table(
-    test: pl.DataFrame, candidates: pl.DataFrame | pl.LazyFrame, source: str, cfg: EvalConfig
+    test: pl.DataFrame, candidates: pl.DataFrame | pl.LazyFrame, source: str, cfg: EvalConfig,
+    refinding: pl.Series | None = None,
 ) -> pl.DataFrame:
-    """Per target: session_id, pos, item_id, triggers (count), hit (bool; null without triggers).
+    """Per target: session_id, pos, item_id, triggers (count), hit (bool; null without triggers),
+    refinding (bool: the item is already in the user's history, ``recs.eval.novelty``).
 
     ``candidates`` may be lazy (a scan of a written candidate set): then only the rows that can match
-    are ever read into memory.
+    are ever read into memory. ``refinding``: ``novelty.event_refinding(test)`` when the caller scores
+    several sets on one ``test`` and computes it once.
     """
     targets, triggers = target_triggers(test, source, cfg)
+    flags = event_refinding(test) if refinding is None else refinding
+    targets = targets.with_columns(flags.alias(REFINDING).gather(_target_rows(test, cfg)))
     cand = candidates.lazy().select(pl.col(Col.ITEM).alias(_SITEM), pl.col(Col.CANDIDATE).alias(_TITEM))
     dtype = targets.schema[_TITEM]
     schema = cand.collect_schema()
@@ -211,7 +224,19 @@ def hit_table(
             pl.when(pl.col("triggers") > 0).then(pl.col("hit").fill_null(False)).otherwise(None).alias("hit")
         )
         .sort(_T)
-        .select(Col.SESSION, pl.col(_TPOS).alias(Col.POS), pl.col(_TITEM).alias(Col.ITEM), "triggers", "hit")
+        .select(Col.SESSION, pl.col(_TPOS).alias(Col.POS), pl.col(_TITEM).alias(Col.ITEM), "triggers", "hit",
+                REFINDING)
+    )
+
+
+def _target_rows(test: pl.DataFrame, cfg: EvalConfig) -> pl.Series:
+    """The input row of each target of ``target_triggers``, in its order (by session, time, row): only
+    the target events are sorted, and filtering before or after that sort gives the same rows."""
+    return (
+        test.select(Col.SESSION, Col.INTERACTION, Col.TIMESTAMP)
+        .with_row_index(_ROW)
+        .filter(pl.col(Col.INTERACTION).is_in(list(cfg.targets)))
+        .sort([Col.SESSION, Col.TIMESTAMP, _ROW])[_ROW]
     )
 
 
@@ -221,7 +246,11 @@ def hit_rate(
     """Targets, targets with a trigger, hits and hit rate for one candidate set."""
     cfg = cfg or EvalConfig()
     cfg.validate()
-    table = hit_table(test, candidates, source, cfg)
+    return hit_counts(hit_table(test, candidates, source, cfg))
+
+
+def hit_counts(table: pl.DataFrame) -> dict[str, Any]:
+    """The counts of ``hit_rate`` from a ``hit_table`` (or any subset of its rows)."""
     with_trigger = int(table["hit"].is_not_null().sum())
     hits = int(table["hit"].fill_null(False).sum())
     return {
@@ -231,6 +260,17 @@ def hit_rate(
         "hits": hits,
         "hit_rate": hits / with_trigger if with_trigger else float("nan"),
     }
+
+
+def split_counts(table: pl.DataFrame) -> dict[str, Any]:
+    """Targets, targets with a trigger, hits and hit rate of the re-finding and of the discovery
+    targets of a ``hit_table``, as ``refinding_*`` and ``discovery_*`` fields; each pair adds up to
+    ``hit_counts`` (the hit rates are those of their own targets with a trigger)."""
+    out: dict[str, Any] = {}
+    for prefix, part in zip(SPLITS, (table.filter(pl.col(REFINDING)), table.filter(~pl.col(REFINDING))), strict=True):
+        counts = hit_counts(part)
+        out.update({f"{prefix}_{k}": counts[k] for k in ("targets", "targets_with_trigger", "hits", "hit_rate")})
+    return out
 
 
 def coverage(

@@ -10,8 +10,9 @@ import polars as pl
 from recs.candidates.build import load_candidates, load_index_manifest
 from recs.columns import Col
 from recs.config import EvalConfig, config_dict
-from recs.eval.hitrate import ANY, any_trigger_view, coverage, hit_rate
+from recs.eval.hitrate import ANY, any_trigger_view, coverage, hit_counts, hit_table, split_counts
 from recs.eval.ids import mixed_kinds_note
+from recs.eval.novelty import event_refinding
 from recs.sessions.io import read_sessions
 from recs.sessions.times import DEFAULT_TIME_UNIT
 
@@ -25,11 +26,15 @@ def evaluate_sets(
     """One row per candidate set: name -> (source interaction, candidate table).
 
     The one scorer of recs: ``eval-hitrate`` scores an index with it and ``compare`` every method, so
-    a number in one is the number in the other."""
+    a number in one is the number in the other. A row holds ``hitrate.hit_rate``'s counts, the same
+    counts for the re-finding and the discovery targets (``hitrate.split_counts``), and coverage."""
     cfg = cfg or EvalConfig()
+    cfg.validate()
     rows = []
+    refinding = event_refinding(test) if sets else None  # one pass for every set: it depends on the events only
     for name, (source, frame) in sets.items():
-        rows.append({"candidate_set": name, **hit_rate(test, frame, source, cfg),
+        scored = hit_table(test, frame, source, cfg, refinding)
+        rows.append({"candidate_set": name, **hit_counts(scored), **split_counts(scored),
                      **coverage(test, frame, source, catalogue_items)})
     return rows
 
