@@ -4,8 +4,8 @@ single history and a batch of users.
 The rule (``RecommendConfig.merge``):
 
 * ``score``: every trigger's list is read; a candidate keeps its best score over the triggers that
-  brought it (ties: the more recent trigger, then the better rank, then the smaller item code), and
-  the list is ordered by that score. Scores of one index are comparable across its lists (the same
+  brought it (ties: the more recent trigger, then the better rank), and the list is ordered by that
+  score (ties the same way). Scores of one index are comparable across its lists (the same
   model's log-probability, cosine or count), so this ranks by the index's own confidence.
 * ``round-robin``: rank 1 of every trigger from the most recent to the oldest, then rank 2, and so
   on; a candidate already taken is skipped. Every trigger gets a share of the list whatever its scores.
@@ -28,7 +28,7 @@ class Triggers(NamedTuple):
     """The triggers of a block of users, one row each."""
 
     user: np.ndarray  # int64 user index within the block
-    recency: np.ndarray  # int64: 0 = the user's most recent trigger
+    recency: np.ndarray  # int64: 0 = the user's most recent trigger; distinct within a user
     code: np.ndarray  # int64 item code in the store (>= 0: triggers without a list are dropped before)
     set_index: np.ndarray  # int64 index into the tuple of sets passed to ``merge``
 
@@ -93,18 +93,25 @@ def merge(
         keep = ~np.isin(pair, drop[0] * n_codes + drop[1])
         t_row, rank, cand, score, user, recency, pair = (a[keep] for a in (t_row, rank, cand, score, user, recency,
                                                                             pair))
-    # priority order within a user: lexsort's last key is the primary one
+    # priority order within a user: lexsort's last key is the primary one. A user's triggers have
+    # distinct recencies and a trigger's rows distinct ranks, so (recency, rank) names one row and is
+    # packed into one int64 key: each lexsort key is a pass of its own (5 keys cost ~2.5x 3 keys).
     if rule == "score":
-        order = np.lexsort((cand, rank, recency, -score.astype(np.float64), user))
+        span = int(rank.max()) + 1 if len(rank) else 1
+        order = np.lexsort((recency * span + rank, -score, user))
     else:  # round-robin: rank 1 of every trigger (newest first), then rank 2, ...
-        order = np.lexsort((cand, recency, rank, user))
+        span = int(recency.max()) + 1 if len(recency) else 1
+        order = np.lexsort((rank * span + recency, user))
     pair = pair[order]
     # the first row of each (user, candidate) in priority order wins
     _, first = np.unique(pair, return_index=True)
     order = order[np.sort(first)]
     user = user[order]
-    starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]]) if len(user) else np.zeros(0, dtype=np.int64)
-    pos = np.arange(len(user)) - np.repeat(starts, np.diff(np.r_[starts, len(user)]))
+    pos = np.arange(len(user))
+    starts = np.flatnonzero(user[1:] != user[:-1]) + 1
+    if len(starts):  # several users: position within each user's run
+        starts = np.concatenate(([0], starts))
+        pos -= np.repeat(starts, np.diff(np.append(starts, len(user))))
     keep = pos < k
     order = order[keep]
     return Merged(user[keep], pos[keep] + 1, cand[order], score[order], t_row[order])

@@ -102,9 +102,10 @@ class Recommender:
         cfg = self.resolve(**overrides)
         items, inters = _ordered(history, at)
         rules, sets, positions = self._rules(cfg)
-        picked = _pick_one(items, inters, rules)  # (item, interaction, last position, rule)
+        event_codes = self.store.codes(items)
+        picked = _pick_one(items, inters, event_codes.tolist(), rules)  # (item, interaction, position, rule)
         t_items = [p[0] for p in picked]
-        codes = self.store.codes(t_items) if picked else np.zeros(0, dtype=np.int64)
+        codes = event_codes[np.array([p[2] for p in picked], dtype=np.int64)]
         t_inter = [p[1] for p in picked]
         recency = np.argsort(-np.array([p[2] for p in picked], dtype=np.int64), kind="stable").argsort()
         set_index = _first_set(codes, [p[3] for p in picked], sets, positions)
@@ -113,17 +114,18 @@ class Recommender:
                         set_index[ok])
         drop = None
         if cfg.drop_bought:
-            bought = self.store.codes([i for i, x in zip(items, inters, strict=True)
-                                        if x == Interaction.PURCHASE])
+            bought = event_codes[np.array([i for i, x in enumerate(inters) if x == Interaction.PURCHASE],
+                                          dtype=np.int64)]
             bought = bought[bought >= 0]
             drop = (np.zeros(len(bought), dtype=np.int64), bought)
         m = merge(trig, sets, cfg.k, cfg.merge, drop)
         kept = np.flatnonzero(ok)[m.trigger]  # picked index of each row's trigger
+        # per-row provenance by fancy indexing of the few triggers' values, not a Python loop over rows
         return Recommendations(
             items=self.store.item_ids(m.cand), scores=m.score,
-            trigger_items=np.asarray([t_items[i] for i in kept]) if len(kept) else self.store.ids[:0],
-            trigger_interactions=[t_inter[i] for i in kept],
-            candidate_sets=[sets[s].name for s in trig.set_index[m.trigger]],
+            trigger_items=np.asarray(t_items)[kept] if len(kept) else self.store.ids[:0],
+            trigger_interactions=_objects(t_inter)[kept].tolist(),
+            candidate_sets=_objects([cs.name for cs in sets])[trig.set_index[m.trigger]].tolist(),
         )
 
     def candidates(self, item: Any, set_name: str, k: int = 200) -> pl.DataFrame:
@@ -180,6 +182,12 @@ class Recommender:
         })
 
 
+def _objects(values: list[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
 def _ordered(history: Sequence[Event] | pl.DataFrame, at: Any) -> tuple[list[Any], list[str]]:
     """Items and interactions of one history in time order (stable), before ``at``."""
     if isinstance(history, pl.DataFrame):
@@ -193,18 +201,21 @@ def _ordered(history: Sequence[Event] | pl.DataFrame, at: Any) -> tuple[list[Any
     return [e[0] for e in events], [e[1] for e in events]
 
 
-def _pick_one(items: list[Any], inters: list[str], rules: tuple[Rule, ...]) -> list[tuple[Any, str, int, int]]:
+def _pick_one(items: list[Any], inters: list[str], codes: list[int], rules: tuple[Rule, ...]
+              ) -> list[tuple[Any, str, int, int]]:
     """Per rule, the last ``n`` distinct items with one of its interactions: (item, interaction of its
-    last such event, that event's position, rule). Items are distinct per rule by id."""
+    last such event, that event's position, rule). Items are distinct per rule as the index knows them
+    (by code: 42 and "42" are one item, as in a batch's one-typed column); an unknown one by its text."""
     out: list[tuple[Any, str, int, int]] = []
     for r_idx, rule in enumerate(rules):
         seen: set[Any] = set()
         for pos in range(len(items) - 1, -1, -1):
             if rule.interactions is not None and inters[pos] not in rule.interactions:
                 continue
-            if items[pos] in seen:
+            ident = codes[pos] if codes[pos] >= 0 else str(items[pos])
+            if ident in seen:
                 continue
-            seen.add(items[pos])
+            seen.add(ident)
             out.append((items[pos], inters[pos], pos, r_idx))
             if len(seen) == rule.n:
                 break
