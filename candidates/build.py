@@ -7,22 +7,41 @@ treats a baseline exactly as it treats ours.
 
 INDEX_DIR layout::
 
-    manifest.json                            format, config, method (name, settings), what it was built
-                                             from (model or sessions, with fingerprint), counts, timings
+    manifest.json                            format, config, engine, method (name, settings), what it was
+                                             built from (model or sessions, with fingerprint), counts, timings
     indexes/<target>.<score>.faiss           our model only: faiss.write_index files (faiss's own format,
                                              no pickle); rows as in recs.candidates.scoring.target_side.
-                                             No command reads them yet: they are kept for a later one
-                                             that searches past the written candidate tables
+                                             The Spark search ships them to its executors; kept for a
+                                             later command that searches past the written tables
+    indexes/<target>.<score>.shard-<i>.faiss with --engine spark --shards N instead: one per contiguous
+                                             range of those rows (manifest: indexes.<target>.shards)
     candidates/<source>_to_<target>.parquet  item_id, candidate_item_id, rank, score
+    candidates/<source>_to_<target>/part-00000.parquet ...
+                                             the same table in parts, as ``--engine spark`` writes it
+                                             (one per query partition, in row order); the set's
+                                             manifest entry then says ``parts``: n
+
+Two layouts of a candidate set: one file (the single-machine search), or a directory of parts (the
+Spark search, whose executors each write the part of the queries they searched; a directory keeps
+the parts together and apart from other sets, and counting them in the manifest means a reader opens
+exactly what the writer recorded). Every reader goes through ``load_candidates``, which scans either
+as one table, so ``eval-hitrate`` and ``recommend`` do not know which engine built the index.
+``manifest.json``'s ``files`` record lists every part; ``recs check`` verifies them as any file.
+
+Format versions: ``INDEX_VERSION`` 2 is the one that may hold partitioned sets; an index with only
+single-file sets is stamped 1, as before, so an older recs still reads what the default engine
+writes, and refuses a partitioned index with its "format version 2, this recs reads version 1"
+message rather than a misleading "missing file". This recs reads both (``INDEX_VERSIONS``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import faiss
 import polars as pl
@@ -30,7 +49,6 @@ import pyarrow.parquet as pq
 
 from recs.artifacts import (
     atomic_dir,
-    fingerprint_file,
     fingerprint_json,
     preflight_artifact,
     read_manifest,
@@ -39,19 +57,51 @@ from recs.artifacts import (
 )
 from recs.candidates.base import CandidateGenerator, describe
 from recs.candidates.embedding import EmbeddingCandidates
-from recs.candidates.index_check import candidates_file, check_candidates_schema, check_index_manifest, set_name
+from recs.candidates.index_check import (
+    candidate_files,
+    candidates_file,
+    check_candidates_schema,
+    check_index_manifest,
+    set_name,
+)
 from recs.candidates.registry import OURS, MethodConfig, method_spec
 from recs.columns import Col
-from recs.config import IndexConfig, config_dict
+from recs.config import ENGINES, IndexConfig, IndexEngineConfig, config_dict
 from recs.embeddings.model import EmbeddingModel
 from recs.errors import ArtifactError, ConfigError, OutputError
 from recs.names import NAME_RULE, is_safe_name
 from recs.progress import NullProgress, Progress
+from recs.sessions.files import fingerprint_sessions
 from recs.sessions.io import read_sessions
 from recs.sessions.times import DEFAULT_TIME_UNIT
 
 INDEX_FORMAT = "recs.index"
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # the newest: partitioned candidate sets (``parts``); see the module docstring
+SINGLE_FILE_VERSION = 1  # stamped on an index whose sets are all single files: older recs read it
+INDEX_VERSIONS = (SINGLE_FILE_VERSION, INDEX_VERSION)
+ENGINE_LOCAL = ENGINES[0]  # this process searches (faiss over OpenMP threads); the default
+
+
+class SetWriter(Protocol):
+    """A search engine that writes our model's indexes and candidate sets itself, in parts
+    (``recs.spark.search.SparkSearch``); ``write_index`` uses it instead of its own search, inside
+    ``with writer:`` (entering starts the engine; leaving drops what it staged)."""
+
+    def __enter__(self) -> SetWriter: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def describe(self) -> dict[str, Any]:
+        """The manifest's ``engine`` field: which engine, and its resolved settings."""
+
+    def write_indexes(self, tmp: Path, gen: EmbeddingCandidates, pairs: Iterable[tuple[str, str]], k: int,
+                      timings: dict[str, float]) -> dict[str, Any]:
+        """Build and write the faiss index(es) of every target into ``tmp/indexes``; the manifest's
+        ``indexes`` field."""
+
+    def write_set(self, tmp: Path, gen: EmbeddingCandidates, source: str, target: str, k: int) -> int:
+        """Write the candidate set ``source`` -> ``target`` as ``index_check.part_file`` parts into
+        ``tmp``; return how many parts."""
 
 
 def candidates_path(index_dir: str | Path, source: str, target: str) -> Path:
@@ -88,17 +138,36 @@ def _checked(cfg: IndexConfig | None) -> IndexConfig:
     return cfg
 
 
+def _engine(engine: IndexEngineConfig | None, method: str, progress: Progress, out: str | Path) -> SetWriter | None:
+    """The set writer of ``engine`` (None: this process searches, as it always has), checked before
+    anything is read. Only our model's HNSW search runs on Spark; other methods count on one machine."""
+    engine = engine or IndexEngineConfig()
+    engine.validate()
+    if engine.engine == ENGINE_LOCAL:
+        return None
+    if method != OURS:
+        raise ConfigError(f"--engine {engine.engine} runs the HNSW search of --method {OURS}; "
+                          f"--method {method} is built on one machine (leave --engine at {ENGINE_LOCAL})")
+    from recs.spark.search import SparkSearch  # pyspark is an optional extra, imported only when asked for
+
+    return SparkSearch(engine, progress, out)
+
+
 def build_index(
-    model_dir: str | Path, out: str | Path, cfg: IndexConfig | None = None, progress: Progress | None = None
+    model_dir: str | Path, out: str | Path, cfg: IndexConfig | None = None, progress: Progress | None = None,
+    engine: IndexEngineConfig | None = None,
 ) -> dict[str, Any]:
-    """Build our model's indexes and candidate sets for ``cfg.pairs``; return the index manifest."""
+    """Build our model's indexes and candidate sets for ``cfg.pairs``; return the index manifest.
+    ``engine``: where the search runs (this process, or Spark: ``recs.spark.search``)."""
     cfg = _checked(cfg)
+    progress = progress or NullProgress()
+    writer = _engine(engine, OURS, progress, out)
     preflight_artifact(out, INDEX_FORMAT, inputs=[("--model", model_dir)])
     model = EmbeddingModel.load(model_dir)
-    gen = EmbeddingCandidates(index_config=cfg, model=model, progress=progress or NullProgress(), name=OURS)
+    gen = EmbeddingCandidates(index_config=cfg, model=model, progress=progress, name=OURS)
     _check_pairs(gen.interactions(), cfg, "the model")
     built_from = {"model": {"path": str(model_dir), "fingerprint": fingerprint_json(model.manifest)}}
-    return write_index(out, gen, cfg, built_from, model.manifest.get("counts", {}).get("items"))
+    return write_index(out, gen, cfg, built_from, model.manifest.get("counts", {}).get("items"), writer=writer)
 
 
 def build_method_index(
@@ -109,6 +178,7 @@ def build_method_index(
     methods: MethodConfig | None = None,
     progress: Progress | None = None,
     time_unit: str = DEFAULT_TIME_UNIT,
+    engine: IndexEngineConfig | None = None,
 ) -> dict[str, Any]:
     """Fit ``method`` (a name ``recs compare`` knows) on the training sessions file and write its
     candidate sets for ``cfg.pairs``; return the index manifest.
@@ -116,21 +186,24 @@ def build_method_index(
     The method is built as ``compare`` builds it, from ``methods`` with its index settings replaced by
     ``cfg``, so the same settings give the same candidates here as there. An item-level method writes
     its one list once per pair. ``time_unit`` is the unit of integer timestamps (``read_sessions``).
+    ``engine``: where our model's search runs (another method refuses Spark before anything is read).
     """
     spec = method_spec(method)
     cfg = _checked(cfg)
+    progress = progress or NullProgress()
+    writer = _engine(engine, spec.name, progress, out)
     methods = replace(methods or MethodConfig(), index=cfg)
     methods.validate()
     preflight_artifact(out, INDEX_FORMAT, inputs=[("--sessions", sessions)])  # before minutes of fitting
     train = read_sessions(sessions, time_unit=time_unit)
     _check_pairs(train[Col.INTERACTION].unique().to_list(), cfg, f"the training sessions {sessions}")
-    gen = spec.build(methods, progress or NullProgress())
+    gen = spec.build(methods, progress)
     t = time.perf_counter()
     gen.fit(train)
     fit_s = time.perf_counter() - t
-    built_from = {"sessions": {"path": str(sessions), "fingerprint": fingerprint_file(sessions),
+    built_from = {"sessions": {"path": str(sessions), "fingerprint": fingerprint_sessions(sessions),
                                "time_unit": time_unit}}
-    return write_index(out, gen, cfg, built_from, train[Col.ITEM].n_unique(), {"fit_s": fit_s})
+    return write_index(out, gen, cfg, built_from, train[Col.ITEM].n_unique(), {"fit_s": fit_s}, writer)
 
 
 def write_index(
@@ -140,32 +213,46 @@ def write_index(
     built_from: dict[str, Any],
     training_catalogue_items: int | None,
     timings: dict[str, float] | None = None,
+    writer: SetWriter | None = None,
 ) -> dict[str, Any]:
     """Write a fitted generator's candidate sets for ``cfg.pairs`` (and, for our model, its faiss
     indexes) into ``out`` atomically; return the manifest.
 
     ``built_from`` is the manifest field naming the input, ``{"model": ...}`` or ``{"sessions": ...}``,
-    with its fingerprint. The caller has run ``preflight_artifact`` and ``_check_pairs``.
+    with its fingerprint. The caller has run ``preflight_artifact`` and ``_check_pairs``. ``writer``
+    (our model only): an engine that searches and writes the sets in parts itself (``SetWriter``).
     """
     timings = dict(timings or {})
     sets: dict[str, Any] = {}
     indexes: dict[str, Any] = {}
-    with atomic_dir(out, INDEX_FORMAT) as tmp:
+    if writer is not None and not isinstance(gen, EmbeddingCandidates):
+        raise ConfigError(f"{gen.name}: only our model's HNSW search runs on another engine")
+    with ExitStack() as stack, atomic_dir(out, INDEX_FORMAT) as tmp:
+        if writer is not None:
+            stack.enter_context(writer)  # the engine's session and scratch space, for this index only
         (tmp / "candidates").mkdir()
-        if isinstance(gen, EmbeddingCandidates):
-            indexes = _write_faiss(tmp, gen, cfg.pairs, cfg.k, timings)
+        if writer is not None:
+            indexes = writer.write_indexes(tmp, gen, cfg.pairs, cfg.k, timings)
+        elif isinstance(gen, EmbeddingCandidates):
+            indexes = write_faiss_indexes(tmp, gen, cfg.pairs, cfg.k, timings)
         for source, target in cfg.pairs:
+            name = set_name(source, target)
             t = time.perf_counter()
-            path = candidates_path(tmp, source, target)
-            write_blocks(gen.candidate_blocks(source, target, cfg.k), path)
-            timings[f"search_{set_name(source, target)}_s"] = time.perf_counter() - t
-            sets[set_name(source, target)] = {"source": source, "target": target, **describe(pl.scan_parquet(path)),
-                                              **gen.set_details(source, target)}
+            if writer is None:
+                write_blocks(gen.candidate_blocks(source, target, cfg.k), candidates_path(tmp, source, target))
+                entry: dict[str, Any] = {"source": source, "target": target}
+            else:
+                entry = {"source": source, "target": target,
+                         "parts": writer.write_set(tmp, gen, source, target, cfg.k)}
+            timings[f"search_{name}_s"] = time.perf_counter() - t
+            scan = pl.scan_parquet([tmp / rel for rel in candidate_files(name, entry)])
+            sets[name] = {**entry, **describe(scan), **gen.set_details(source, target)}
         manifest = write_manifest(
             tmp,
             INDEX_FORMAT,
-            INDEX_VERSION,
+            SINGLE_FILE_VERSION if writer is None else INDEX_VERSION,
             config=config_dict(cfg),
+            engine=writer.describe() if writer is not None else {"name": ENGINE_LOCAL},
             method={"name": gen.name, "config": gen.settings()},
             **built_from,
             training_catalogue_items=training_catalogue_items,
@@ -177,7 +264,7 @@ def write_index(
     return manifest
 
 
-def _write_faiss(
+def write_faiss_indexes(
     tmp: Path, gen: EmbeddingCandidates, pairs: Iterable[tuple[str, str]], k: int, timings: dict[str, float]
 ) -> dict[str, Any]:
     """Our model's HNSW index per target interaction, as ``indexes/<target>.<score>.faiss``; returns
@@ -219,7 +306,7 @@ def write_blocks(blocks: Iterable[pl.DataFrame], path: Path) -> None:
 
 def load_index_manifest(index_dir: str | Path) -> dict[str, Any]:
     """The manifest of INDEX_DIR, checked (recs.candidates.index_check) before any field is used."""
-    manifest = read_manifest(index_dir, INDEX_FORMAT, INDEX_VERSION)
+    manifest = read_manifest(index_dir, INDEX_FORMAT, INDEX_VERSIONS)
     check_index_manifest(index_dir, manifest)
     return manifest
 
@@ -229,14 +316,28 @@ def load_candidates(
 ) -> pl.DataFrame | pl.LazyFrame:
     """A candidate set of an index directory by name (``click_to_cart``); ``lazy`` scans it instead,
     so that a reader that filters (the hit rate) never holds the whole table. ``manifest``: the one
-    ``load_index_manifest`` already returned for ``index_dir`` (checked), so it is not read again."""
+    ``load_index_manifest`` already returned for ``index_dir`` (checked), so it is not read again.
+
+    Either layout (one file, or the parts of a partitioned set) comes back as one frame or scan,
+    rows in the order written. Every part's footer is read here (a schema check per part, about a
+    millisecond each), so a missing, broken or foreign part fails now, naming it, and not in the
+    middle of a lazy reader's scan."""
     manifest = manifest if manifest is not None else load_index_manifest(index_dir)
     if name not in manifest["candidate_sets"]:
         raise ConfigError(f"{index_dir}: no candidate set {name!r}; it has {', '.join(manifest['candidate_sets'])}")
-    path = Path(index_dir) / candidates_file(name)  # load_index_manifest resolved it: inside index_dir
+    # load_index_manifest resolved them: inside index_dir
+    paths = [Path(index_dir) / rel for rel in candidate_files(name, manifest["candidate_sets"][name])]
+    path = paths[0]
     try:
-        scan = pl.scan_parquet(path)
-        check_candidates_schema(path, scan.collect_schema())  # a missing or broken file fails here, with the path
+        schema = None
+        for path in paths:
+            part = pl.read_parquet_schema(path) if len(paths) > 1 else pl.scan_parquet(path).collect_schema()
+            check_candidates_schema(path, pl.Schema(part))  # a missing or broken file fails here, with the path
+            if schema is not None and part != schema:
+                raise ArtifactError(f"{path}: columns {dict(part)} differ from the first part's {dict(schema)}; "
+                                    "the parts of one candidate set have one schema")
+            schema = part
+        scan = pl.scan_parquet(paths[0] if len(paths) == 1 else paths)
         return scan if lazy else scan.collect()
     except (OSError, pl.exceptions.PolarsError) as e:
         raise ArtifactError(f"{path}: unreadable candidate set ({e})") from None

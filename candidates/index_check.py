@@ -10,14 +10,23 @@ Rules:
 * ``manifest.json``: ``config`` an object with ``k`` an integer >= 1 and ``score`` a name;
   ``candidate_sets`` a non-empty object of name -> object with ``source`` and ``target``; names,
   sources and targets are letters, digits, ``_`` and ``-`` (they make file names), a set's name is
-  ``<source>_to_<target>``, and its file ``candidates/<name>.parquet`` resolves inside the directory
-  (no symlink out) and, when the manifest has a ``files`` record, is listed in it; ``indexes``, when
+  ``<source>_to_<target>``; a set's ``parts``, when present, is an integer 1 .. 100,000; its files
+  (``candidate_files``: ``candidates/<name>.parquet``, or with ``parts`` n the n files
+  ``candidates/<name>/part-00000.parquet`` .. ``part-<n-1>.parquet``) resolve inside the directory
+  (no symlink out) and, when the manifest has a ``files`` record, are listed in it; ``indexes``, when
   present, an object keyed by such names (empty for a method without a faiss index);
   ``training_catalogue_items`` null or an integer >= 0; ``model`` (an index of our trained model) and
   ``sessions`` (a method fitted on training sessions), when present, objects whose ``path`` is a
   string; ``method``, when present, an object whose ``name`` is a method name and ``config`` an object.
-* ``candidates/<name>.parquet``: columns item_id and candidate_item_id, both integers or both strings,
-  rank an integer, score a float.
+* ``candidates/<name>.parquet``, and each part of a partitioned set: columns item_id and
+  candidate_item_id, both integers or both strings, rank an integer, score a float; the parts of one
+  set have one schema, and all of them exist (a lazy reader would otherwise fail in mid-scan).
+
+Two layouts of a candidate set, one table to every reader (``recs.candidates.build.load_candidates``):
+one file, as the single-machine search writes it, or a directory of parts, as ``--engine spark``
+writes it (one part per query partition, written by the executors in parallel). A partitioned set
+says so with ``parts`` in its manifest entry, so a reader opens exactly the files the writer
+recorded, never whatever else a directory listing would show.
 """
 
 from __future__ import annotations
@@ -29,10 +38,12 @@ import polars as pl
 
 from recs.artifacts import MANIFEST, json_type
 from recs.columns import Col
+from recs.config import MAX_QUERY_PARTITIONS
 from recs.errors import ArtifactError
 from recs.names import NAME_RULE, inside, is_safe_name
 
 CANDIDATES_DIR = "candidates"
+MAX_PARTS = MAX_QUERY_PARTITIONS  # one part per query partition of the Spark search
 
 
 def set_name(source: str, target: str) -> str:
@@ -43,6 +54,18 @@ def set_name(source: str, target: str) -> str:
 def candidates_file(name: str) -> str:
     """A candidate set's file, relative to the index directory."""
     return f"{CANDIDATES_DIR}/{name}.parquet"
+
+
+def part_file(name: str, part: int) -> str:
+    """Part ``part`` of a partitioned candidate set, relative to the index directory."""
+    return f"{CANDIDATES_DIR}/{name}/part-{part:05d}.parquet"
+
+
+def candidate_files(name: str, info: dict[str, Any]) -> list[str]:
+    """The files of candidate set ``name`` (relative to the index directory), in row order: its one
+    file, or the ``info["parts"]`` parts of a partitioned set (``info`` is its manifest entry)."""
+    parts = info.get("parts")
+    return [candidates_file(name)] if parts is None else [part_file(name, i) for i in range(parts)]
 
 
 def check_index_manifest(index_dir: str | Path, manifest: dict[str, Any]) -> None:
@@ -83,10 +106,14 @@ def check_index_manifest(index_dir: str | Path, manifest: dict[str, Any]) -> Non
         if name != set_name(info["source"], info["target"]):
             raise fail(f"candidate_sets.{name}", f"has source {info['source']!r} and target {info['target']!r}; "
                        f"its name must be {set_name(info['source'], info['target'])}")
-        rel = candidates_file(name)
-        inside(index_dir, rel, f"candidate set {name!r}")
-        if isinstance(files, dict) and rel not in files:
-            raise fail("files", f"does not list {rel}, the file of candidate set {name!r}")
+        parts = info.get("parts")
+        if parts is not None and not (isinstance(parts, int) and not isinstance(parts, bool)
+                                      and 1 <= parts <= MAX_PARTS):
+            raise fail(f"candidate_sets.{name}.parts", f"must be an integer 1 .. {MAX_PARTS:,}, got {parts!r}")
+        for rel in candidate_files(name, info):
+            inside(index_dir, rel, f"candidate set {name!r}")
+            if isinstance(files, dict) and rel not in files:
+                raise fail("files", f"does not list {rel}, a file of candidate set {name!r}")
     indexes = manifest.get("indexes", {})
     if not isinstance(indexes, dict) or not all(is_safe_name(t) for t in indexes):
         raise fail("indexes", f"must be an object keyed by interaction names ({NAME_RULE}), got {indexes!r}")

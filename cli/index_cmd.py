@@ -18,11 +18,12 @@ from recs.cli.options import (
     train_options,
 )
 from recs.cli.render import console, table
-from recs.config import CompareConfig, IndexConfig, parse_pairs
+from recs.config import ENGINES, CompareConfig, IndexConfig, IndexEngineConfig, parse_pairs
 from recs.errors import ConfigError
 from recs.progress import TqdmProgress
 
 DEFAULT_MODEL = Path("model")
+ENGINE_DEFAULTS = IndexEngineConfig()
 
 
 def _method_config(threads: int, seed: int, dim: int, epochs: int | None, cooc_k: int,
@@ -44,7 +45,7 @@ def _method_config(threads: int, seed: int, dim: int, epochs: int | None, cooc_k
               help=f"Method whose candidates are written, any of recs compare: {', '.join(METHODS)}.")
 @click.option("--model", "model_dir", type=click.Path(path_type=Path), default=None,
               help=f"With --method {OURS}: model directory written by train-embeddings [default: {DEFAULT_MODEL}].")
-@click.option("--sessions", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--sessions", type=click.Path(path_type=Path), default=None,
               help=f"Training sessions to fit --method on (needed by every method but {OURS}, which "
                    "trains on them instead of reading --model).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("index"), show_default=True,
@@ -66,12 +67,22 @@ def _method_config(threads: int, seed: int, dim: int, epochs: int | None, cooc_k
 @train_options
 @click.option("--als-factors", type=int, default=COMPARE_DEFAULTS.als.factors, show_default=True,
               help="With --sessions and --method mf or interaction-mf: ALS factors.")
+@click.option("--engine", type=click.Choice(list(ENGINES)), default=ENGINE_DEFAULTS.engine, show_default=True,
+              help=f"Where the HNSW search of --method {OURS} runs: this process, or Spark tasks over "
+                   "partitions of the query items (needs the [spark] extra and Java 17+; on a cluster --out "
+                   "must be on storage every node sees).")
+@click.option("--spark-master", default=None,
+              help="With --engine spark: Spark master URL (local[4], spark://host:7077, yarn) [default: the "
+                   "active session, else $RECS_SPARK_MASTER, else local[*]].")
+@click.option("--shards", type=int, default=ENGINE_DEFAULTS.shards, show_default=True,
+              help="With --engine spark: split each target's index into N shards (for an index larger than "
+                   "one executor's memory); every shard is searched and the per-shard top-k merged.")
 @time_unit_option
 @quiet_option
 def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: Path, pairs: str, k: int, m: int,
               ef_construction: int, ef_search: int, score: str, backoff: bool, shrink: float, threads: int,
-              seed: int, dim: int, epochs: int | None, cooc_k: int, als_factors: int, time_unit: str,
-              quiet: bool) -> None:
+              seed: int, dim: int, epochs: int | None, cooc_k: int, als_factors: int, engine: str,
+              spark_master: str | None, shards: int, time_unit: str, quiet: bool) -> None:
     """Write a method's candidate sets: ours from a model (Faiss HNSW per target), any other method fitted on TRAIN.
 
     For every item with a SOURCE vector (with --backoff: every item in the model), its k best
@@ -85,6 +96,7 @@ def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: P
     Examples:
       recs build-index --model runs/model --out runs/index --pairs click:cart,cart:cart,click:click
       recs build-index --method co-visitation --sessions runs/train.parquet --out runs/covisit_index
+      recs build-index --model runs/model --out runs/index --engine spark --spark-master 'local[4]' --shards 4
     """
     spec = method_spec(method)  # an unknown name fails before anything is read
     if model_dir is not None and spec.name != OURS:
@@ -95,16 +107,19 @@ def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: P
         raise ConfigError(f"--method {spec.name} is fitted on training sessions: give --sessions TRAIN")
     cfg = IndexConfig(pairs=parse_pairs(pairs), k=k, m=m, ef_construction=ef_construction, ef_search=ef_search,
                       score=score, backoff=backoff, shrink=shrink, threads=threads)
+    where = IndexEngineConfig(engine=engine, spark_master=spark_master, shards=shards)
     progress = TqdmProgress(not quiet)
     if sessions is None:
-        manifest = build_index(model_dir or DEFAULT_MODEL, out, cfg, progress)
+        manifest = build_index(model_dir or DEFAULT_MODEL, out, cfg, progress, where)
     else:
         manifest = build_method_index(spec.name, sessions, out, cfg,
                                       _method_config(threads, seed, dim, epochs, cooc_k, als_factors), progress,
-                                      time_unit)
+                                      time_unit, where)
     rows = [{"candidate_set": name, "items": s["items"], "rows": s["rows"], "mean_list_length": s["mean_list_length"]}
             for name, s in manifest["candidate_sets"].items()]
     how = f", score: {score}, backoff: {'on' if backoff else 'off'}" if spec.searches_vectors else ""
+    if engine != ENGINE_DEFAULTS.engine:
+        how += f", engine: {engine} on {manifest['engine']['master']}" + (f", {shards} shards" if shards > 1 else "")
     console.print(table(f"wrote {out} (method: {spec.name}{how}, k={k})", rows))
 
 

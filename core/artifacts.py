@@ -44,6 +44,21 @@ def fingerprint_file(path: str | Path, chunk: int = 1 << 20) -> str:
         raise InputError(describe_os_error(e, path, doing="read")) from e
 
 
+def fingerprint_members(root: str | Path, files: Iterable[str | Path], chunk: int = 1 << 20) -> str:
+    """Hash of an input made of several files (a directory of parquet parts, a glob): blake2b over the
+    sorted (path relative to ``root``, size, content hash) of each, so it changes when a member changes,
+    appears, goes or is renamed, and not when the whole input is moved or listed in another order."""
+    root = Path(root)
+    rows = []
+    for f in files:
+        f = Path(f)
+        try:
+            rows.append((f.relative_to(root).as_posix(), f.stat().st_size, _hash_file(f, chunk)))
+        except OSError as e:
+            raise InputError(describe_os_error(e, f, doing="read")) from e
+    return fingerprint_json(sorted(rows))
+
+
 def fingerprint_json(obj: Any) -> str:
     """Hash of a JSON-ready object (a manifest), used to tie an index to the model it came from."""
     data = json.dumps(obj, sort_keys=True, default=str).encode()
@@ -90,8 +105,10 @@ def write_manifest(directory: Path, kind: str, version: int, **fields: Any) -> d
     return manifest
 
 
-def read_manifest(directory: str | Path, kind: str, version: int) -> dict[str, Any]:
-    """Read and check a manifest: right kind, right format version, or a clear ArtifactError."""
+def read_manifest(directory: str | Path, kind: str, version: int | tuple[int, ...]) -> dict[str, Any]:
+    """Read and check a manifest: right kind, a format version this recs reads (``version``: one, or
+    the tuple of those it reads), or a clear ArtifactError."""
+    versions = version if isinstance(version, tuple) else (version,)
     directory = Path(directory)
     path = directory / MANIFEST
     if not directory.exists():
@@ -107,10 +124,11 @@ def read_manifest(directory: str | Path, kind: str, version: int) -> dict[str, A
         raise ArtifactError(f"{directory}: no {MANIFEST}; not a {kind} directory (or an unfinished one)") from None
     if manifest.get("format") != kind:
         raise ArtifactError(f"{directory}: is a {manifest.get('format')!r} directory, expected {kind!r}")
-    if manifest.get("format_version") != version:
+    found = manifest.get("format_version")
+    if isinstance(found, bool) or found not in versions:
         raise ArtifactError(
-            f"{directory}: {kind} format version {manifest.get('format_version')!r}, this recs reads version "
-            f"{version}; rebuild it with this recs"
+            f"{directory}: {kind} format version {found!r}, this recs reads version "
+            f"{' or '.join(map(str, versions))}; rebuild it with this recs"
         )
     check_recorded_sizes(directory, manifest)
     return manifest
