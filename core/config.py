@@ -161,6 +161,63 @@ class IndexConfig:
             raise ConfigError(f"--shrink must be 0 or more (got {self.shrink})")
 
 
+# Where the heavy work of a command runs: this process (polars/numpy/faiss), or a Spark cluster
+# (``recs.spark``; the optional extra ``[spark]``). Shared by every command with ``--engine``.
+ENGINES: tuple[str, ...] = ("polars", "spark")
+MAX_INDEX_SHARDS = 4096  # more index shards than this is a configuration mistake, not a catalogue
+MAX_QUERY_PARTITIONS = 100_000  # of the Spark search; one part file per partition (index_check.MAX_PARTS)
+
+
+@dataclass(frozen=True)
+class IndexEngineConfig:
+    """Where ``recs build-index`` searches our model's HNSW indexes (recs.spark.search).
+
+    Kept apart from IndexConfig on purpose: these say where and how the work is spread, not what the
+    candidates are, so ``compare`` (one machine) and the candidate settings stay as they were.
+    """
+
+    engine: str = ENGINES[0]
+    spark_master: str | None = None  # None: the active session, else $RECS_SPARK_MASTER, else local[*]
+    shards: int = 1  # target rows split into this many HNSW indexes, each searched, top-k merged
+    partitions: int | None = None  # query partitions (= part files per set); None: Spark's default parallelism
+
+    def validate(self) -> None:
+        check_choice("--engine", self.engine, ENGINES)
+        check_range("--shards", self.shards, 1, MAX_INDEX_SHARDS)
+        if self.partitions is not None:
+            check_range("partitions", self.partitions, 1, MAX_QUERY_PARTITIONS)
+        if self.engine != "spark":
+            if self.shards != 1:
+                raise ConfigError(f"--shards {self.shards} splits the index across Spark executors: "
+                                  "give --engine spark with it")
+            if self.spark_master is not None:
+                raise ConfigError("--spark-master is for --engine spark")
+
+
+MAX_SPARK_PARTITIONS = 1_000_000  # session partitions of the Spark counting (one corpus part file each)
+
+
+@dataclass(frozen=True)
+class TrainEngineConfig:
+    """Where ``recs train-embeddings`` tokenizes and counts co-occurrences (``recs.spark.train``).
+
+    Kept apart from TrainConfig for the reason IndexEngineConfig is: these say where the work runs,
+    not what is learnt, so both engines give the same vocabulary, pairs and corpus from one TrainConfig.
+    Training itself stays on this machine (gensim) either way.
+    """
+
+    engine: str = ENGINES[0]
+    spark_master: str | None = None  # None: the active session, else $RECS_SPARK_MASTER, else local[*]
+    partitions: int | None = None  # session partitions (corpus part files); None: spark.sql.shuffle.partitions
+
+    def validate(self) -> None:
+        check_choice("--engine", self.engine, ENGINES)
+        if self.partitions is not None:
+            check_range("partitions", self.partitions, 1, MAX_SPARK_PARTITIONS)
+        if self.engine != "spark" and self.spark_master is not None:
+            raise ConfigError("--spark-master is for --engine spark")
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """Purchase-intent hit rate (paper 5.3.1) and coverage (5.3.3)."""
@@ -178,6 +235,7 @@ class EvalConfig:
 MODULES: tuple[str, ...] = ("click", "cart", "both", "recent", "cart-page")
 MERGE_RULES: tuple[str, ...] = ("score", "round-robin")  # how the lists of several triggers are merged
 MAX_RECOMMEND_K = 100_000
+AB_ARMS: tuple[str, ...] = ("recent", "click", "cart", "both")  # eval-recommend's arms: control, then treatments
 
 
 @dataclass(frozen=True)
@@ -199,6 +257,25 @@ class RecommendConfig:
         check_range("--triggers", self.triggers, 1, 10_000)
         check_range("--recent", self.recent, 1, 10_000)
         check_range("--block-users", self.block_users, 1, 10_000_000)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """``recs serve`` (recs.serve): where it listens and how large a request may be. The limits bound
+    one request's work and answer (a history of max_events events, a list of max_k rows), so one
+    client cannot hold the single process for seconds."""
+
+    host: str = "127.0.0.1"  # loopback: open it to a network on purpose (--host 0.0.0.0)
+    port: int = 8000  # 0: a free port chosen by the OS (printed at start)
+    max_events: int = 10_000  # events per history in one POST /recommend
+    max_k: int = 10_000  # list length a request may ask for (recommend and candidates)
+
+    def validate(self) -> None:
+        if not self.host.strip():
+            raise ConfigError("--host is empty")
+        check_range("--port", self.port, 0, 65_535, "0 = a free port")
+        check_range("--max-events", self.max_events, 1, 10_000_000)
+        check_range("--max-k", self.max_k, 1, MAX_RECOMMEND_K)
 
 
 MAX_SYNTH_EVENTS = 10**9  # the arrays of a larger log do not fit in any memory we run on

@@ -1,0 +1,340 @@
+"""``recs serve`` under load on loopback, next to the same call in process (BENCHMARKS.md, "Serving").
+
+    .venv/bin/python bench/serve_load.py                        # the committed JSON (~3 min + the build)
+    .venv/bin/python bench/serve_load.py --requests 200 --out /tmp/x.json   # smoke
+
+The index is the 1M-event planted one, built once into ``--cache`` (reused when it is there):
+``recs synth --events 1000000 --seed 0``, ``recs split``, ``recs train-embeddings --epochs 2`` (two
+epochs to keep the build short; latency does not depend on the vectors' quality, only on the lists'
+lengths, 200 per item) and ``recs build-index --pairs click:cart,cart:cart,cart:purchase,click:purchase``.
+
+Histories are test-day users' own events (``test.parquet``), oldest first:
+
+* ``recent-800``: module ``recent`` (last 100 distinct items -> Click-to-Cart), the users whose list
+  fills k = 800. On this index no user reaches 800 with ``click`` or ``both``: four triggers' lists
+  share half their candidates (the popular items are in nearly every list), so those lists are
+  ~350-630 long; ``recent`` is the 800-row case and the heaviest (100 triggers, 20,000 rows merged).
+* ``both``: module ``both`` for the same users (lists of ~500), in process and at 16 clients.
+
+In process: ``Recommender.recommend`` per history (median of ``--repeats``), and the same plus the
+JSON body the route sends (``recs.serve.render``), so the HTTP cost is what is left. Over HTTP:
+``recs serve --port 0`` in a subprocess (without, then with the access log); a bounded load
+generator sends ``--requests`` requests per level (after ``--warmup`` ones) from 1 and 16 concurrent
+keep-alive connections, round-robin over the histories, and stops at ``--time-limit`` whatever is
+left; every answer is checked (200 and the expected number of rows). Two generators: bare asyncio
+streams (``raw``, ~0.3 ms of CPU per request) and ``httpx.AsyncClient`` (~3 ms: on two shared cores
+that CPU is taken from the server, so the httpx rows measure the client as much as the service).
+The CPU the server and the client used is recorded per request, and the load average at start and
+end (other jobs on the machine show there). Loopback only; the server is stopped (SIGINT) at the end.
+
+Run it again with ``PYTHONPATH`` pointing at orjson, httptools and uvloop (``--label`` says so) to
+measure the optional fast stack: ``bench/serve_load_fast_stack.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from run import machine  # noqa: E402
+
+RECS = str(Path(sys.executable).with_name("recs"))
+PAIRS = "click:cart,cart:cart,cart:purchase,click:purchase"
+K = 800
+
+
+def build(cache: Path, events: int, epochs: int) -> Path:
+    """The planted index in ``cache`` (built unless its manifest is there); returns the index dir."""
+    index = cache / "index"
+    if (index / "manifest.json").exists():
+        return index
+    cache.mkdir(parents=True, exist_ok=True)
+    steps = [
+        ["synth", "--events", str(events), "--seed", "0", "--out", cache / "synth.parquet"],
+        ["split", cache / "synth.parquet", "--train", cache / "train.parquet", "--test", cache / "test.parquet"],
+        ["train-embeddings", cache / "train.parquet", "--out", cache / "model", "--epochs", str(epochs), "--quiet"],
+        ["build-index", "--model", cache / "model", "--out", index, "--pairs", PAIRS, "--quiet"],
+    ]
+    for step in steps:
+        print("build:", "recs", *map(str, step), flush=True)
+        subprocess.run([RECS, *map(str, step)], check=True, stdout=subprocess.DEVNULL)
+    return index
+
+
+def histories(recommender: Any, test_path: Path, limit: int) -> list[list[list[Any]]]:
+    """Test users whose ``recent`` list fills k, as JSON-ready [item, interaction, unix s] triples."""
+    import polars as pl
+
+    from recs.columns import Col
+
+    test = pl.read_parquet(test_path)
+    lists = recommender.recommend_batch(test, module="recent", k=K).group_by(Col.USER).len()
+    users = lists.filter(pl.col("len") == K)[Col.USER].sort().to_list()[:limit]
+    ev = (test.filter(pl.col(Col.USER).is_in(users)).sort(Col.USER, Col.TIMESTAMP)
+          .select(Col.USER, Col.ITEM, Col.INTERACTION, pl.col(Col.TIMESTAMP).dt.epoch("s")))
+    return [g.select(Col.ITEM, Col.INTERACTION, Col.TIMESTAMP).rows() for _, g in ev.group_by(Col.USER,
+                                                                                             maintain_order=True)]
+
+
+def percentiles(ms: list[float]) -> dict[str, float]:
+    a = np.asarray(ms)
+    return {"p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)), "mean_ms": float(a.mean())}
+
+
+def in_process(recommender: Any, hists: list[list[Any]], module: str, repeats: int) -> dict[str, Any]:
+    """Per history the median of ``repeats`` calls: recommend alone, and recommend + the JSON body."""
+    from recs.serve.render import recommendations_json
+
+    rec_ms, body_ms, rows, size = [], [], [], []
+    for h in hists:
+        events = [tuple(e) for e in h]
+        a, b = [], []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            recs = recommender.recommend(events, module=module, k=K)
+            t1 = time.perf_counter()
+            body = recommendations_json(module, K, recs, None)
+            t2 = time.perf_counter()
+            a.append(t1 - t0)
+            b.append(t2 - t0)
+        rec_ms.append(1e3 * float(np.median(a)))
+        body_ms.append(1e3 * float(np.median(b)))
+        rows.append(len(recs))
+        size.append(len(body))
+    return {"module": module, "histories": len(hists), "rows_median": float(np.median(rows)),
+            "body_bytes_mean": float(np.mean(size)), "recommend": percentiles(rec_ms),
+            "recommend_and_json": percentiles(body_ms)}
+
+
+def start_server(index: Path, access_log: bool, timeout: float) -> tuple[subprocess.Popen, str]:
+    cmd = [RECS, "serve", "--index", str(index), "--port", "0", "--access-log" if access_log else "--no-access-log"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    line = proc.stdout.readline()  # the index loads before the line is printed
+    found = re.search(r" on (http://127\.0\.0\.1:\d+);", line)
+    if not found:
+        proc.kill()
+        raise SystemExit(f"recs serve did not start: {line!r}")
+    url = found[1]
+    if access_log:  # drain the log so the pipe never blocks the server
+        import threading
+
+        threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url + "/health", timeout=5).raise_for_status()
+            return proc, url
+        except httpx.TransportError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise SystemExit("recs serve did not answer /health") from None
+            time.sleep(0.1)
+
+
+async def load_httpx(url: str, bodies: list[bytes], expect: list[int], clients: int, requests: int,
+                     time_limit: float) -> dict[str, Any]:
+    """``requests`` POSTs from ``clients`` concurrent keep-alive connections (httpx), stopped at ``time_limit``."""
+    import httpx
+
+    out: dict[str, Any] = {"latencies": [], "sizes": [], "errors": []}
+    counter = iter(range(requests))
+    deadline = time.monotonic() + time_limit
+    headers = {"content-type": "application/json"}
+
+    async def client(http: httpx.AsyncClient) -> None:
+        for n in counter:
+            if time.monotonic() > deadline:
+                return
+            i = n % len(bodies)
+            t0 = time.perf_counter()
+            r = await http.post(url + "/recommend", content=bodies[i], headers=headers)
+            out["latencies"].append(1e3 * (time.perf_counter() - t0))
+            check(r.status_code, r.content, expect[i], out)
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+        out["wall_s"] = time.perf_counter() - t0
+    return out
+
+
+async def load_raw(url: str, bodies: list[bytes], expect: list[int], clients: int, requests: int,
+                   time_limit: float) -> dict[str, Any]:
+    """The same load from bare asyncio streams: HTTP/1.1 keep-alive, one connection per client. It costs
+    a tenth of httpx's CPU per request, which on two shared cores is CPU the server does not lose."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    out: dict[str, Any] = {"latencies": [], "sizes": [], "errors": []}
+    counter = iter(range(requests))
+    deadline = time.monotonic() + time_limit
+    heads = [(f"POST /recommend HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+              f"Content-Length: {len(b)}\r\n\r\n").encode() + b for b in bodies]
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            for n in counter:
+                if time.monotonic() > deadline:
+                    return
+                i = n % len(bodies)
+                t0 = time.perf_counter()
+                writer.write(heads[i])
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])
+                body = await reader.readexactly(length)
+                out["latencies"].append(1e3 * (time.perf_counter() - t0))
+                check(int(head[9:12]), body, expect[i], out)
+        finally:
+            writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    out["wall_s"] = time.perf_counter() - t0
+    return out
+
+
+def check(status: int, body: bytes, rows: int, out: dict[str, Any]) -> None:
+    """A 200 with the expected number of rows (counted in the bytes: parsing 115 kB per answer would
+    cost the client more CPU than the server spends)."""
+    out["sizes"].append(len(body))
+    if status != 200 or body.count(b'"rank":') != rows:
+        out["errors"].append(f"{status} {body[:200]!r}")
+
+
+LOADERS = {"raw": load_raw, "httpx": load_httpx}
+
+
+def http_level(proc: subprocess.Popen, url: str, bodies: list[bytes], expect: list[int], clients: int,
+               loader: str, a: argparse.Namespace) -> dict[str, Any]:
+    """One load level: a warm-up run (not counted), then the measured one with the CPU both sides used."""
+    import psutil
+
+    load = LOADERS[loader]
+    asyncio.run(load(url, bodies, expect, clients, a.warmup, a.time_limit))
+    server, me = psutil.Process(proc.pid), psutil.Process()
+    s0, c0 = server.cpu_times(), me.cpu_times()
+    res = asyncio.run(load(url, bodies, expect, clients, a.requests, a.time_limit))
+    s1, c1 = server.cpu_times(), me.cpu_times()
+    if res["errors"]:
+        raise SystemExit(f"{len(res['errors'])} bad answers, first: {res['errors'][0]}")
+    n = len(res["latencies"])
+    return {
+        "clients": clients, "requests": n, "stopped_by_time_limit": n < a.requests,
+        **percentiles(res["latencies"]), "requests_per_s": n / res["wall_s"], "wall_s": res["wall_s"],
+        "body_bytes_mean": float(np.mean(res["sizes"])),
+        "server_cpu_ms_per_request": 1e3 * ((s1.user + s1.system) - (s0.user + s0.system)) / n,
+        "client_cpu_ms_per_request": 1e3 * ((c1.user + c1.system) - (c0.user + c0.system)) / n,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cache", type=Path, default=ROOT / "runs" / "bench" / "serve_1m")
+    p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--histories", type=int, default=200, help="test users (their recent list fills 800)")
+    p.add_argument("--repeats", type=int, default=7, help="in-process calls per history (median)")
+    p.add_argument("--requests", type=int, default=3000, help="requests per load level, after the warm-up")
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--time-limit", type=float, default=60.0, help="seconds per load level, at most")
+    p.add_argument("--clients", default="1,16")
+    p.add_argument("--out", type=Path, default=HERE / "serve_load.json")
+    p.add_argument("--label", default="as installed", help="what this run's environment is, for the JSON")
+    a = p.parse_args()
+
+    info = machine()
+    for pkg in ("starlette", "uvicorn", "orjson", "httptools", "uvloop"):  # the last three: optional speed-ups
+        try:
+            info[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            info[pkg] = None
+    info["pythonpath"] = os.environ.get("PYTHONPATH")
+    info["label"] = a.label
+    index = build(a.cache, a.events, a.epochs)
+    from recs.recommend.recommender import Recommender
+
+    t = time.perf_counter()
+    recommender = Recommender.open(index)
+    load_s = time.perf_counter() - t
+    hists = histories(recommender, a.cache / "test.parquet", a.histories)
+    if not hists:
+        raise SystemExit("no test user's recent list fills 800")
+    cases = {"recent-800": "recent", "both": "both"}
+    local = {name: in_process(recommender, hists, module, a.repeats) for name, module in cases.items()}
+    expect = {name: [len(recommender.recommend([tuple(e) for e in h], module=m, k=K)) for h in hists]
+              for name, m in cases.items()}
+    del recommender  # the server loads its own copy
+
+    levels = [int(c) for c in a.clients.split(",")]
+    top = max(levels)
+    plan = {  # access log -> (case, clients, load generator)
+        False: [*(("recent-800", c, "raw") for c in levels), ("both", top, "raw"),
+                *(("recent-800", c, "httpx") for c in levels)],
+        True: [("recent-800", top, "raw")],  # the log's cost: one level is enough
+    }
+    runs: list[dict[str, Any]] = []
+    for access_log, steps in plan.items():
+        proc, url = start_server(index, access_log, timeout=600)
+        try:
+            for name, clients, loader in steps:
+                print(f"load: {name}, {clients} client(s), {loader}{', access log' if access_log else ''}", flush=True)
+                bodies = [json.dumps({"history": h, "module": cases[name], "k": K}).encode() for h in hists]
+                level = http_level(proc, url, bodies, expect[name], clients, loader, a)
+                runs.append({"case": name, "client": loader, "access_log": access_log, **level})
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+
+    info["load_avg_at_end"] = os.getloadavg()
+    result = {"machine": info, "args": {k: str(v) for k, v in vars(a).items()}, "index": str(index),
+              "index_load_s": load_s, "in_process": local, "http": runs}
+    a.out.write_text(json.dumps(result, indent=1) + "\n")
+    report(result)
+
+
+def report(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"recs serve, 1M planted index, k={K} (load avg at start "
+                    f"{', '.join(f'{x:.1f}' for x in result['machine']['load_avg_at_start'])})")
+    for col in ("case", "where", "clients", "rows / bytes", "p50 ms", "p99 ms", "req/s", "server CPU ms/req",
+                "client CPU ms/req"):
+        t.add_column(col, justify="right" if col not in ("case", "where") else "left")
+    for name, r in result["in_process"].items():
+        for what in ("recommend", "recommend_and_json"):
+            t.add_row(name, f"in process: {what.replace('_and_', ' + ')}", "-",
+                      f"{r['rows_median']:.0f} / {r['body_bytes_mean']:,.0f}", f"{r[what]['p50_ms']:.3f}",
+                      f"{r[what]['p99_ms']:.3f}", f"{1e3 / r[what]['mean_ms']:,.0f}", "-", "-")
+    for r in result["http"]:
+        t.add_row(r["case"], f"HTTP, {r['client']} client" + (", access log" if r["access_log"] else ""),
+                  str(r["clients"]),
+                  f"- / {r['body_bytes_mean']:,.0f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}",
+                  f"{r['requests_per_s']:,.0f}", f"{r['server_cpu_ms_per_request']:.2f}",
+                  f"{r['client_cpu_ms_per_request']:.2f}")
+    Console(width=160).print(t)
+    print(f"index load {result['index_load_s']:.1f} s; load avg at end "
+          f"{', '.join(f'{x:.1f}' for x in result['machine']['load_avg_at_end'])}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""The ``recs serve`` HTTP JSON API: a pure ASGI app (Starlette) over one loaded ``Recommender``.
+
+``create_app(recommender, limits)`` holds no global state: everything a route reads is in the
+closure of the app it returns, so a test builds one per index with ``starlette.testclient``. The
+store is read-only (its arrays are frozen here): routes only look lists up, so requests share it
+without locks.
+
+Routes
+  ``POST /recommend``                    a history and a module -> one merged list (recs.serve.validate)
+  ``GET  /items/{item_id}/candidates``   one item's list in one candidate set (``?set=...&k=200``)
+  ``GET  /health``                       the index served (path, method, sets, items, format) and uptime
+
+Every refusal is JSON ``{"error": message}`` with a 4xx status: 400 body not JSON, 404 unknown set
+or route, 405 wrong method, 413 body too large, 422 a field wrong (the message names it) or a
+library ``RecsError`` (a module whose candidate set the index lacks). A 500 would be a bug.
+
+The routes are ``async`` and run the lookup inline, on the event loop: it is ~1 ms of numpy under
+the GIL, so a worker thread (Starlette's default for sync routes) would only add a hand-off per
+request without running two lookups at once (BENCHMARKS.md, "Serving").
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from recs import __version__
+from recs.columns import Col
+from recs.config import ServeConfig
+from recs.errors import RecsError
+from recs.recommend.recommender import Recommender
+from recs.serve.render import candidate_rows, dumps, recommendations_json
+from recs.serve.validate import (
+    BadRequest,
+    candidates_query,
+    known_interactions,
+    max_body_bytes,
+    parse_json,
+    recommend_request,
+)
+
+MAX_NOTE_ITEMS = 5
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+
+def error(status: int, message: str) -> JSON:
+    return JSON(dumps({"error": message}), status_code=status)
+
+
+def freeze(recommender: Recommender) -> None:
+    """Make the store's arrays read-only: a bug that writes into them fails, not a later answer."""
+    store = recommender.store
+    for cs in store.sets.values():
+        for a in (cs.offsets, cs.cands, cs.scores):
+            a.setflags(write=False)
+    store.ids.setflags(write=False)
+
+
+def create_app(recommender: Recommender, limits: ServeConfig | None = None) -> Starlette:
+    """The API over ``recommender`` (loaded once by the caller; never written to)."""
+    limits = limits or ServeConfig()
+    limits.validate()
+    freeze(recommender)
+    store = recommender.store
+    known = known_interactions([(cs.source, cs.target) for cs in store.sets.values()])
+    body_limit = max_body_bytes(limits)
+    started = time.monotonic()
+
+    async def read_body(request: Request) -> bytes:
+        """The body, refused (413) as soon as it passes the limit, declared or streamed."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > body_limit:
+            raise BadRequest(413, f"body of {int(declared):,} bytes; at most {body_limit:,} "
+                             f"({limits.max_events:,} events)")
+        chunks, size = [], 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > body_limit:
+                    raise BadRequest(413, f"body over {body_limit:,} bytes ({limits.max_events:,} events)")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise BadRequest(400, "the client closed the connection before the body ended") from None
+        return b"".join(chunks)
+
+    async def recommend(request: Request) -> Response:
+        req = recommend_request(parse_json(await read_body(request)), known, limits)
+        events, note = _known_ids(store, req.events)
+        recs = recommender.recommend(events, at=req.at, module=req.module, k=req.k, merge=req.merge,
+                                     drop_bought=req.drop_bought)
+        k = req.k if req.k is not None else recommender.config.k
+        if not len(recs) and note is None:
+            note = (f"no list: no event of this history triggers module {req.module!r} with a list in this index"
+                    if events else "the history is empty")
+        return JSON(recommendations_json(req.module, k, recs, note))
+
+    async def candidates(request: Request) -> Response:
+        name, k = candidates_query(dict(request.query_params), recommender.set_names, limits)
+        raw = request.path_params["item_id"]
+        code = int(store.codes([raw])[0])
+        item = store.ids[code].item() if code >= 0 else raw
+        frame = recommender.candidates(raw, name, k)
+        out: dict[str, Any] = {Col.ITEM: item, "set": name, "k": k, "items": candidate_rows(frame)}
+        if code < 0:
+            out["note"] = f"item {raw!r} is in no candidate set of this index"
+        elif not len(frame):
+            out["note"] = f"item {raw!r} has no list in {name}"
+        return JSON(dumps(out))
+
+    async def health(request: Request) -> Response:
+        manifest = store.manifest
+        sets = {name: {"source": cs.source, "target": cs.target, "items_with_lists": int(np.count_nonzero(
+                    np.diff(cs.offsets))), "rows": len(cs.cands)} for name, cs in store.sets.items()}
+        return JSON(dumps({
+            "status": "ok", "recs_version": __version__, "index": str(store.index_dir),
+            "format_version": manifest.get("format_version"), "method": manifest.get("method", {}).get("name"),
+            "items": len(store.ids), "sets": sets, "uptime_s": round(time.monotonic() - started, 3),
+            "limits": {"max_events": limits.max_events, "max_k": limits.max_k, "max_body_bytes": body_limit},
+        }))
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, BadRequest):
+            return error(exc.status, str(exc))
+        if isinstance(exc, HTTPException):
+            return error(exc.status_code, str(exc.detail))
+        return error(422, str(exc))  # any other RecsError: the library's message names the problem
+
+    routes = [
+        Route("/recommend", recommend, methods=["POST"]),
+        # :path, so that a text id with a slash (sent as %2F, decoded before routing) still routes
+        Route("/items/{item_id:path}/candidates", candidates, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={RecsError: refused, HTTPException: refused})
+
+
+def _known_ids(store: Any, events: list[tuple[Any, str, Any]]) -> tuple[list[tuple[Any, str, Any]], str | None]:
+    """Events with their items as the index holds them (``"42"`` -> 42 in an integer index, so the
+    answer's trigger ids are of the index's kind), and a note naming items the index does not know."""
+    if not events or not len(store.ids):
+        return events, None if not events else "the index has no items"
+    codes = store.codes([e[0] for e in events])
+    ids = store.ids[np.maximum(codes, 0)].tolist()
+    out = [(ids[i], e[1], e[2]) if codes[i] >= 0 else e for i, e in enumerate(events)]
+    unknown = list(dict.fromkeys(e[0] for e, c in zip(events, codes, strict=True) if c < 0))
+    if not unknown:
+        return out, None
+    shown = ", ".join(map(repr, unknown[:MAX_NOTE_ITEMS])) + (" ..." if len(unknown) > MAX_NOTE_ITEMS else "")
+    return out, f"{len(unknown):,} item(s) of the history are in no candidate set of this index: {shown}"

@@ -1,0 +1,409 @@
+"""``recs serve``'s API on a hand-made index (tests/hand_index.py): every list asserted here is worked
+out from LISTS by hand, and every bad body gets its 4xx and a message naming the field, never a 500.
+
+Requests go through starlette's TestClient (in process; no socket); one test starts the real
+server on a loopback port and stops it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recs.config import ServeConfig
+from recs.errors import ConfigError
+from recs.recommend.recommender import Recommender
+
+from hand_index import hand_index
+from helpers import one_line_error, run_cli
+
+starlette_testclient = pytest.importorskip("starlette.testclient")
+from recs.serve.app import create_app  # noqa: E402  (needs the [serve] extra)
+
+# starlette 1.x would rather drive its TestClient with httpx2; httpx (the test extra) still works
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`:DeprecationWarning")
+
+# explicit scores, so that the score merge and round-robin give different orders
+LISTS = {
+    "click_to_cart": {1: [(10, 0.9), (11, 0.8), (12, 0.7)], 2: [(13, 0.5), (11, 0.4)], 3: [(14, 0.6)]},
+    "cart_to_cart": {10: [(20, 0.95), (21, 0.3)], 11: [(21, 0.85)]},
+    "cart_to_purchase": {10: [(30, 0.5)]},
+    "click_to_purchase": {11: [(31, 0.5)]},
+}
+LIMITS = ServeConfig(max_events=5, max_k=50)
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    return hand_index(tmp_path_factory.mktemp("serve") / "index", LISTS)
+
+
+@pytest.fixture(scope="module")
+def client(index):
+    return starlette_testclient.TestClient(create_app(Recommender.open(index), LIMITS))
+
+
+def post(client, body):
+    r = client.post("/recommend", json=body)
+    assert r.headers["content-type"] == "application/json"
+    return r
+
+
+def ranked(response) -> list[tuple[object, object]]:
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    assert [row["rank"] for row in items] == list(range(1, len(items) + 1))
+    return [(row["candidate_item_id"], row["trigger_item_id"]) for row in items]
+
+
+# ---- the lists, known by construction ------------------------------------------------------------
+
+CLICKS = [[1, "click", 100], [2, "click", 200]]
+
+
+def test_click_module_merges_by_score(client):
+    r = post(client, {"history": CLICKS, "module": "click"})
+    # best score per candidate over both triggers: 10 (.9, via 1), 11 (.8 via 1 beats .4 via 2), 12, 13
+    assert ranked(r) == [(10, 1), (11, 1), (12, 1), (13, 2)]
+    body = r.json()
+    assert body["module"] == "click" and body["k"] == 800 and "note" not in body
+    assert body["items"][0] == {"rank": 1, "candidate_item_id": 10, "score": 0.9, "trigger_item_id": 1,
+                                "trigger_interaction": "click", "candidate_set": "click_to_cart"}
+
+
+def test_round_robin_and_k(client):
+    # rank 1 of the newest trigger (2: 13), of the older (1: 10), rank 2 of 2 (11), 1's 11 taken, 1's 12
+    r = post(client, {"history": CLICKS, "module": "click", "merge": "round-robin"})
+    assert ranked(r) == [(13, 2), (10, 1), (11, 2), (12, 1)]
+    r = post(client, {"history": CLICKS, "module": "click", "merge": "round-robin", "k": 2})
+    assert ranked(r) == [(13, 2), (10, 1)] and r.json()["k"] == 2
+
+
+def test_events_ordered_by_time_not_by_position(client):
+    # the same two clicks given newest first: round-robin still starts from item 2 (the later click)
+    r = post(client, {"history": CLICKS[::-1], "module": "click", "merge": "round-robin"})
+    assert ranked(r) == [(13, 2), (10, 1), (11, 2), (12, 1)]
+    iso = [[1, "click", "2026-01-01T10:00:00Z"], [2, "click", "2026-01-01T09:00:00+00:00"]]
+    r = post(client, {"history": iso, "module": "click", "merge": "round-robin"})
+    assert ranked(r)[0] == (10, 1)  # now item 1 is the later click
+
+
+def test_objects_and_triples_are_the_same_history(client):
+    objects = [{"item_id": i, "interaction": x, "timestamp": t} for i, x, t in CLICKS]
+    assert post(client, {"history": objects, "module": "click"}).json() == \
+        post(client, {"history": CLICKS, "module": "click"}).json()
+
+
+def test_no_timestamps_means_the_order_given(client):
+    r = post(client, {"history": [{"item_id": 2, "interaction": "click"}, [1, "click", None]],
+                      "module": "click", "merge": "round-robin"})
+    assert ranked(r)[0] == (10, 1)  # 1 given last: the most recent
+
+
+def test_at_keeps_earlier_events(client):
+    r = post(client, {"history": CLICKS, "module": "click", "at": 150})
+    assert ranked(r) == [(10, 1), (11, 1), (12, 1)]
+
+
+def test_both_cart_page_and_drop_bought(client):
+    history = [[1, "click", 1], [10, "cart", 2], [11, "cart", 3], [20, "purchase", 4]]
+    r = post(client, {"history": history, "module": "both"})
+    # click 1 -> 10 .9, 11 .8, 12 .7; cart 11 -> 21 .85; cart 10 -> 20 .95, (21 .3)
+    assert ranked(r) == [(20, 10), (10, 1), (21, 11), (11, 1), (12, 1)]
+    assert {row["candidate_set"] for row in r.json()["items"]} == {"click_to_cart", "cart_to_cart"}
+    r = post(client, {"history": history, "module": "both", "drop_bought": True})
+    assert [c for c, _ in ranked(r)] == [10, 21, 11, 12]  # 20 was bought
+    # the cart page reads the last carted item: 11 has no cart_to_purchase list -> click_to_purchase
+    r = post(client, {"history": history, "module": "cart-page"})
+    assert ranked(r) == [(31, 11)] and r.json()["items"][0]["candidate_set"] == "click_to_purchase"
+    r = post(client, {"history": history[:2], "module": "cart-page"})
+    assert ranked(r) == [(30, 10)] and r.json()["items"][0]["candidate_set"] == "cart_to_purchase"
+
+
+def test_text_ids_find_integer_items_and_come_back_as_the_index_holds_them(client):
+    r = post(client, {"history": [["1", "click", 100], ["2", "click", 200]], "module": "click"})
+    assert ranked(r) == [(10, 1), (11, 1), (12, 1), (13, 2)]  # trigger ids are integers again
+
+
+def test_unknown_items_and_empty_lists_answer_200_with_a_note(client):
+    r = post(client, {"history": [[99, "click", 1], ["x", "click", 2], [1, "click", 3]], "module": "click"})
+    assert [c for c, _ in ranked(r)] == [10, 11, 12]
+    assert r.json()["note"] == "2 item(s) of the history are in no candidate set of this index: 99, 'x'"
+    r = post(client, {"history": [[1, "click", 1]], "module": "cart"})
+    assert ranked(r) == [] and "no event of this history triggers module 'cart'" in r.json()["note"]
+    r = post(client, {"history": [], "module": "click"})
+    assert ranked(r) == [] and r.json()["note"] == "the history is empty"
+
+
+def test_item_candidates(client):
+    r = client.get("/items/1/candidates", params={"set": "click_to_cart", "k": 2})
+    assert r.status_code == 200
+    assert r.json() == {"item_id": 1, "set": "click_to_cart", "k": 2, "items": [
+        {"rank": 1, "candidate_item_id": 10, "score": 0.9}, {"rank": 2, "candidate_item_id": 11, "score": 0.8}]}
+    assert [row["candidate_item_id"] for row in
+            client.get("/items/10/candidates?set=cart_to_cart").json()["items"]] == [20, 21]
+    r = client.get("/items/999/candidates?set=click_to_cart").json()
+    assert r["items"] == [] and r["note"] == "item '999' is in no candidate set of this index"
+    r = client.get("/items/10/candidates?set=click_to_cart").json()  # known item, no list in this set
+    assert r["items"] == [] and r["note"] == "item '10' has no list in click_to_cart"
+
+
+def test_health(client, index):
+    h = client.get("/health").json()
+    assert h["status"] == "ok" and h["index"] == str(index) and h["method"] == "hand"
+    assert h["format_version"] == 1 and h["items"] == 12  # 1, 2, 3, 10-14, 20, 21, 30, 31
+    assert h["sets"]["click_to_cart"] == {"source": "click", "target": "cart", "items_with_lists": 3, "rows": 6}
+    assert set(h["sets"]) == set(LISTS) and h["uptime_s"] >= 0
+    assert h["limits"]["max_events"] == 5 and h["limits"]["max_k"] == 50
+
+
+def test_the_store_is_read_only(client, index):
+    store = Recommender.open(index).store
+    create_app(Recommender(store), LIMITS)
+    with pytest.raises(ValueError, match="read-only"):
+        store.sets["click_to_cart"].cands[0] = 5
+
+
+def test_the_fast_body_is_json_dumps_of_to_dicts(monkeypatch):
+    """The hand-written encoder writes what json.dumps(to_dicts) writes, text ids and a note included;
+    a score that is not finite becomes null (JSON has no NaN)."""
+    import numpy as np
+
+    from recs.recommend.recommender import Recommendations
+    from recs.serve import render
+
+    monkeypatch.setattr(render, "orjson", None)
+    recs = Recommendations(np.array(["a\"b", "é", "7"]), np.array([0.9, 1 / 3, -2.5e-7], dtype=np.float32),
+                           np.array(["x", "y", "x"]), ["click", "cart", "click"], ["click_to_cart"] * 3)
+    want = {"module": "both", "k": 3, "items": recs.to_dicts(), "note": "n\u00f6te \"q\""}
+    body = render.recommendations_json("both", 3, recs, want["note"])
+    assert body == json.dumps(want, separators=(",", ":"), ensure_ascii=False).encode()
+    assert json.loads(body)["items"][1]["score"] == 0.333333
+    ints = Recommendations(np.array([10, 11]), np.array([np.nan, 0.5], dtype=np.float32), np.array([1, 2]),
+                           ["click"] * 2, ["click_to_cart"] * 2)
+    items = json.loads(render.recommendations_json("click", 2, ints, None))["items"]
+    assert [r["score"] for r in items] == [None, 0.5] and items[0]["candidate_item_id"] == 10
+
+
+# ---- refusals: status and the message ------------------------------------------------------------
+
+OK = {"history": CLICKS, "module": "click"}
+BAD_BODIES = [
+    # (body, status, fragment of the message)
+    ({"history": [[1, "clik", 1]], "module": "click"}, 422,
+     "history[0].interaction: unknown interaction 'clik'; this index knows cart, click, favorite, purchase"),
+    ({"history": [[1, "click", i] for i in range(6)], "module": "click"}, 422, "history: 6 events; at most 5"),
+    ({"module": "click"}, 422, "history: required"),
+    ({"history": CLICKS}, 422, "module: required"),
+    ({"history": "1,2", "module": "click"}, 422, "history: expected a list of events, got a string"),
+    ({"history": [5], "module": "click"}, 422, "history[0]: expected an object"),
+    ({"history": [[1, "click"]], "module": "click"}, 422, "history[0]: an [item_id, interaction, timestamp] triple"),
+    ({"history": [{"item_id": 1}], "module": "click"}, 422, "history[0].interaction: required"),
+    ({"history": [{"item": 1, "interaction": "click"}], "module": "click"}, 422, "history[0]: unknown field 'item'"),
+    ({"history": [[1.5, "click", 1]], "module": "click"}, 422,
+     "history[0].item_id: expected an integer or a string, got a number"),
+    ({"history": [[True, "click", 1]], "module": "click"}, 422, "history[0].item_id: expected an integer or a string"),
+    ({"history": [[2**70, "click", 1]], "module": "click"}, 422, "outside 64-bit integers"),
+    ({"history": [["", "click", 1]], "module": "click"}, 422, "history[0].item_id: an id of 1..1,024 characters"),
+    ({"history": [[1, 5, 1]], "module": "click"}, 422, "history[0].interaction: expected a string, got an integer"),
+    ({"history": [[1, "click", "yesterday"]], "module": "click"}, 422, "history[0].timestamp: 'yesterday' is not"),
+    ({"history": [[1, "click", [1]]], "module": "click"}, 422, "history[0].timestamp: expected a number or an ISO"),
+    ({"history": [[1, "click", 1], [2, "click", "2026-01-01"]], "module": "click"}, 422,
+     "history[1].timestamp: an ISO-8601 time, but history[0] has a number"),
+    ({"history": [[1, "click", 1], [2, "click", None]], "module": "click"}, 422,
+     "history[1].timestamp: no time, but history[0] has a number"),
+    ({**OK, "module": "clicks"}, 422, "module: unknown module 'clicks'; one of click, cart, both, recent, cart-page"),
+    ({**OK, "module": 1}, 422, "module: expected a string, got an integer"),
+    ({**OK, "k": 0}, 422, "k: must be in 1..50 (got 0)"),
+    ({**OK, "k": 51}, 422, "k: must be in 1..50 (got 51)"),
+    ({**OK, "k": "10"}, 422, "k: expected an integer, got a string"),
+    ({**OK, "k": 1.0}, 422, "k: expected an integer, got a number"),
+    ({**OK, "k": True}, 422, "k: expected an integer, got a boolean"),
+    ({**OK, "merge": "best"}, 422, "merge: unknown merge 'best'; one of score, round-robin"),
+    ({**OK, "drop_bought": "yes"}, 422, "drop_bought: expected true or false, got a string"),
+    ({**OK, "at": "soon"}, 422, "at: 'soon' is not an ISO-8601 time"),
+    ({**OK, "at": "2026-01-01"}, 422, "at: an ISO-8601 time, but history[0].timestamp is a number"),
+    ({"history": [[1, "click", None]], "module": "click", "at": 5}, 422, "at: the history's events have no timestamp"),
+    ({**OK, "modul": "click"}, 422, "body: unknown field 'modul'; the fields are history, module, k"),
+    ([OK], 422, "body: expected a JSON object with a history and a module, got a list"),
+    ("click", 422, "body: expected a JSON object"),
+]
+BAD_BYTES = [
+    (b"{bad", 400, "body is not JSON (Expecting property name"),
+    (b"", 400, "empty body"),
+    (b"\xff\xfe{", 400, "body is not JSON"),
+    (b"[" * 30_000 + b"]" * 30_000, 400, "body is not JSON"),  # deeper than Python's recursion limit
+    (b'{"history": [[1, "click", NaN]], "module": "click"}', 422, "history[0].timestamp: nan is not a finite number"),
+    (b" " * 6 * 1024 + b"x" * (6 * 1024 + 64 * 1024), 413, "body of 77,824 bytes; at most 70,656 (5 events)"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "message"), BAD_BODIES, ids=lambda v: None)
+def test_bad_body_is_refused_with_the_field(client, body, status, message):
+    r = client.post("/recommend", content=json.dumps(body), headers={"content-type": "application/json"})
+    assert (r.status_code, r.headers["content-type"]) == (status, "application/json")
+    assert message in r.json()["error"], r.json()
+
+
+@pytest.mark.parametrize(("raw", "status", "message"), BAD_BYTES, ids=lambda v: None)
+def test_bad_bytes_are_refused(client, raw, status, message):
+    r = client.post("/recommend", content=raw)
+    assert r.status_code == status and message in r.json()["error"], r.json()
+
+
+def test_a_streamed_body_over_the_limit_is_refused(client):
+    chunks = (b" " * 8192 for _ in range(100))  # chunked: no content-length to refuse up front
+    r = client.post("/recommend", content=chunks)
+    assert r.status_code == 413 and r.json()["error"] == "body over 70,656 bytes (5 events)"
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading(client):
+    r = client.post("/recommend", content=b"{}", headers={"content-length": str(10**9)})
+    assert r.status_code == 413 and r.json()["error"].startswith("body of 1,000,000,000 bytes; at most 70,656")
+
+
+@pytest.mark.parametrize(("url", "status", "message"), [
+    ("/items/1/candidates?set=click_to_carts", 404,
+     "no candidate set 'click_to_carts'; this index has click_to_cart, cart_to_cart, cart_to_purchase"),
+    ("/items/1/candidates", 422, "set: required: one of click_to_cart"),
+    ("/items/1/candidates?set=click_to_cart&k=abc", 422, "k: expected an integer, got 'abc'"),
+    ("/items/1/candidates?set=click_to_cart&k=-1", 422, "k: expected an integer, got '-1'"),
+    ("/items/1/candidates?set=click_to_cart&k=0", 422, "k: must be in 1..50 (got 0)"),
+    ("/items/1/candidates?set=click_to_cart&k=99999999999999999999", 422, "k: expected an integer"),
+    ("/items/1/candidates?set=click_to_cart&n=5", 422, "query: unknown parameter 'n'; the parameters are set, k"),
+    ("/items/1", 404, "Not Found"),
+])
+def test_bad_candidate_queries(client, url, status, message):
+    r = client.get(url)
+    assert r.status_code == status and message in r.json()["error"], r.json()
+
+
+def test_wrong_method_is_405_json(client):
+    r = client.get("/recommend")
+    assert r.status_code == 405 and r.json() == {"error": "Method Not Allowed"}
+
+
+def test_library_errors_are_4xx_with_their_message(tmp_path):
+    # an index without cart sets: the library refuses the cart module, naming the missing set
+    small = hand_index(tmp_path / "index", {"click_to_cart": LISTS["click_to_cart"]})
+    c = starlette_testclient.TestClient(create_app(Recommender.open(small), LIMITS))
+    r = c.post("/recommend", json={"history": [[10, "cart", 1]], "module": "cart"})
+    assert r.status_code == 422
+    assert re.search(r"module 'cart' reads candidate set 'cart_to_cart', which index .* does not have",
+                     r.json()["error"])
+    # its known interactions are its sets' and the canonical ones: "purchase" is known, "view" is not
+    assert c.post("/recommend", json={"history": [[1, "purchase", 1]], "module": "click"}).status_code == 200
+    assert "'view'" in c.post("/recommend", json={"history": [[1, "view", 1]], "module": "click"}).json()["error"]
+
+
+def test_an_index_of_text_ids(tmp_path):
+    """Text ids are looked up as they are; a JSON integer 42 finds the text id "42"."""
+    text = hand_index(tmp_path / "index", {"click_to_cart": {"42": ["a b", "é"], "x/y": ["42"]}})
+    c = starlette_testclient.TestClient(create_app(Recommender.open(text), LIMITS))
+    r = c.post("/recommend", json={"history": [[42, "click", 1]], "module": "click"})
+    assert ranked(r) == [("a b", "42"), ("é", "42")]
+    r = c.get("/items/x%2Fy/candidates?set=click_to_cart").json()  # an id with a slash
+    assert r["item_id"] == "x/y" and [row["candidate_item_id"] for row in r["items"]] == ["42"]
+    assert c.get("/items/%C3%A9/candidates?set=click_to_cart").json()["note"] == "item 'é' has no list in click_to_cart"
+    assert c.get("/items/%FF/candidates?set=click_to_cart").status_code == 200
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**80, 2**80) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+EVENTS = st.lists(st.one_of(
+    st.tuples(st.integers(-3, 40) | st.text(max_size=3), st.sampled_from(["click", "cart", "purchase", "x"]),
+              st.integers(0, 5) | st.none() | st.just("2026-01-01")).map(list),
+    JSON_VALUES), max_size=7)
+BODIES = st.one_of(
+    JSON_VALUES,
+    st.fixed_dictionaries({"history": EVENTS}, optional={
+        "module": st.sampled_from(["click", "cart", "both", "recent", "cart-page", "nope"]) | JSON_VALUES,
+        "k": st.integers(-2, 60) | JSON_VALUES, "merge": st.sampled_from(["score", "round-robin"]) | JSON_VALUES,
+        "drop_bought": st.booleans() | JSON_VALUES, "at": st.integers(0, 5) | JSON_VALUES}),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=BODIES)
+def test_no_body_gives_a_500(client, body):
+    r = client.post("/recommend", content=json.dumps(body))
+    assert r.status_code in (200, 400, 413, 422), (body, r.status_code, r.text)
+    assert r.status_code == 200 or r.json()["error"]
+
+
+# ---- configuration and the command ---------------------------------------------------------------
+
+def test_serve_config_limits():
+    ServeConfig().validate()
+    for bad, option in [(ServeConfig(port=70_000), "--port"), (ServeConfig(max_events=0), "--max-events"),
+                        (ServeConfig(max_k=0), "--max-k"), (ServeConfig(host=" "), "--host")]:
+        with pytest.raises(ConfigError, match=option):
+            bad.validate()
+
+
+def test_serve_help():
+    r = run_cli("serve", "--help")
+    assert r.exit_code == 0
+    for option in ("--index", "--host", "--port", "--max-events", "--max-k", "--access-log"):
+        assert option in r.output
+
+
+def test_missing_extra_is_one_error_line(monkeypatch, index):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn -> ImportError
+    line = one_line_error(run_cli("serve", "--index", index))
+    assert line == ("Error: recs serve needs uvicorn (the [serve] extra): pip install 'recs[serve]'  "
+                    "(or, in a clone: pip install '.[serve]')")
+
+
+def test_bad_options_and_a_port_in_use(index, tmp_path):
+    assert "--port must be in 0..65,535" in one_line_error(run_cli("serve", "--index", index, "--port", "70000"))
+    assert "no such recs.index directory" in one_line_error(run_cli("serve", "--index", tmp_path / "none"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        line = one_line_error(run_cli("serve", "--index", index, "--port", port))
+    assert line.startswith(f"Error: cannot listen on 127.0.0.1:{port} (")
+
+
+def test_the_real_server_answers_on_loopback(index):
+    """``recs serve --port 0`` in a subprocess: it prints its URL, answers, and Ctrl-C stops it (exit 0)."""
+    import httpx
+
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("recs")), "serve", "--index", str(index), "--port", "0",
+                             "--no-access-log"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        line = proc.stdout.readline()
+        url = re.search(r"on (http://127\.0\.0\.1:\d+);", line)
+        assert url, line + proc.stderr.read()
+        deadline = time.monotonic() + 30
+        while True:  # uvicorn starts its loop after the line is printed
+            try:
+                health = httpx.get(url[1] + "/health", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+                time.sleep(0.05)
+        assert health.json()["items"] == 12
+        r = httpx.post(url[1] + "/recommend", json={"history": CLICKS, "module": "click", "k": 1}, timeout=5)
+        assert r.json()["items"][0]["candidate_item_id"] == 10
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+        assert "Finished server process" in proc.stderr.read()
+
