@@ -26,12 +26,14 @@ from typing import Any
 
 import polars as pl
 
+from recs.candidates.registry import INTERACTION, method_spec
 from recs.columns import Col, Interaction
-from recs.config import AB_ARMS, MODULES, RecommendConfig, check_choice, config_dict
+from recs.config import AB_ARMS, METHOD_NAMES, MODULES, RecommendConfig, check_choice, config_dict
 from recs.errors import ConfigError, InputError
 from recs.eval.ids import comparison_dtype, mixed_kinds_note
 from recs.eval.novelty import REFINDING, mark_refinding
 from recs.progress import NullProgress, Progress
+from recs.recommend.batch import check_key
 from recs.recommend.recommender import Recommender
 from recs.sessions.io import read_sessions
 from recs.sessions.times import DEFAULT_TIME_UNIT
@@ -72,6 +74,8 @@ def evaluate_arms(
             raise InputError(f"{path}: has no {Col.USER!r} column; eval-recommend follows users from their "
                              "history into the test window, and a session never spans the cut-off")
     notes = []
+    check_key(hist, Col.USER, history)
+    check_key(tst, Col.USER, test)
     kind = comparison_dtype(hist.schema[Col.USER], tst.schema[Col.USER], where="user ids")
     if kind is not None:
         hist, tst = (f.with_columns(pl.col(Col.USER).cast(kind)) for f in (hist, tst))
@@ -90,6 +94,15 @@ def evaluate_arms(
             recs_by_index[str(path)] = Recommender.open(path, cfg)
         return recs_by_index[str(path)]
 
+    for arm in arms:  # every arm's sets exist, before any arm is scored
+        arm_index = control_index if (arm == CONTROL and control_index is not None) else index_dir
+        recommender(arm_index)._rules(replace(cfg, module=arm))
+    control = recommender(control_index if control_index is not None else index_dir)
+    method = control.store.manifest.get("method", {}).get("name")
+    if CONTROL in arms and method in METHOD_NAMES and method_spec(method).group == INTERACTION:
+        notes.append(f"the recent arm (the paper's control) reads {method!r}, an interaction-aware method; the "
+                     "paper's control is item-level: give --control-index an index of build-index "
+                     "--method embedding-reg")
     rows = []
     for arm in arms:
         path = control_index if (arm == CONTROL and control_index is not None) else index_dir

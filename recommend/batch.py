@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from recs.atomic import writing
 from recs.columns import Col
 from recs.config import RecommendConfig, config_dict
-from recs.errors import ConfigError
+from recs.errors import ConfigError, InputError
 from recs.progress import NullProgress, Progress
 from recs.recommend.recommender import Recommender
 from recs.sessions.io import read_sessions
@@ -30,6 +30,15 @@ from recs.sessions.times import DEFAULT_TIME_UNIT
 def history_key(events: pl.DataFrame) -> str:
     """``user_id`` when the history has users, else ``session_id``."""
     return Col.USER if Col.USER in events.columns else Col.SESSION
+
+
+def check_key(events: pl.DataFrame, key: str, path: str | Path) -> None:
+    """A null key would pool unrelated events into one history: refused, naming the row."""
+    nulls = events[key].is_null()
+    if nulls.any():
+        raise InputError(f"{path}: column {key!r} is empty (null) in row {int(nulls.arg_max()) + 1}; give every "
+                         f"event its {key}" + (" or drop the column to key lists by session_id" if key == Col.USER
+                                                else ""))
 
 
 def recommend_file(
@@ -56,6 +65,7 @@ def recommend_file(
     rec = Recommender.open(index_dir, cfg)
     events = read_sessions(history, time_unit=time_unit)
     key = history_key(events)
+    check_key(events, key, history)
     if at is not None:
         events = events.filter(pl.col(Col.TIMESTAMP) < at)
     # sorted by key once (stable: a key's events keep their order), so a block of keys is one slice

@@ -118,7 +118,7 @@ class Recommender:
                                           dtype=np.int64)]
             bought = bought[bought >= 0]
             drop = (np.zeros(len(bought), dtype=np.int64), bought)
-        m = merge(trig, sets, cfg.k, cfg.merge, drop)
+        m = merge(trig, sets, cfg.k, cfg.merge, drop, per_trigger=_per_trigger(cfg, sets))
         kept = np.flatnonzero(ok)[m.trigger]  # picked index of each row's trigger
         # per-row provenance by fancy indexing of the few triggers' values, not a Python loop over rows
         return Recommendations(
@@ -168,7 +168,8 @@ class Recommender:
             codes_b = self.store.code_frame(bought[Col.ITEM]).fill_null(-1).to_numpy()
             ok = codes_b >= 0
             drop = (bought["_user"].to_numpy()[ok].astype(np.int64), codes_b[ok])
-        return self._frame(merge(triggers, sets, cfg.k, cfg.merge, drop), trig, users[key], sets, key)
+        return self._frame(merge(triggers, sets, cfg.k, cfg.merge, drop, per_trigger=_per_trigger(cfg, sets)), trig,
+                           users[key], sets, key)
 
     def _frame(self, m: Merged, trig: pl.DataFrame, users: pl.Series, sets: tuple[CandidateSet, ...],
                key: str) -> pl.DataFrame:
@@ -186,6 +187,16 @@ def _objects(values: list[Any]) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out
+
+
+def _per_trigger(cfg: RecommendConfig, sets: tuple[CandidateSet, ...]) -> int | None:
+    """Rows read per trigger list. Past rank k a row can never make the top k (the list's own k rows
+    before it, distinct candidates, come first: by rank in round-robin, by score when the list is
+    ranked by score), so they are not gathered. With drop-bought a list can lose rows, and a list
+    whose scores rise along it is not ranked by score: then lists are read whole."""
+    if cfg.drop_bought or (cfg.merge == "score" and not all(s.ranked_by_score for s in sets)):
+        return None
+    return cfg.k
 
 
 def _ordered(history: Sequence[Event] | pl.DataFrame, at: Any) -> tuple[list[Any], list[str]]:

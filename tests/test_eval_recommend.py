@@ -1,7 +1,7 @@
 """``recs eval-recommend`` on the README's hand-worked example, and ``recs recommend`` from the CLI.
 
 The index (tests/hand_index.py) and the two files are small enough to score by hand; every number
-asserted here is worked out in README "Offline A/B, exactly".
+asserted here is worked out in README "Offline A/B: `recs eval-recommend`".
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from recs.config import RecommendConfig
+from recs.errors import InputError
 from recs.eval.recommend_ab import evaluate_arms
 
 from hand_index import hand_index
@@ -96,8 +97,13 @@ def test_drop_bought_needs_a_purchase_in_the_history(example, tmp_path):
 def test_users_are_required(example, tmp_path):
     index, history, test = example
     pl.read_parquet(test).drop("user_id").write_parquet(tmp_path / "nouser.parquet")
-    with pytest.raises(Exception, match="user_id"):
+    with pytest.raises(InputError, match="has no 'user_id' column"):
         evaluate_arms(index, history, tmp_path / "nouser.parquet")
+    t = pl.read_parquet(test)
+    t.with_columns(pl.when(pl.int_range(pl.len()) == 2).then(None).otherwise(pl.col("user_id")).alias("user_id")
+                   ).write_parquet(tmp_path / "nulluser.parquet")
+    with pytest.raises(InputError, match="'user_id' is empty \\(null\\) in row 3"):
+        evaluate_arms(index, history, tmp_path / "nulluser.parquet")
 
 
 def test_cli_eval_recommend_and_recommend(example, tmp_path):
@@ -114,6 +120,24 @@ def test_cli_eval_recommend_and_recommend(example, tmp_path):
     assert out.filter(pl.col("user_id") == 1)["candidate_item_id"].to_list() == [20, 11, 10, 21, 13, 12]
     assert out.columns == ["user_id", "rank", "candidate_item_id", "score", "trigger_item_id",
                            "trigger_interaction", "candidate_set"]
+
+
+def test_blocks_of_any_size_write_the_same_lists_keyed_by_session_without_users(example, tmp_path):
+    from recs.recommend.batch import recommend_file
+
+    index, history, _ = example
+    full = tmp_path / "full.parquet"
+    recommend_file(index, history, full, RecommendConfig(module="both"))
+    for block in (1, 2):
+        out = tmp_path / f"b{block}.parquet"
+        summary = recommend_file(index, history, out, RecommendConfig(module="both", block_users=block))
+        assert pl.read_parquet(out).equals(pl.read_parquet(full))
+        assert (summary["keys"], summary["keys_with_list"]) == (3, 2)  # user 3 only favorited: no trigger
+    pl.read_parquet(history).drop("user_id").write_parquet(tmp_path / "nouser.parquet")
+    summary = recommend_file(index, tmp_path / "nouser.parquet", tmp_path / "s.parquet", RecommendConfig())
+    by_session = pl.read_parquet(tmp_path / "s.parquet")
+    assert summary["key"] == "session_id" and by_session.columns[0] == "session_id"
+    assert by_session.filter(pl.col("session_id") == 1)["candidate_item_id"].to_list() == [11, 10, 13, 12]
 
 
 def test_cli_refuses_a_bad_module_set_and_output(example, tmp_path):
