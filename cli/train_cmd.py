@@ -8,9 +8,11 @@ import click
 
 from recs.cli.options import COOC_DEFAULTS, TRAIN_DEFAULTS, quiet_option, time_unit_option, train_options
 from recs.cli.render import SECONDS, console, key_values
-from recs.config import CORPUS_MODES, CoocConfig, TrainConfig
+from recs.config import CORPUS_MODES, ENGINES, CoocConfig, TrainConfig, TrainEngineConfig
 from recs.embeddings.train import train_to_dir
 from recs.progress import TqdmProgress
+
+ENGINE_DEFAULTS = TrainEngineConfig()
 
 
 @click.command("train-embeddings")
@@ -35,11 +37,18 @@ from recs.progress import TqdmProgress
               help="Keep pairs of two interactions with one item (42:click -> 42:cart).")
 @click.option("--corpus-mode", type=click.Choice(CORPUS_MODES), default=TRAIN_DEFAULTS.corpus_mode,
               show_default=True, help="gensim input: a corpus file read by C threads (faster) or a Python iterable.")
+@click.option("--engine", type=click.Choice(list(ENGINES)), default=ENGINE_DEFAULTS.engine, show_default=True,
+              help="Where tokens, co-occurrence pairs and the corpus are made: this process, or Spark (needs the "
+                   "[spark] extra and Java 17+; SESSIONS must be parquet; on a cluster --out must be on storage "
+                   "every node sees). Training is gensim on this machine either way.")
+@click.option("--spark-master", default=None,
+              help="With --engine spark: Spark master URL (local[4], spark://host:7077, yarn) [default: the "
+                   "active session, else $RECS_SPARK_MASTER, else local[*]].")
 @time_unit_option
 @quiet_option
 def train_cmd(sessions: Path, out: Path, dim: int, epochs: int | None, cooc_k: int, window: int, negative: int,
               min_count: int, sample: float, workers: int, seed: int, cooc_horizon: int, cooc_same_item: bool,
-              corpus_mode: str, time_unit: str, quiet: bool) -> None:
+              corpus_mode: str, engine: str, spark_master: str | None, time_unit: str, quiet: bool) -> None:
     """Learn one vector per (item, interaction) token from SESSIONS.
 
     Each session becomes a sequence of tokens such as 42:click 42:cart in time order; skip-gram
@@ -47,19 +56,22 @@ def train_cmd(sessions: Path, out: Path, dim: int, epochs: int | None, cooc_k: i
     each token, its most frequent successors per interaction type (paper sec. 4.1).
 
     \b
-    Example:
+    Examples:
       recs train-embeddings runs/train.parquet --out runs/model
+      recs train-embeddings 'logs/dt=*/' --out runs/model --engine spark --spark-master 'local[4]'
     """
     cfg = TrainConfig(dim=dim, window=window, negative=negative, epochs=epochs, min_count=min_count, sample=sample,
                       workers=workers, seed=seed, corpus_mode=corpus_mode,
                       cooc=CoocConfig(k=cooc_k, horizon=cooc_horizon, same_item=cooc_same_item))
-    manifest = train_to_dir(sessions, out, cfg, TqdmProgress(not quiet), time_unit=time_unit)
+    where = TrainEngineConfig(engine=engine, spark_master=spark_master)
+    manifest = train_to_dir(sessions, out, cfg, TqdmProgress(not quiet), time_unit=time_unit, engine=where)
     counts, timings = manifest["counts"], manifest["timings"]
     console.print(key_values(f"wrote {out}", {
         "events": counts["events"], "sessions": counts["sessions"], "tokens": counts["tokens"],
         **{f"  {k} tokens": v for k, v in counts["tokens_per_interaction"].items()},
         "regularization pairs": counts["regularization_pairs"], "epochs": manifest["config"]["epochs"],
         "train seconds": timings["train_s"], "total seconds": timings["total_s"],
+        **({"engine": f"spark on {manifest['engine']['master']}"} if "engine" in manifest else {}),
     }, formats={"train seconds": SECONDS, "total seconds": SECONDS}))
     for w in manifest.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {w}")

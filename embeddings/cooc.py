@@ -29,7 +29,7 @@ from recs.config import CoocConfig
 from recs.progress import NullProgress, Progress
 
 P, Q, SESSIONS = "p", "q", "sessions"
-_PQ = "_pq"
+PQ = "_pq"
 _INT64_MAX = 2**63 - 1
 
 
@@ -37,14 +37,15 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema={P: pl.Int32, Q: pl.Int32, SESSIONS: pl.UInt32})
 
 
-def _chunk_pairs(sess: np.ndarray, tok: np.ndarray, item_of: np.ndarray, horizon: int, same_item: bool,
-                 n_tokens: int) -> pl.DataFrame:
+def chunk_pairs(sess: np.ndarray, tok: np.ndarray, item: np.ndarray, horizon: int, same_item: bool,
+                n_tokens: int) -> pl.DataFrame:
     """(_pq, sessions) counts of one chunk of whole sessions, with _pq = p * n_tokens + q.
 
     ``sess`` holds chunk-local session numbers 0.. in ascending order; ``tok`` the token ids (int64)
-    in (session, pos) order. A loop over distances d = 1..horizon (not over events): the pairs at
-    distance d are the positions i with sess[i] == sess[i + d]. No pair at distance d means no
-    session is longer than d, so the loop stops there.
+    in (session, pos) order and ``item`` a code of each event's item (equal codes: one item). Both
+    engines count with this function (``recs.spark.cooc`` on each task's sessions). A loop over
+    distances d = 1..horizon (not over events): the pairs at distance d are the positions i with
+    sess[i] == sess[i + d]. No pair at distance d means no session is longer than d, so the loop stops.
     """
     v2 = n_tokens * n_tokens
     packed = (int(sess[-1]) + 1) * v2 <= _INT64_MAX if sess.size else True
@@ -55,7 +56,7 @@ def _chunk_pairs(sess: np.ndarray, tok: np.ndarray, item_of: np.ndarray, horizon
             break
         p, q = tok[idx], tok[idx + d]
         if not same_item:
-            keep = item_of[p] != item_of[q]
+            keep = item[idx] != item[idx + d]
             idx, p, q = idx[keep], p[keep], q[keep]
         pq = p * n_tokens + q
         if packed:
@@ -64,12 +65,12 @@ def _chunk_pairs(sess: np.ndarray, tok: np.ndarray, item_of: np.ndarray, horizon
             keys.append(pq)
             sessions.append(sess[idx])
     if not keys:
-        return pl.DataFrame(schema={_PQ: pl.Int64, SESSIONS: pl.UInt32})
+        return pl.DataFrame(schema={PQ: pl.Int64, SESSIONS: pl.UInt32})
     if packed:
-        once = pl.LazyFrame({"_k": np.concatenate(keys)}).unique().select((pl.col("_k") % v2).alias(_PQ))
+        once = pl.LazyFrame({"_k": np.concatenate(keys)}).unique().select((pl.col("_k") % v2).alias(PQ))
     else:
-        once = pl.LazyFrame({"_s": np.concatenate(sessions), _PQ: np.concatenate(keys)}).unique().select(_PQ)
-    return once.group_by(_PQ).agg(pl.len().cast(pl.UInt32).alias(SESSIONS)).collect()
+        once = pl.LazyFrame({"_s": np.concatenate(sessions), PQ: np.concatenate(keys)}).unique().select(PQ)
+    return once.group_by(PQ).agg(pl.len().cast(pl.UInt32).alias(SESSIONS)).collect()
 
 
 def count_successors(
@@ -101,7 +102,8 @@ def count_successors(
     with progress.stage("co-occurrence", total=len(s), unit="event") as bar:
         for a, b in pairwise(cuts):
             if b > a:
-                parts.append(_chunk_pairs(s[a:b] - s[a], tok[a:b], item_of, cfg.horizon, cfg.same_item, n_tokens))
+                parts.append(chunk_pairs(s[a:b] - s[a], tok[a:b], item_of[tok[a:b]], cfg.horizon, cfg.same_item,
+                                         n_tokens))
             bar.update(b - a)
     if not parts:
         return _empty()
@@ -110,35 +112,37 @@ def count_successors(
     counts = (
         parts[0]
         if len(parts) == 1
-        else pl.concat(parts).lazy().group_by(_PQ).agg(pl.col(SESSIONS).sum()).collect()
+        else pl.concat(parts).lazy().group_by(PQ).agg(pl.col(SESSIONS).sum()).collect()
     )
     return counts.select(
-        (pl.col(_PQ) // n_tokens).cast(pl.Int32).alias(P),
-        (pl.col(_PQ) % n_tokens).cast(pl.Int32).alias(Q),
+        (pl.col(PQ) // n_tokens).cast(pl.Int32).alias(P),
+        (pl.col(PQ) % n_tokens).cast(pl.Int32).alias(Q),
         pl.col(SESSIONS).cast(pl.UInt32),
     )
 
 
-def _top_k(counts: pl.DataFrame, q_type: np.ndarray, k: int, n_tokens: int) -> pl.DataFrame:
+def top_k(counts: pl.DataFrame, types: np.ndarray, k: int, n_tokens: int) -> pl.DataFrame:
     """Rows of ``counts`` that rank < k in their (p, type of q) group by (sessions desc, q asc).
 
-    One int64 sort key ``((p * T + type) * (S + 1) + (S - sessions)) * V + q`` orders rows exactly as
-    the four-column sort would; a group is a run of equal ``key // ((S + 1) * V)``. Falls back to the
-    four-column sort when the key would not fit.
+    ``types`` holds the interaction code (0, 1, ...) of each row's q. Both engines keep pairs with
+    this function (``recs.spark.cooc`` on each task's range of p). One int64 sort key
+    ``((p * T + type) * (S + 1) + (S - sessions)) * V + q`` orders rows exactly as the four-column sort
+    would; a group is a run of equal ``key // ((S + 1) * V)``. Falls back to the four-column sort when
+    the key would not fit.
     """
-    n_types = int(q_type.max()) + 1 if q_type.size else 1
+    n_types = int(types.max()) + 1 if types.size else 1
     s_max = int(counts[SESSIONS].max() or 0)
     span = (s_max + 1) * n_tokens
     if n_tokens * n_types * span > _INT64_MAX:
         return (
-            counts.with_columns(pl.Series("_qt", q_type[counts[Q].to_numpy()]))
+            counts.with_columns(pl.Series("_qt", types))
             .sort([P, "_qt", SESSIONS, Q], descending=[False, False, True, False])
             .filter(pl.int_range(pl.len()).over(P, "_qt") < k)
             .select(P, Q, SESSIONS)
         )
     p = counts[P].cast(pl.Int64).to_numpy()
     q = counts[Q].cast(pl.Int64).to_numpy()
-    key = ((p * n_types + q_type[q]) * (s_max + 1) + (s_max - counts[SESSIONS].cast(pl.Int64).to_numpy())) * n_tokens
+    key = ((p * n_types + types) * (s_max + 1) + (s_max - counts[SESSIONS].cast(pl.Int64).to_numpy())) * n_tokens
     key = pl.Series(key + q).sort().to_numpy()
     group = key // span
     new = np.r_[True, group[1:] != group[:-1]]
@@ -170,7 +174,7 @@ def regularization_pairs(
         return _empty()
     # Interaction type of each token as a small int code (by token_id); only equality matters.
     q_type = vocab.select(pl.col(Col.INTERACTION).rank("dense").cast(pl.Int64) - 1).to_series().to_numpy()
-    kept = _top_k(counts, q_type, cfg.k, max(1, vocab.height))
+    kept = top_k(counts, q_type[counts[Q].to_numpy()], cfg.k, max(1, vocab.height))
     return kept.select(pl.col(P).cast(pl.Int32), pl.col(Q).cast(pl.Int32), pl.col(SESSIONS).cast(pl.UInt32)).sort(
         [P, Q]
     )

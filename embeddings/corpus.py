@@ -20,7 +20,9 @@ from recs.columns import Col
 MAX_SENTENCE = 10_000
 
 
-def _session_lines(sequences: pl.DataFrame) -> pl.DataFrame:
+def session_lines(sequences: pl.DataFrame) -> pl.DataFrame:
+    """One ``line`` per session (per MAX_SENTENCE words of it), in the sessions' order of first
+    appearance; each Spark task writes its sessions' lines with this too (``recs.spark.corpus``)."""
     chunked = sequences.with_columns((pl.col(Col.POS).rank("ordinal").over(Col.SESSION) // MAX_SENTENCE).alias("_c"))
     return (
         chunked.group_by(Col.SESSION, "_c", maintain_order=True)
@@ -31,7 +33,7 @@ def _session_lines(sequences: pl.DataFrame) -> pl.DataFrame:
 
 def write_session_corpus(sequences: pl.DataFrame, path: Path) -> int:
     """Write one line per session; returns the number of words written."""
-    _session_lines(sequences).write_csv(path, include_header=False, quote_style="never")
+    session_lines(sequences).write_csv(path, include_header=False, quote_style="never")
     return sequences.height
 
 

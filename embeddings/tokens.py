@@ -31,27 +31,34 @@ def token_strings(item: pl.Expr, interaction: pl.Expr) -> pl.Expr:
     return pl.concat_str([item.cast(pl.String), pl.lit(TOKEN_SEPARATOR), interaction])
 
 
+def vocabulary(counts: pl.DataFrame, min_count: int = 1) -> pl.DataFrame:
+    """The token table from (item_id, interaction, count) rows, one per token, in any order.
+
+    The one rule of token ids, shared by both engines (``--engine spark`` counts on Spark and ranks
+    the counted table here, on the machine that trains, which holds the vocabulary anyway).
+    """
+    return (
+        counts.with_columns(pl.col(Col.COUNT).cast(pl.Int64))
+        .filter(pl.col(Col.COUNT) >= min_count)
+        .sort([Col.COUNT, Col.INTERACTION, Col.ITEM], descending=[True, False, False])
+        .with_row_index(Col.TOKEN_ID)
+        .select(
+            pl.col(Col.TOKEN_ID).cast(pl.Int32),
+            token_strings(pl.col(Col.ITEM), pl.col(Col.INTERACTION)).alias(Col.TOKEN),
+            Col.ITEM,
+            Col.INTERACTION,
+            Col.COUNT,
+        )
+    )
+
+
 def tokenize(sessions: pl.DataFrame, min_count: int = 1) -> Tokenized:
     """Turn validated, time-sorted sessions into a vocabulary and token-id sequences.
 
     Tokens seen fewer than ``min_count`` times are left out of the vocabulary and out of the
     sequences, as gensim would skip them; counts always come from the sessions.
     """
-    counts = (
-        sessions.group_by(Col.ITEM, Col.INTERACTION)
-        .agg(pl.len().cast(pl.Int64).alias(Col.COUNT))
-        .filter(pl.col(Col.COUNT) >= min_count)
-        .sort([Col.COUNT, Col.INTERACTION, Col.ITEM], descending=[True, False, False])
-        .with_row_index(Col.TOKEN_ID)
-        .with_columns(pl.col(Col.TOKEN_ID).cast(pl.Int32))
-    )
-    vocab = counts.select(
-        Col.TOKEN_ID,
-        token_strings(pl.col(Col.ITEM), pl.col(Col.INTERACTION)).alias(Col.TOKEN),
-        Col.ITEM,
-        Col.INTERACTION,
-        Col.COUNT,
-    )
+    vocab = vocabulary(sessions.group_by(Col.ITEM, Col.INTERACTION).agg(pl.len().alias(Col.COUNT)), min_count)
     sequences = (
         sessions.select(Col.SESSION, Col.ITEM, Col.INTERACTION)
         .with_columns(pl.int_range(pl.len(), dtype=pl.Int32).over(Col.SESSION).alias(Col.POS))

@@ -23,10 +23,10 @@ import numpy as np
 import polars as pl
 from gensim.models import Word2Vec
 
-from recs.artifacts import fingerprint_file, preflight_artifact
+from recs.artifacts import preflight_artifact
 from recs.atomic import scratch_dir
 from recs.columns import Col, Interaction
-from recs.config import CORPUS_MODES, TrainConfig, config_dict
+from recs.config import CORPUS_MODES, ENGINES, TrainConfig, TrainEngineConfig, config_dict
 from recs.embeddings.cooc import regularization_pairs
 from recs.embeddings.corpus import PairIterable, SessionIterable, write_pair_corpus, write_session_corpus
 from recs.embeddings.epochs import auto_epochs
@@ -34,6 +34,7 @@ from recs.embeddings.model import MODEL_FORMAT, EmbeddingModel
 from recs.embeddings.tokens import tokenize
 from recs.errors import InputError
 from recs.progress import NullProgress, Progress
+from recs.sessions.files import fingerprint_sessions
 from recs.sessions.io import read_sessions
 from recs.sessions.times import DEFAULT_TIME_UNIT, check_unit
 
@@ -71,8 +72,44 @@ def train(
     pairs = regularization_pairs(tok.sequences, tok.vocab, cfg.cooc, progress=progress)
     timings["cooccurrence_s"] = time.perf_counter() - t
 
-    epochs = cfg.epochs or auto_epochs(tok.sequences.height)
-    resolved = replace(cfg, epochs=epochs)
+    resolved = replace(cfg, epochs=cfg.epochs or auto_epochs(tok.sequences.height))
+    with tempfile.TemporaryDirectory(prefix="recs-corpus-", dir=workdir) as tmp:
+        t = time.perf_counter()
+        if cfg.corpus_mode == CORPUS_MODES[0]:  # "file": gensim reads the corpus from C threads
+            sess_path, pair_path = Path(tmp) / "sessions.txt", Path(tmp) / "pairs.txt"
+            n_words = write_session_corpus(tok.sequences, sess_path)
+            n_pair_words = write_pair_corpus(pairs, pair_path)
+            sess_args: dict[str, Any] = {"corpus_file": str(sess_path), "total_words": n_words}
+            pair_args: dict[str, Any] = {"corpus_file": str(pair_path), "total_words": n_pair_words}
+        else:
+            corpus = SessionIterable(tok.sequences)
+            sess_args = {"corpus_iterable": corpus, "total_examples": len(corpus)}
+            pair_args = {"corpus_iterable": PairIterable(pairs, corpus.words), "total_examples": pairs.height}
+        timings["corpus_s"] = time.perf_counter() - t
+        vin, vout = fit_vectors(tok.vocab, tok.n_sessions, sess_args, pair_args, pairs.height, resolved, progress,
+                                timings)
+    counts = model_counts(tok.vocab, tok.n_events, tok.n_sessions, tok.n_items, tok.sequences.height, pairs.height)
+    manifest = {"config": config_dict(resolved), "counts": counts, "timings": timings}
+    return EmbeddingModel(tok.vocab, vin, vout, manifest)
+
+
+def fit_vectors(
+    vocab: pl.DataFrame,
+    n_sessions: int,
+    sess_args: dict[str, Any],
+    pair_args: dict[str, Any],
+    n_pairs: int,
+    cfg: TrainConfig,
+    progress: Progress,
+    timings: dict[str, float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """gensim on a ready corpus: (input, output) vectors in token_id order; ``cfg.epochs`` is resolved.
+
+    ``sess_args`` / ``pair_args`` are gensim's corpus arguments (``corpus_file`` + ``total_words``,
+    or ``corpus_iterable`` + ``total_examples``). Shared by both engines: ``--engine spark`` writes the
+    corpus on Spark and trains here, on the same vocabulary and the same lines.
+    """
+    epochs = cfg.epochs or auto_epochs(int(vocab[Col.COUNT].sum()))  # the corpus words: in-vocabulary events
     model = Word2Vec(
         vector_size=cfg.dim,
         window=cfg.window,
@@ -89,41 +126,26 @@ def train(
         epochs=epochs,
     )
     t = time.perf_counter()
-    words = [str(i) for i in range(tok.vocab.height)]
-    model.build_vocab_from_freq(dict(zip(words, tok.vocab[Col.COUNT].to_list(), strict=True)),
-                                corpus_count=tok.n_sessions)
+    words = [str(i) for i in range(vocab.height)]
+    model.build_vocab_from_freq(dict(zip(words, vocab[Col.COUNT].to_list(), strict=True)), corpus_count=n_sessions)
     timings["vocab_s"] = time.perf_counter() - t  # gensim's vocabulary, sampling tables, initial vectors
 
-    with tempfile.TemporaryDirectory(prefix="recs-corpus-", dir=workdir) as tmp:
-        t = time.perf_counter()
-        if cfg.corpus_mode == CORPUS_MODES[0]:  # "file": gensim reads the corpus from C threads
-            sess_path, pair_path = Path(tmp) / "sessions.txt", Path(tmp) / "pairs.txt"
-            n_words = write_session_corpus(tok.sequences, sess_path)
-            n_pair_words = write_pair_corpus(pairs, pair_path)
-            sess_args: dict[str, Any] = {"corpus_file": str(sess_path), "total_words": n_words}
-            pair_args: dict[str, Any] = {"corpus_file": str(pair_path), "total_words": n_pair_words}
-        else:
-            corpus = SessionIterable(tok.sequences)
-            sess_args = {"corpus_iterable": corpus, "total_examples": len(corpus)}
-            pair_args = {"corpus_iterable": PairIterable(pairs, corpus.words), "total_examples": pairs.height}
-        timings["corpus_s"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        with progress.stage("training", total=epochs, unit="epoch") as bar:
-            for e in range(epochs):
-                a0, a1 = _alpha_at(cfg, e / epochs), _alpha_at(cfg, (e + 1) / epochs)
-                if pairs.height:
-                    mid = (a0 + a1) / 2
-                    model.train(**sess_args, epochs=1, start_alpha=a0, end_alpha=mid)
-                    sample, model.sample = model.sample, 0
-                    try:
-                        model.train(**pair_args, epochs=1, start_alpha=mid, end_alpha=a1)
-                    finally:
-                        model.sample = sample
-                else:
-                    model.train(**sess_args, epochs=1, start_alpha=a0, end_alpha=a1)
-                bar.update(1)
-        timings["train_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    with progress.stage("training", total=epochs, unit="epoch") as bar:
+        for e in range(epochs):
+            a0, a1 = _alpha_at(cfg, e / epochs), _alpha_at(cfg, (e + 1) / epochs)
+            if n_pairs:
+                mid = (a0 + a1) / 2
+                model.train(**sess_args, epochs=1, start_alpha=a0, end_alpha=mid)
+                sample, model.sample = model.sample, 0
+                try:
+                    model.train(**pair_args, epochs=1, start_alpha=mid, end_alpha=a1)
+                finally:
+                    model.sample = sample
+            else:
+                model.train(**sess_args, epochs=1, start_alpha=a0, end_alpha=a1)
+            bar.update(1)
+    timings["train_s"] = time.perf_counter() - t
 
     # gensim's own index order may differ from our token ids: reorder rows to token_id.
     t = time.perf_counter()
@@ -131,19 +153,21 @@ def train(
     vin = model.wv.vectors[order]
     vout = model.syn1neg[order]
     timings["export_s"] = time.perf_counter() - t
-    counts = {
-        "events": tok.n_events,
-        "sessions": tok.n_sessions,
-        "items": tok.n_items,
-        "tokens": tok.vocab.height,
-        "tokens_per_interaction": dict(
-            tok.vocab.group_by(Col.INTERACTION).len().sort(Col.INTERACTION).iter_rows()
-        ),
-        "corpus_words": tok.sequences.height,
-        "regularization_pairs": pairs.height,
+    return vin, vout
+
+
+def model_counts(vocab: pl.DataFrame, n_events: int, n_sessions: int, n_items: int, corpus_words: int,
+                 n_pairs: int) -> dict[str, Any]:
+    """The manifest's ``counts``: what was trained on."""
+    return {
+        "events": n_events,
+        "sessions": n_sessions,
+        "items": n_items,
+        "tokens": vocab.height,
+        "tokens_per_interaction": dict(vocab.group_by(Col.INTERACTION).len().sort(Col.INTERACTION).iter_rows()),
+        "corpus_words": corpus_words,
+        "regularization_pairs": n_pairs,
     }
-    manifest = {"config": config_dict(resolved), "counts": counts, "timings": timings}
-    return EmbeddingModel(tok.vocab, vin, vout, manifest)
 
 
 def train_to_dir(
@@ -152,28 +176,41 @@ def train_to_dir(
     cfg: TrainConfig | None = None,
     progress: Progress | None = None,
     time_unit: str = DEFAULT_TIME_UNIT,
+    engine: TrainEngineConfig | None = None,
 ) -> dict[str, Any]:
     """``recs train-embeddings``: read sessions, train, write MODEL_DIR atomically; return its manifest.
 
     ``time_unit`` is the unit of integer timestamps in the sessions file (``read_sessions``); it is
     a reading option, not a training one, so it is recorded with the input rather than in TrainConfig.
+    ``engine``: where tokens, pairs and corpus are made (this process, or Spark: ``recs.spark.train``);
+    the training is gensim on this machine either way.
 
     Options and ``out`` are checked before the sessions are read; the corpus files live beside ``out``
     while training (not in the system temp directory) so an interrupted run's are found and removed.
     """
     cfg = cfg or TrainConfig()
     cfg.validate()
+    engine = engine or TrainEngineConfig()
+    engine.validate()
     check_unit(time_unit)
     preflight_artifact(out, MODEL_FORMAT, inputs=[("SESSIONS", sessions_path)])
     t = time.perf_counter()
-    sessions = read_sessions(sessions_path, time_unit=time_unit)
-    read_s = time.perf_counter() - t
+    on_spark = engine.engine != ENGINES[0]
+    if not on_spark:
+        sessions = read_sessions(sessions_path, time_unit=time_unit)
+        read_s = time.perf_counter() - t
     # the save inside the block: if it fails, the parents made for the corpus go too
     with scratch_dir(out, "corpus") as work:
-        model = train(sessions, cfg, progress, workdir=work)
-        model.manifest["timings"]["read_s"] = read_s
+        if on_spark:
+            from recs.spark.train import train_spark  # pyspark is an optional extra, imported only when asked for
+
+            model = train_spark(sessions_path, cfg, engine, progress, work, time_unit)
+        else:
+            model = train(sessions, cfg, progress, workdir=work)
+            model.manifest["timings"]["read_s"] = read_s
         model.manifest["timings"]["total_s"] = time.perf_counter() - t
-        source = {"path": str(sessions_path), "fingerprint": fingerprint_file(sessions_path), "time_unit": time_unit}
+        source = {"path": str(sessions_path), "fingerprint": fingerprint_sessions(sessions_path),
+                  "time_unit": time_unit}
         missing = [i for i in (Interaction.CLICK, Interaction.CART) if i not in model.interactions]
         warnings = [f"no {i!r} tokens: the default candidate sets need them" for i in missing]
         return model.save(out, input=source, warnings=warnings)

@@ -1,0 +1,173 @@
+"""The one way recs gets a SparkSession: the caller's, or a quiet one it builds (``--engine spark``).
+
+Order of choice: a session already active in this process (a notebook's) is used as it is, logging
+and all, since it is the caller's; else one is built for ``master``, else ``$RECS_SPARK_MASTER``,
+else ``local[*]``; under ``spark-submit`` (``recs.spark.submit``) without ``master``, for the master
+and settings given to spark-submit. A session recs builds logs errors only (its own log4j2
+file, passed to the driver JVM at launch, so even the start-up warnings go) and shows no console
+progress bar: recs reports progress per stage itself.
+
+Java is checked before pyspark launches the JVM, because pyspark's own failure is a traceback
+ending in "Java gateway process exited before sending its port number", which names no cause.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from recs.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+MASTER_ENV = "RECS_SPARK_MASTER"
+SUBMITTED_ENV = "PYSPARK_GATEWAY_PORT"  # set by spark-submit for the Python driver it starts
+DEFAULT_MASTER = "local[*]"
+MIN_JAVA = 17  # Spark 4 runs on 17 and 21 only; 3.5 also on 8 and 11, but one rule is simpler to state
+LOG4J2_FILE = Path(__file__).with_name("log4j2.properties")
+APP_NAME = "recs"
+
+# Settings of a session recs builds. The time zone is fixed so that timestamps read from parquet
+# mean the same instant in every executor; Arrow is what mapInArrow and toPandas run on.
+SESSION_DEFAULTS: dict[str, str] = {
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # package data; without it (an install that dropped it) the level is still set once the context runs
+    **({"spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J2_FILE}"}
+       if LOG4J2_FILE.exists() else {}),
+}
+
+_VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?[^"]*"')
+
+
+def require_pyspark() -> None:
+    """Raise a ConfigError saying how to install pyspark when it is missing (it is the extra ``[spark]``)."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise ConfigError("--engine spark needs pyspark: pip install 'recs[spark]' (and Java 17+)") from None
+
+
+def find_java() -> str | None:
+    """The java that ``spark-submit`` will run: ``$JAVA_HOME/bin/java`` when JAVA_HOME is set, else ``java`` on PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java")
+
+
+def java_major(version_output: str) -> int | None:
+    """The major version in ``java -version`` output: ``"17.0.15"`` -> 17, the old ``"1.8.0_292"`` -> 8."""
+    m = _VERSION.search(version_output)
+    if m is None:
+        return None
+    major = int(m.group(1))
+    return int(m.group(2) or 0) if major == 1 else major
+
+
+def check_java(minimum: int = MIN_JAVA) -> int:
+    """Return the major Java version Spark will run on; raise a ConfigError naming what was found if unusable."""
+    java = find_java()
+    where = "JAVA_HOME is unset and there is no java on PATH" if java is None else java
+    if java is None or not Path(java).exists():
+        raise ConfigError(f"--engine spark needs Java {minimum} or newer; found none ({where})")
+    try:
+        run = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise ConfigError(f"--engine spark needs Java {minimum} or newer; {java} -version failed: {e}") from None
+    text = run.stderr + run.stdout  # java prints its version on stderr
+    major = java_major(text)
+    if major is None:
+        first = text.strip().splitlines()[0] if text.strip() else "no output"
+        raise ConfigError(f"--engine spark needs Java {minimum} or newer; {java} -version said: {first}")
+    if major < minimum:
+        raise ConfigError(f"--engine spark needs Java {minimum} or newer; found Java {major} ({java})")
+    return major
+
+
+def resolve_master(master: str | None) -> str:
+    """``master``, else ``$RECS_SPARK_MASTER``, else ``local[*]``."""
+    return master or os.environ.get(MASTER_ENV) or DEFAULT_MASTER
+
+
+def is_local(master: str) -> bool:
+    return master == "local" or master.startswith("local[") or master.startswith("local-cluster[")
+
+
+def active_session() -> SparkSession | None:
+    """The SparkSession active in this process, if any (without starting one)."""
+    require_pyspark()
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession()
+
+
+def spark_session(master: str | None = None, conf: Mapping[str, str] | None = None) -> SparkSession:
+    """The active SparkSession if there is one, else a new quiet one for ``master`` (see module doc).
+
+    ``conf`` adds or overrides settings of a session built here (shuffle partitions, driver memory);
+    it is ignored for an active session, which is the caller's to configure. A ``master`` that
+    differs from the active session's is refused: one process holds one SparkContext, and silently
+    running somewhere else than asked would be worse than stopping.
+    """
+    # pyspark 4 warns on import of a module of its own that recs does not use (pandas >= 3 is newer than
+    # it was tested with); recs' Spark code goes through Arrow, not pandas
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    active = active_session()
+    if active is not None:
+        running = active.sparkContext.master
+        if master is not None and master != running:
+            raise ConfigError(f"--spark-master {master}: a SparkSession on {running} is already running in "
+                              "this process; use it (no --spark-master) or stop it first")
+        return active
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(APP_NAME)
+    if master is None and SUBMITTED_ENV in os.environ:
+        # run by spark-submit: its JVM and its --master/--conf are already there; setting a master here
+        # would override them (recs.spark.submit is the file to submit)
+        resolved = "spark-submit's --master"
+    else:
+        resolved = resolve_master(master)
+        check_java()
+        if is_local(resolved) and "PYSPARK_PYTHON" not in os.environ:
+            # local workers are this interpreter (pyspark's default is whatever python3 is on PATH, which
+            # may lack polars and recs); on a cluster the executors' Python is the cluster's to set
+            os.environ["PYSPARK_PYTHON"] = sys.executable
+        builder = builder.master(resolved)
+    for key, value in {**SESSION_DEFAULTS, **(conf or {})}.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as e:  # py4j / pyspark raise their own types; the message is what a user needs
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"could not start Spark on {resolved}: {first}") from e
+    session.sparkContext.setLogLevel("ERROR")  # in case a spark-defaults.conf replaced our driver options
+    return session
+
+
+_GROUP, _DESCRIPTION = "spark.jobGroup.id", "spark.job.description"
+
+
+@contextmanager
+def job_group(spark: SparkSession, name: str) -> Iterator[None]:
+    """Spark's jobs started in the block are grouped as ``recs: NAME`` (the UI's and REST API's job
+    group and description), so a stage's jobs, times and shuffle bytes can be found; restored after."""
+    sc = spark.sparkContext
+    before = sc.getLocalProperty(_GROUP), sc.getLocalProperty(_DESCRIPTION)
+    sc.setJobGroup(f"recs: {name}", f"recs: {name}")
+    try:
+        yield
+    finally:
+        sc.setLocalProperty(_GROUP, before[0])  # None removes the property
+        sc.setLocalProperty(_DESCRIPTION, before[1])

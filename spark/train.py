@@ -1,0 +1,173 @@
+"""``recs train-embeddings --engine spark``: tokens, pairs and corpus on Spark; gensim on this machine.
+
+Stages, each a ``progress`` stage and a manifest timing:
+
+1. ``spark session``: the active session, or a quiet one (``recs.spark.session``; Java checked first),
+   after the input's listing and footers were checked here (a CSV is refused before a JVM starts);
+2. ``read sessions``: values checked on Spark, events and sessions counted (``recs.spark.read``);
+3. ``tokens``: (item, interaction) counted on Spark, ranked here by the shared rule (``recs.spark.tokens``);
+4. ``corpus``: events joined to token ids, range-partitioned by session, sorted, one text part per
+   partition (``recs.spark.corpus``); the sorted sequences are persisted for the next stage;
+5. ``co-occurrence``: per-task counting, one shuffle by p, per-task top-k, pairs as parquet (``recs.spark.cooc``);
+6. ``corpus file``: the parts streamed into the one file gensim reads (or read in place, ``iterable``);
+7. ``training``: ``recs.embeddings.train.fit_vectors``, the polars engine's own trainer.
+
+Same input, same TrainConfig: the same vocabulary, pairs and corpus lines as the polars engine, so
+with ``workers=1`` the same vectors (``tests/spark/test_spark_parity.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from recs.columns import Col
+from recs.config import CORPUS_MODES, TrainConfig, TrainEngineConfig, config_dict
+from recs.embeddings.epochs import auto_epochs
+from recs.embeddings.model import EmbeddingModel
+from recs.embeddings.train import fit_vectors, model_counts
+from recs.errors import InputError
+from recs.progress import NullProgress, Progress
+from recs.sessions.times import DEFAULT_TIME_UNIT
+from recs.spark.chunks import CHUNK_EVENTS
+from recs.spark.cooc import write_pairs
+from recs.spark.corpus import LinesIterable, concatenate, part_files, write_pair_lines, write_session_lines
+from recs.spark.read import ReadPlan, plan_read, read_spark_sessions
+from recs.spark.session import job_group, spark_session
+from recs.spark.tokens import count_tokens, spark_sequences
+
+EVENTS_PER_PARTITION = 500_000  # about two per-task chunks (recs.spark.chunks); see docs/scaling.md
+
+
+def session_partitions(spark: Any, n_events: int) -> int:
+    """Session partitions: ``spark.sql.shuffle.partitions`` when it was set for the session (spark-submit
+    ``--conf``, the builder), else one per ``EVENTS_PER_PARTITION`` events and at least one per core.
+    Spark's own default (200) is not used: 200 tasks of a few thousand events each cost more in task
+    overhead than they count."""
+    key = "spark.sql.shuffle.partitions"
+    if spark.sparkContext.getConf().contains(key):
+        return int(spark.conf.get(key))
+    return max(spark.sparkContext.defaultParallelism, -(-n_events // EVENTS_PER_PARTITION))
+
+
+@dataclass(frozen=True)
+class SparkCorpus:
+    """What the Spark stages leave in the work directory, and the counts the manifest records."""
+
+    vocab: pl.DataFrame
+    n_events: int
+    n_sessions: int
+    n_items: int
+    corpus_words: int
+    lines_dir: Path  # text parts of the session corpus, in session order
+    pairs_dir: Path | None  # parquet parts of the kept pairs, in (p, q) order; None when k is 0
+    partitions: int
+
+
+def spark_corpus(
+    spark: Any,
+    sessions_path: str | Path | ReadPlan,
+    cfg: TrainConfig,
+    work: Path,
+    progress: Progress,
+    timings: dict[str, float],
+    time_unit: str = DEFAULT_TIME_UNIT,
+    partitions: int | None = None,
+    chunk_events: int = CHUNK_EVENTS,
+) -> SparkCorpus:
+    """Stages 2-5 of the module doc: read and check, count tokens, write corpus parts and pairs under ``work``."""
+    from pyspark import StorageLevel
+
+    t = time.perf_counter()
+    with progress.stage("read sessions", unit="event") as bar, job_group(spark, "read sessions"):
+        events = read_spark_sessions(spark, sessions_path, time_unit)
+        bar.update(events.n_events)
+    timings["read_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    with progress.stage("tokens", unit="token") as bar, job_group(spark, "tokens"):
+        tokens = count_tokens(events, cfg.min_count, work)
+        bar.update(tokens.vocab.height)
+    vocab = tokens.vocab
+    if vocab.height < 2:
+        raise InputError(
+            f"only {vocab.height} token(s) occur at least --min-count {cfg.min_count} times; nothing to learn"
+        )
+    timings["tokenize_s"] = time.perf_counter() - t
+
+    partitions = partitions or session_partitions(spark, events.n_events)
+    corpus_words = int(vocab[Col.COUNT].sum())  # every in-vocabulary event is one word of the corpus
+    sequences = spark_sequences(events, vocab, work, partitions).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        t = time.perf_counter()
+        with progress.stage("corpus", unit="word") as bar, job_group(spark, "corpus"):
+            lines_dir = write_session_lines(sequences, work, chunk_events)
+            bar.update(corpus_words)
+        timings["corpus_s"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        with progress.stage("co-occurrence", unit="event") as bar, job_group(spark, "co-occurrence"):
+            pairs_dir = write_pairs(sequences, cfg.cooc, vocab.height, work, partitions, chunk_events)
+            bar.update(corpus_words)
+        timings["cooccurrence_s"] = time.perf_counter() - t
+    finally:
+        sequences.unpersist()
+    return SparkCorpus(vocab, events.n_events, events.n_sessions, tokens.n_items, corpus_words, lines_dir, pairs_dir,
+                       partitions)
+
+
+def train_spark(
+    sessions_path: str | Path,
+    cfg: TrainConfig,
+    engine: TrainEngineConfig,
+    progress: Progress | None = None,
+    work: Path | None = None,
+    time_unit: str = DEFAULT_TIME_UNIT,
+) -> EmbeddingModel:
+    """Train on the sessions at ``sessions_path`` with the counting on Spark (module doc).
+
+    ``work`` holds Spark's outputs and the corpus file; Spark's executors write there, so on a cluster
+    it must be on storage they and this machine share (``train_to_dir`` puts it beside the output).
+    """
+    cfg.validate()
+    engine.validate()
+    progress = progress or NullProgress()
+    if work is None:
+        raise InputError("train_spark needs a work directory that Spark's executors can write")
+    timings: dict[str, float] = {}
+
+    t = time.perf_counter()
+    plan = plan_read(sessions_path, time_unit)  # a CSV or a bad footer is refused before the JVM starts
+    with progress.stage("spark session"):
+        spark = spark_session(engine.spark_master)
+    timings["spark_session_s"] = time.perf_counter() - t
+    sc = spark_corpus(spark, plan, cfg, work, progress, timings, time_unit, engine.partitions)
+
+    t = time.perf_counter()
+    with progress.stage("corpus file"):
+        pair_path = work / "pairs.txt"
+        n_pair_words = write_pair_lines(sc.pairs_dir, pair_path)
+        parts = part_files(sc.lines_dir, ".txt")
+        if cfg.corpus_mode == CORPUS_MODES[0]:  # "file": one file for gensim's C reader
+            sess_path = work / "sessions.txt"
+            concatenate(parts, sess_path)
+            sess_args: dict[str, Any] = {"corpus_file": str(sess_path), "total_words": sc.corpus_words}
+            pair_args: dict[str, Any] = {"corpus_file": str(pair_path), "total_words": n_pair_words}
+        else:
+            corpus = LinesIterable(parts)
+            sess_args = {"corpus_iterable": corpus, "total_examples": len(corpus)}
+            pair_args = {"corpus_iterable": LinesIterable([pair_path]), "total_examples": n_pair_words // 2}
+    timings["corpus_file_s"] = time.perf_counter() - t
+
+    n_pairs = n_pair_words // 2
+    resolved = replace(cfg, epochs=cfg.epochs or auto_epochs(sc.corpus_words))
+    vin, vout = fit_vectors(sc.vocab, sc.n_sessions, sess_args, pair_args, n_pairs, resolved, progress, timings)
+    counts = model_counts(sc.vocab, sc.n_events, sc.n_sessions, sc.n_items, sc.corpus_words, n_pairs)
+    described = {"name": engine.engine, "master": spark.sparkContext.master, "spark_version": spark.version,
+                 "partitions": sc.partitions, "config": config_dict(engine)}
+    manifest = {"config": config_dict(resolved), "counts": counts, "timings": timings, "engine": described}
+    return EmbeddingModel(sc.vocab, vin, vout, manifest)
