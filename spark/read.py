@@ -34,7 +34,7 @@ from recs.columns import Col
 from recs.errors import InputError, SchemaError
 from recs.sessions import times
 from recs.sessions.files import SessionFiles, session_files
-from recs.sessions.io import _agreed_columns, _parquet_schema, _partition_columns, _runs, check_input_file
+from recs.sessions.io import _partition_columns, _runs, check_input_file, plan_parts
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -141,18 +141,8 @@ def plan_read(path: str | Path, time_unit: str = times.DEFAULT_TIME_UNIT) -> Rea
         if src.files[0].suffix.lower() not in (".parquet", ".pq"):
             raise InputError(f"{src.given}: --engine spark reads parquet (a file, a directory of parts or a glob); "
                              f"{PREPARE_HINT}")
+    first = plan_parts(src).schemas[src.files[0]]  # read_sessions' footer rules, one implementation
     partitions = _partition_columns(src)
-    schemas: dict[Path, dict[str, pl.DataType]] = {}
-    for f in src.files:
-        schema = _parquet_schema(f)
-        for key, (value, dtype) in partitions[f].items():
-            if key in schema:
-                raise SchemaError(f"{f}: column {key!r} is both in the file and in its path ({key}={value}); "
-                                  "keep one of them")
-            schema[key] = dtype
-        schemas[f] = schema
-    _agreed_columns(src, schemas)
-    first = schemas[src.files[0]]
     _check_types(first, src.given)
     return ReadPlan(src, partitions, first, time_unit)
 
