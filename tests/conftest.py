@@ -48,3 +48,8 @@ def readonly_dir(tmp_path):
     if immutable:
         subprocess.run(["chattr", "-i", str(d)], check=False)
     d.chmod(0o755)
+
+
+# One SparkSession for every Spark test (tests/spark/), defined apart from the other fixtures: a second
+# conftest.py in tests/spark/ would shadow this module for `from conftest import ...` in the other tests.
+from spark_fixtures import spark, spark_startup_stderr  # noqa: E402, F401

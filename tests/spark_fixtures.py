@@ -5,6 +5,8 @@ driver. The session is built by ``recs.spark.session.spark_session``, so it is a
 that the library and the CLI pick up (``--engine spark`` without ``--spark-master``). Spark tests skip
 with the reason when pyspark or Java 17+ is missing.
 
+(Imported by tests/conftest.py, so every test directory sees these fixtures.)
+
 The JVM writes its own stderr (log4j, the launcher) to the file descriptor it inherits at launch, so
 the session is started with fd 2 pointing at a file: ``spark_startup_stderr`` is what the JVM wrote
 while starting (a test checks that recs' quiet logging left nothing there but the JVM's own notice),
