@@ -33,7 +33,7 @@ from recs.errors import ConfigError, InputError
 from recs.eval.ids import comparison_dtype, mixed_kinds_note
 from recs.eval.novelty import REFINDING, mark_refinding
 from recs.progress import NullProgress, Progress
-from recs.recommend.batch import check_key
+from recs.recommend.batch import check_key, key_blocks
 from recs.recommend.recommender import Recommender
 from recs.sessions.io import read_sessions
 from recs.sessions.times import DEFAULT_TIME_UNIT
@@ -139,16 +139,9 @@ def _score_arm(rec: Recommender, cfg: RecommendConfig, hist: pl.DataFrame, tgt: 
     counts = {"users": len(users), "users_with_list": 0, "users_with_hit": 0, "list_rows": 0}
     parts = {REFINDING: [0, 0], "discovery": [0, 0]}  # targets, hits
     reached: list[pl.Series] = []
-    starts = hist.with_row_index("_r").group_by(Col.USER, maintain_order=True).agg(pl.col("_r").first())
-    first = dict(zip(starts[Col.USER].to_list(), starts["_r"].to_list(), strict=True))
-    user_list = users.to_list()
-    for lo in range(0, len(user_list), cfg.block_users):
-        block_users = user_list[lo:lo + cfg.block_users]
-        a = first[block_users[0]]
-        nxt = lo + cfg.block_users
-        b = first[user_list[nxt]] if nxt < len(user_list) else hist.height
-        lists = rec.recommend_batch(hist.slice(a, b - a), key=Col.USER, module=cfg.module)
-        block_tgt = tgt.filter(pl.col(Col.USER).is_in(pl.Series(block_users).implode()))
+    for keys, block in key_blocks(hist, Col.USER, cfg.block_users):  # hist holds exactly ``users``
+        lists = rec.recommend_batch(block, key=Col.USER, module=cfg.module)
+        block_tgt = tgt.filter(pl.col(Col.USER).is_in(keys.implode()))
         shown = lists.select(Col.USER, pl.col(Col.CANDIDATE).alias(Col.ITEM))
         kind = comparison_dtype(block_tgt.schema[Col.ITEM], shown.schema[Col.ITEM], where="candidate ids")
         if kind is not None:
@@ -164,7 +157,7 @@ def _score_arm(rec: Recommender, cfg: RecommendConfig, hist: pl.DataFrame, tgt: 
         counts["users_with_list"] += lists[Col.USER].n_unique()
         counts["list_rows"] += lists.height
         reached.append(lists[Col.CANDIDATE].unique())
-        bar.update(len(block_users))
+        bar.update(len(keys))
     n_targets = parts[REFINDING][0] + parts["discovery"][0]
     n_hits = parts[REFINDING][1] + parts["discovery"][1]
     distinct = pl.concat(reached).n_unique() if reached else 0

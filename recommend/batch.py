@@ -10,6 +10,7 @@ sessions), else ``session_id``.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,17 @@ from recs.sessions.times import DEFAULT_TIME_UNIT
 def history_key(events: pl.DataFrame) -> str:
     """``user_id`` when the history has users, else ``session_id``."""
     return Col.USER if Col.USER in events.columns else Col.SESSION
+
+
+def key_blocks(events: pl.DataFrame, key: str, size: int) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
+    """Blocks of at most ``size`` keys, in key order, with their events: one stable sort (a key's events
+    keep their order), then a slice per block."""
+    events = events.sort(key, maintain_order=True)
+    starts = events.with_row_index("_row").group_by(key, maintain_order=True).agg(pl.col("_row").first())
+    first = [*starts["_row"].to_list(), events.height]
+    for lo in range(0, starts.height, size):
+        hi = min(lo + size, starts.height)
+        yield starts[key].slice(lo, hi - lo), events.slice(first[lo], first[hi] - first[lo])
 
 
 def check_key(events: pl.DataFrame, key: str, path: str | Path) -> None:
@@ -68,18 +80,13 @@ def recommend_file(
     check_key(events, key, history)
     if at is not None:
         events = events.filter(pl.col(Col.TIMESTAMP) < at)
-    # sorted by key once (stable: a key's events keep their order), so a block of keys is one slice
-    events = events.sort(key, maintain_order=True)
-    starts = events.with_row_index("_row").group_by(key, maintain_order=True).agg(pl.col("_row").first())
-    keys, first = starts[key], [*starts["_row"].to_list(), events.height]
+    n_keys = events[key].n_unique()
     n_rows = n_with = 0
     writer: pq.ParquetWriter | None = None
     with writing(out) as tmp:
         try:
-            with progress.stage("recommending", total=len(keys), unit="user") as bar:
-                for lo in range(0, max(len(keys), 1), cfg.block_users):
-                    hi = min(lo + cfg.block_users, len(keys))
-                    block = events.slice(first[lo], first[hi] - first[lo]) if len(keys) else events
+            with progress.stage("recommending", total=n_keys, unit="user") as bar:
+                for keys, block in key_blocks(events, key, cfg.block_users):
                     lists = rec.recommend_batch(block, key=key)
                     table = lists.to_arrow()
                     if writer is None:
@@ -87,13 +94,15 @@ def recommend_file(
                     writer.write_table(table)
                     n_rows += lists.height
                     n_with += lists[key].n_unique()
-                    bar.update(hi - lo)
+                    bar.update(len(keys))
+            if writer is None:  # no events (all after --at): an empty file of the same columns
+                writer = pq.ParquetWriter(tmp, rec.recommend_batch(events.head(0), key=key).to_arrow().schema)
         finally:
             if writer is not None:
                 writer.close()
     return {
         "index": str(index_dir), "history": str(history), "out": str(out), "key": key,
         "at": at.isoformat() if at is not None else None, "config": config_dict(cfg),
-        "keys": len(keys), "keys_with_list": n_with, "keys_without_list": len(keys) - n_with, "rows": n_rows,
+        "keys": n_keys, "keys_with_list": n_with, "keys_without_list": n_keys - n_with, "rows": n_rows,
         "mean_list_length": n_rows / n_with if n_with else 0.0, "seconds": time.perf_counter() - t0,
     }
