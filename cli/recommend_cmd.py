@@ -10,7 +10,7 @@ import click
 
 from recs.cli.options import comma_list, json_option, quiet_option, time_unit_option
 from recs.cli.render import console, key_values, transposed, write_json
-from recs.config import AB_ARMS, MERGE_RULES, MODULES, RecommendConfig
+from recs.config import AB_ARMS, MERGE_RULES, MODULES, EvalConfig, RecommendConfig
 from recs.paths import check_paths
 from recs.progress import TqdmProgress
 from recs.sessions.times import parse_instant
@@ -108,7 +108,7 @@ AB_RULES = ["user_hit_share", "discovery_hit_rate"]
               help="Test window (e.g. the test file of recs split); needs user_id.")
 @click.option("--arms", default=",".join(AB_ARMS), show_default=True, callback=comma_list,
               help=f"Modules to compare (comma-separated; any of {', '.join(MODULES)}).")
-@click.option("--targets", default="cart,purchase", show_default=True, callback=comma_list,
+@click.option("--targets", default=",".join(EvalConfig().targets), show_default=True, callback=comma_list,
               help="Interactions of the test window that count as purchase intent.")
 @recommend_options
 @json_option(what="the numbers")

@@ -27,8 +27,8 @@ from typing import Any
 import polars as pl
 
 from recs.candidates.registry import INTERACTION, method_spec
-from recs.columns import Col, Interaction
-from recs.config import AB_ARMS, METHOD_NAMES, MODULES, RecommendConfig, check_choice, config_dict
+from recs.columns import Col
+from recs.config import AB_ARMS, METHOD_NAMES, MODULES, EvalConfig, RecommendConfig, check_choice, config_dict
 from recs.errors import ConfigError, InputError
 from recs.eval.ids import comparison_dtype, mixed_kinds_note
 from recs.eval.novelty import REFINDING, mark_refinding
@@ -49,7 +49,7 @@ def evaluate_arms(
     cfg: RecommendConfig | None = None,
     arms: tuple[str, ...] = AB_ARMS,
     control_index: str | Path | None = None,
-    targets: tuple[str, ...] = (Interaction.CART, Interaction.PURCHASE),
+    targets: tuple[str, ...] = EvalConfig().targets,  # purchase intent, as eval-hitrate counts it
     time_unit: str = DEFAULT_TIME_UNIT,
     progress: Progress | None = None,
 ) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import polars as pl
 
 from recs.columns import Col, Interaction
 from recs.config import RecommendConfig
+from recs.errors import ConfigError
 from recs.recommend.merge import Merged, Triggers, merge
 from recs.recommend.modules import Rule, check_sets, module_rules
 from recs.recommend.store import CandidateSet, CandidateStore
@@ -132,7 +133,6 @@ class Recommender:
         """Item ``item``'s list in one set (``GET /items/{id}/candidates``): rank, candidate, score."""
         cs = self.store.sets.get(set_name)
         if cs is None:
-            from recs.errors import ConfigError
             raise ConfigError(f"no candidate set {set_name!r}; this index has {', '.join(self.store.sets)}")
         code = int(self.store.codes([item])[0])
         lo, hi = (int(cs.offsets[code]), int(cs.offsets[code + 1])) if code >= 0 else (0, 0)
