@@ -56,6 +56,7 @@ from recs.artifacts import (
     write_manifest,
 )
 from recs.candidates.base import CandidateGenerator, describe
+from recs.candidates.catalog import catalog_for, read_catalog
 from recs.candidates.embedding import EmbeddingCandidates
 from recs.candidates.index_check import (
     candidate_files,
@@ -65,8 +66,18 @@ from recs.candidates.index_check import (
     set_name,
 )
 from recs.candidates.registry import OURS, MethodConfig, method_spec
+from recs.candidates.rollup import RollUp
 from recs.columns import Col
-from recs.config import ENGINES, IndexConfig, IndexEngineConfig, config_dict
+from recs.config import (
+    ENGINES,
+    ROLLUP_AUTO,
+    ROLLUP_MEAN,
+    ROLLUP_OFF,
+    ROLLUP_TRAINED,
+    IndexConfig,
+    IndexEngineConfig,
+    config_dict,
+)
 from recs.embeddings.model import EmbeddingModel
 from recs.errors import ArtifactError, ConfigError, OutputError
 from recs.names import NAME_RULE, is_safe_name
@@ -155,19 +166,68 @@ def _engine(engine: IndexEngineConfig | None, method: str, progress: Progress, o
 
 def build_index(
     model_dir: str | Path, out: str | Path, cfg: IndexConfig | None = None, progress: Progress | None = None,
-    engine: IndexEngineConfig | None = None,
+    engine: IndexEngineConfig | None = None, catalog: str | Path | None = None,
 ) -> dict[str, Any]:
     """Build our model's indexes and candidate sets for ``cfg.pairs``; return the index manifest.
-    ``engine``: where the search runs (this process, or Spark: ``recs.spark.search``)."""
+    ``engine``: where the search runs (this process, or Spark: ``recs.spark.search``). ``catalog``: a
+    catalogue file (``recs.candidates.catalog``) whose items without a vector are rolled up to their
+    shop or category (``cfg.rollup``); without one, the training sessions' shop_id / category serve."""
     cfg = _checked(cfg)
     progress = progress or NullProgress()
     writer = _engine(engine, OURS, progress, out)
-    preflight_artifact(out, INDEX_FORMAT, inputs=[("--model", model_dir)])
+    if catalog is not None and cfg.rollup == ROLLUP_OFF:
+        raise ConfigError(f"--catalog {catalog} with --rollup off: the catalogue would not be used; drop one of them")
+    if catalog is not None and writer is not None:
+        raise ConfigError(f"--catalog {catalog}: the {engine.engine if engine else ''} engine does not roll items up; "
+                          f"build a catalogue index with --engine {ENGINE_LOCAL}")
+    inputs = [("--model", model_dir)] + ([("--catalog", catalog)] if catalog is not None else [])
+    preflight_artifact(out, INDEX_FORMAT, inputs=inputs)
     model = EmbeddingModel.load(model_dir)
     gen = EmbeddingCandidates(index_config=cfg, model=model, progress=progress, name=OURS)
     _check_pairs(gen.interactions(), cfg, "the model")
-    built_from = {"model": {"path": str(model_dir), "fingerprint": fingerprint_json(model.manifest)}}
+    built_from: dict[str, Any] = {"model": {"path": str(model_dir), "fingerprint": fingerprint_json(model.manifest)}}
+    rolled = _rollup(model, cfg, catalog, on_spark=writer is not None)
+    if rolled is not None:
+        gen.rollup, built_from["catalog"] = rolled
     return write_index(out, gen, cfg, built_from, model.manifest.get("counts", {}).get("items"), writer=writer)
+
+
+def _all_have_tokens(model: EmbeddingModel, table: pl.DataFrame) -> bool:
+    return table.join(model.vocab.select(Col.ITEM).unique(), on=Col.ITEM, how="anti").height == 0
+
+
+def _rollup(model: EmbeddingModel, cfg: IndexConfig, catalog: str | Path | None,
+            on_spark: bool) -> tuple[RollUp, dict[str, Any]] | None:
+    """The roll-up of ``cfg.rollup`` and the manifest's ``catalog`` field, or None when there is
+    nothing to roll up (no catalogue, and the training sessions had no shop_id / category or every
+    item of theirs has a token, as with ``--min-count 1``) or the roll-up is off. So an index of a
+    model without cold items is what it was before roll-up existed, column for column. The Spark
+    search does not roll up (a catalogue is refused before this; the default ``mean`` is then not
+    applied, and a model with items below ``--min-count`` gets no rows for them, as before)."""
+    if cfg.rollup == ROLLUP_OFF:
+        return None
+    given = read_catalog(catalog) if catalog is not None else None
+    table = catalog_for(model.items, given, model.vocab.schema[Col.ITEM], str(catalog or "the model's items"))
+    if given is None and table is not None and _all_have_tokens(model, table):
+        table = None  # the sessions' items all have a vector (--min-count cut none): nothing to roll up
+    if table is None or on_spark:
+        if cfg.rollup != ROLLUP_AUTO:
+            why = "the Spark search does not roll up" if on_spark else (
+                "no --catalog, and every item of the training sessions has a vector" if model.items is not None
+                else "no --catalog, and the training sessions had no shop_id or category")
+            raise ConfigError(f"--rollup {cfg.rollup}: {why}")
+        return None
+    representation = cfg.rollup
+    if representation == ROLLUP_AUTO:  # the group models when trained (measured the better), else the means
+        columns = [c for c in (Col.SHOP, Col.CATEGORY) if c in table.columns]
+        representation = ROLLUP_TRAINED if all(c in model.groups for c in columns) else ROLLUP_MEAN
+    rollup = RollUp(table, representation, cfg.rollup_per_group, dict(model.groups))
+    rollup.check()
+    field: dict[str, Any] = {"from": "file" if catalog is not None else "training sessions", "items": table.height,
+                             "rollup": rollup.describe()}
+    if catalog is not None:
+        field |= {"path": str(catalog), "fingerprint": fingerprint_sessions(catalog)}
+    return rollup, field
 
 
 def build_method_index(
@@ -283,9 +343,11 @@ def write_faiss_indexes(
             faiss.write_index(hnsw.index, str(path))
         except RuntimeError as e:  # faiss reports a failed fwrite (disk full) as a RuntimeError
             raise OutputError(f"{path.name}: cannot write ({str(e).strip().splitlines()[0]})") from None
-        indexes[target] = {"rows": len(side.items), "backoff_rows": side.backoff,
+        indexes[target] = {"rows": int(hnsw.index.ntotal), "backoff_rows": side.backoff,
                            "mips_to_l2_norm2": hnsw.mips_norm2,
-                           "ef_search": hnsw.effective_ef_search(cfg, min(k + 1, len(side.items)))}
+                           "ef_search": hnsw.effective_ef_search(cfg, min(k + 1, int(hnsw.index.ntotal)))}
+        if built.rolled is not None:  # rows past the side's stand for groups (recs.candidates.rollup)
+            indexes[target]["group_rows"] = int(hnsw.index.ntotal) - len(side.items)
     return indexes
 
 

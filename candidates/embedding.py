@@ -1,6 +1,7 @@
 """Candidate sets from interaction embeddings: source-interaction vectors queried against an HNSW
 index of target-interaction vectors (Click-to-Cart, Cart-to-Cart, any pair). What goes into the
-index and the queries (score, backoff) is ``recs.candidates.scoring``."""
+index and the queries (score, backoff) is ``recs.candidates.scoring``; cold-start items without a vector,
+through their shop or category, ``recs.candidates.rollup``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import polars as pl
 
 from recs.candidates.base import CandidateGenerator, candidate_block, item_codes
 from recs.candidates.hnsw import Hnsw, build_hnsw, search_blocks
+from recs.candidates.rollup import RolledTarget, RollUp, rolled_blocks
 from recs.candidates.scoring import Side, query_side, target_side
 from recs.config import IndexConfig, TrainConfig
 from recs.embeddings.model import EmbeddingModel
@@ -23,6 +25,7 @@ class TargetIndex(NamedTuple):
 
     side: Side  # target items and the vectors indexed for them (recs.candidates.scoring.target_side)
     hnsw: Hnsw
+    rolled: RolledTarget | None = None  # with a roll-up: the index rows (side's, then groups') and their items
 
 
 @dataclass
@@ -37,6 +40,8 @@ class EmbeddingCandidates(CandidateGenerator):
     interaction_aware: bool = True
     indexes: dict[tuple[str, str], TargetIndex] = field(default_factory=dict)  # by (target, score)
     backoff_queries: dict[tuple[str, str], int] = field(default_factory=dict)
+    rollup: RollUp | None = None  # cold start through shop / category (recs.candidates.rollup)
+    rollup_counts: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     def _fit(self, train: pl.DataFrame) -> None:
         from recs.embeddings.train import train as train_model
@@ -71,18 +76,32 @@ class EmbeddingCandidates(CandidateGenerator):
         if key not in self.indexes:
             side = target_side(self._model(), target, self.index_config)
             unit = self.index_config.score == "cosine"
-            self.indexes[key] = TargetIndex(side, build_hnsw(side.vectors, self.index_config, unit=unit))
+            if self.rollup is None:
+                self.indexes[key] = TargetIndex(side, build_hnsw(side.vectors, self.index_config, unit=unit))
+            else:
+                rolled = self.rollup.target(self._model(), side, target, self.index_config)
+                self.indexes[key] = TargetIndex(side, build_hnsw(rolled.vectors, self.index_config, unit=unit), rolled)
         return self.indexes[key]
 
     def set_details(self, source: str, target: str) -> dict[str, Any]:
-        return {"backoff_queries": self.backoff_queries[(source, target)]}
+        details: dict[str, Any] = {"backoff_queries": self.backoff_queries[(source, target)]}
+        if (source, target) in self.rollup_counts:
+            details["rollup"] = self.rollup_counts[(source, target)]
+        return details
 
     def _candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
         """Blocks of ``index_config.batch_size`` query items, searched as they are asked for (never
         empty: every side has a row)."""
-        tgt, index = self.target_index(target)
+        tgt, index, rolled = self.target_index(target)
         src = query_side(self._model(), source, self.index_config)
         self.backoff_queries[(source, target)] = src.backoff
+        if self.rollup is not None and rolled is not None:
+            query = self.rollup.query(self._model(), src, source, self.index_config)
+            counts: dict[str, Any] = {"cold_targets": rolled.details}
+            self.rollup_counts[(source, target)] = counts
+            yield from rolled_blocks(self._model(), query, rolled, index, source, target, k, self.index_config,
+                                     counts, self.progress)
+            return
         width = min(k + 1, len(tgt.items))
         q_code, t_code = item_codes(src.items, tgt.items)
         for a, scores, ids in search_blocks(index, src.vectors, width, self.index_config, self.progress,

@@ -28,7 +28,13 @@ from recs.sessions.synth import SynthConfig, generate
               help="Output sessions file (.parquet or .csv).")
 @click.option("--world", type=click.Path(path_type=Path), default=None,
               help="Also write the planted truth (item -> category, shop), as parquet or CSV by its suffix.")
-def synth_cmd(events: int, seed: int, items: int | None, days: int, out: Path, world: Path | None) -> None:
+@click.option("--new-items", type=float, default=SYNTH_DEFAULTS.new_items, show_default=True,
+              help="Share of items listed on the last day (cold start): their earlier events are dropped.")
+@click.option("--catalog", type=click.Path(path_type=Path), default=None,
+              help="Also write the catalogue: every item with shop_id, category and listed_at, as parquet or "
+                   "CSV by its suffix.")
+def synth_cmd(events: int, seed: int, items: int | None, days: int, out: Path, world: Path | None,
+              new_items: float, catalog: Path | None) -> None:
     """Generate a marketplace log with planted structure.
 
     Items sit in a two-level category taxonomy and in shops, with Zipf popularity; each category has
@@ -36,23 +42,31 @@ def synth_cmd(events: int, seed: int, items: int | None, days: int, out: Path, w
     or two, may go on to a complementary category, and buys some carted items. About 90% clicks, 5%
     carts, 3% favorites, 2% purchases; heavy-tailed session lengths; several sessions per user.
 
+    With --new-items 0.2 a fifth of the items are listed on the last day: none of their events falls
+    before it, so a split at the last day meets them in test only (cold start).
+
     \b
-    Example:
+    Examples:
       recs synth --events 1000000 --seed 7 --out runs/synth.parquet
+      recs synth --new-items 0.2 --out runs/synth.parquet --catalog runs/catalog.parquet
     """
-    check_paths([], [("--out", out), ("--world", world)])
+    check_paths([], [("--out", out), ("--world", world), ("--catalog", catalog)])
     sessions_output_kind(out, "--out")
-    if world is not None:
-        sessions_output_kind(world, "--world")
-    frame, w = generate(SynthConfig(events=events, seed=seed, items=items, days=days))
-    with Outputs() as outputs:
+    for path, option in ((world, "--world"), (catalog, "--catalog")):
+        if path is not None:
+            sessions_output_kind(path, option)
+    frame, w = generate(SynthConfig(events=events, seed=seed, items=items, days=days, new_items=new_items))
+    with Outputs() as outputs:  # every file appears, or none
         write_sessions(frame, out, outputs)
         if world is not None:
             write_sessions(w.frame(), world, outputs)
+        if catalog is not None:
+            write_sessions(w.catalog(), catalog, outputs)
     mix = frame["interaction"].value_counts(normalize=True).sort("proportion", descending=True)
     console.print(key_values(f"wrote {out}", {
         "events": frame.height, "sessions": frame["session_id"].n_unique(), "users": frame["user_id"].n_unique(),
         "items": frame["item_id"].n_unique(),
+        **({"new items (listed on the last day)": int(w.item_new.sum())} if new_items else {}),
         **{f"share {i}": p for i, p in mix.iter_rows()},
     }))
 

@@ -9,6 +9,7 @@ import click
 from recs.cli.options import eval_options, json_option, time_unit_option
 from recs.cli.render import console, header, transposed, write_json
 from recs.config import EvalConfig
+from recs.eval.cold import COLD_SPLITS
 from recs.eval.hitrate import SPLITS
 from recs.eval.report import evaluate_index
 from recs.paths import check_paths
@@ -21,6 +22,15 @@ FIELDS = ["targets", "targets_with_trigger", "hits", "hit_rate", "targets_withou
           *(f"{s}_{f}" for s in SPLITS for f in _SPLIT), "coverage", "mean_list_length", "catalogue_reach"]
 HEADERS = {f"{s}_{f}": f"{_SHOWN[s]} {header(f)}" for s in SPLITS for f in _SPLIT}
 RULES = ["targets_without_trigger", *(f"{s}_hit_rate" for s in SPLITS)]
+# with --train: the cold-start split (recs.eval.cold), hits / targets with a trigger per line
+_COLD_SHOWN = {"new_target": "new target", "new_trigger": "new trigger", "new_either": "either new",
+               "known_both": "both known"}
+COLD_FIELDS = [*(f"{s}_{f}" for s in COLD_SPLITS for f in ("targets_with_trigger", "hits", "hit_rate")),
+               "new_active_items", "new_coverage"]
+_COLD_COUNTS = {"targets_with_trigger": "scored targets", "hits": "hits", "hit_rate": "hit rate"}
+HEADERS |= {f"{s}_{f}": f"{_COLD_SHOWN[s]}: {shown}" for s in COLD_SPLITS for f, shown in _COLD_COUNTS.items()}
+HEADERS |= {"new_active_items": "new active items", "new_coverage": "new items' coverage"}
+COLD_RULES = ["catalogue_reach", *(f"{s}_hit_rate" for s in COLD_SPLITS)]
 
 
 @click.command("eval-hitrate")
@@ -34,10 +44,13 @@ RULES = ["targets_without_trigger", *(f"{s}_hit_rate" for s in SPLITS)]
 @click.option("--any-trigger", is_flag=True,
               help="Triggers are the last N distinct items with any earlier event, not with the set's source "
                    "interaction (how an item-level list is served; recs compare's Item-to-Item column).")
+@click.option("--train", "train_path", type=click.Path(path_type=Path), default=None,
+              help="Training sessions: also count targets whose item or a trigger never occurs in them "
+                   "(cold start) apart, and the coverage of the new items.")
 @json_option(what="the numbers")
 @time_unit_option
 def eval_cmd(index_dir: Path, sessions: Path, targets: tuple[str, ...], triggers: int, names: tuple[str, ...],
-             any_trigger: bool, json_out: Path | None, time_unit: str) -> None:
+             any_trigger: bool, train_path: Path | None, json_out: Path | None, time_unit: str) -> None:
     """Score candidate sets on test sessions.
 
     A target is each cart or purchase event; its triggers are the last N distinct items with a
@@ -52,13 +65,15 @@ def eval_cmd(index_dir: Path, sessions: Path, targets: tuple[str, ...], triggers
       recs eval-hitrate --index runs/index --sessions runs/test.parquet --json runs/eval.json
     """
     cfg = EvalConfig(targets=targets, triggers=triggers)
-    check_paths([("--index", index_dir), ("--sessions", sessions)], [("--json", json_out)])
+    inputs = [("--index", index_dir), ("--sessions", sessions)] + ([("--train", train_path)] if train_path else [])
+    check_paths(inputs, [("--json", json_out)])
     report = evaluate_index(index_dir, sessions, cfg, list(names) or None, time_unit=time_unit,
-                            any_trigger=any_trigger)
+                            any_trigger=any_trigger, train_path=train_path)
     which = " (any event)" if any_trigger else ""
     title = (f"purchase-intent hit rate, k={report['k']}, score={report['score']}, triggers={triggers}{which}, "
              f"targets={','.join(cfg.targets)}")
-    console.print(transposed(title, report["results"], "candidate_set", FIELDS, headers=HEADERS, rule_after=RULES))
+    fields, rules = (FIELDS, RULES) if train_path is None else (FIELDS + COLD_FIELDS, RULES + COLD_RULES)
+    console.print(transposed(title, report["results"], "candidate_set", fields, headers=HEADERS, rule_after=rules))
     for note in report.get("notes", []):
         console.print(f"note: {note}")
     if json_out:

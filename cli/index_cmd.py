@@ -18,7 +18,7 @@ from recs.cli.options import (
     train_options,
 )
 from recs.cli.render import console, table
-from recs.config import ENGINES, CompareConfig, IndexConfig, IndexEngineConfig, parse_pairs
+from recs.config import ENGINES, ROLLUPS, CompareConfig, IndexConfig, IndexEngineConfig, parse_pairs
 from recs.errors import ConfigError
 from recs.progress import TqdmProgress
 
@@ -77,12 +77,25 @@ def _method_config(threads: int, seed: int, dim: int, epochs: int | None, cooc_k
 @click.option("--shards", type=int, default=ENGINE_DEFAULTS.shards, show_default=True,
               help="With --engine spark: split each target's index into N shards (for an index larger than "
                    "one executor's memory); every shard is searched and the per-shard top-k merged.")
+@click.option("--catalog", type=click.Path(path_type=Path), default=None,
+              help="Catalogue (.parquet or .csv: item_id, shop_id and/or category, optional listed_at): every "
+                   "item in it gets candidates and can be one; an item without a vector takes its shop's, "
+                   "else its category's, else (as a query) the most frequent targets. Without it the "
+                   "training sessions' own shop_id / category serve, if they had them.")
+@click.option("--rollup", type=click.Choice(list(ROLLUPS)), default=INDEX_DEFAULTS.rollup, show_default=True,
+              help="How a shop or category gets its vector: mean = count-weighted mean of its known items', "
+                   "trained = its own tokens (train-embeddings --entity shop_id), auto = trained when the "
+                   "model has them, else mean; off = no roll-up.")
+@click.option("--rollup-per-group", type=int, default=INDEX_DEFAULTS.rollup_per_group, show_default=True,
+              help="At most this many rolled-up items of one group per list: they share one vector, so "
+                   "their scores tie (order: newest listed_at first, then item id).")
 @time_unit_option
 @quiet_option
 def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: Path, pairs: str, k: int, m: int,
               ef_construction: int, ef_search: int, score: str, backoff: bool, shrink: float, threads: int,
               seed: int, dim: int, epochs: int | None, cooc_k: int, als_factors: int, engine: str,
-              spark_master: str | None, shards: int, time_unit: str, quiet: bool) -> None:
+              spark_master: str | None, shards: int, catalog: Path | None, rollup: str, rollup_per_group: int,
+              time_unit: str, quiet: bool) -> None:
     """Write a method's candidate sets: ours from a model (Faiss HNSW per target), any other method fitted on TRAIN.
 
     For every item with a SOURCE vector (with --backoff: every item in the model), its k best
@@ -105,12 +118,15 @@ def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: P
         raise ConfigError("give --model MODEL_DIR (a trained model) or --sessions TRAIN (train here), not both")
     if sessions is None and spec.name != OURS:
         raise ConfigError(f"--method {spec.name} is fitted on training sessions: give --sessions TRAIN")
+    if sessions is not None and catalog is not None:
+        raise ConfigError("--catalog rolls up the vectors of a trained model: give --model MODEL_DIR, not --sessions")
     cfg = IndexConfig(pairs=parse_pairs(pairs), k=k, m=m, ef_construction=ef_construction, ef_search=ef_search,
-                      score=score, backoff=backoff, shrink=shrink, threads=threads)
+                      score=score, backoff=backoff, shrink=shrink, rollup=rollup, rollup_per_group=rollup_per_group,
+                      threads=threads)
     where = IndexEngineConfig(engine=engine, spark_master=spark_master, shards=shards)
     progress = TqdmProgress(not quiet)
     if sessions is None:
-        manifest = build_index(model_dir or DEFAULT_MODEL, out, cfg, progress, where)
+        manifest = build_index(model_dir or DEFAULT_MODEL, out, cfg, progress, where, catalog)
     else:
         manifest = build_method_index(spec.name, sessions, out, cfg,
                                       _method_config(threads, seed, dim, epochs, cooc_k, als_factors), progress,
@@ -121,6 +137,19 @@ def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: P
     if engine != ENGINE_DEFAULTS.engine:
         how += f", engine: {engine} on {manifest['engine']['master']}" + (f", {shards} shards" if shards > 1 else "")
     console.print(table(f"wrote {out} (method: {spec.name}{how}, k={k})", rows))
+    if "catalog" in manifest:
+        console.print(rollup_line(manifest))
+
+
+def rollup_line(manifest: dict) -> str:
+    """One line per set: how many items asked through each level of the cold-start chain."""
+    cat = manifest["catalog"]
+    lines = [f"cold start ({cat['rollup']['representation']} vectors, catalogue from {cat['from']}, "
+             f"{cat['items']:,} items):"]
+    for name, entry in manifest["candidate_sets"].items():
+        queries = entry.get("rollup", {}).get("queries", {})
+        lines.append(f"  {name}: queries by level " + ", ".join(f"{lvl} {n:,}" for lvl, n in queries.items()))
+    return "\n".join(lines)
 
 
 COMMANDS = [index_cmd]

@@ -8,7 +8,7 @@ import click
 
 from recs.cli.options import COOC_DEFAULTS, TRAIN_DEFAULTS, quiet_option, time_unit_option, train_options
 from recs.cli.render import SECONDS, console, key_values
-from recs.config import CORPUS_MODES, ENGINES, CoocConfig, TrainConfig, TrainEngineConfig
+from recs.config import CORPUS_MODES, ENGINES, ENTITIES, CoocConfig, TrainConfig, TrainEngineConfig
 from recs.embeddings.train import train_to_dir
 from recs.progress import TqdmProgress
 
@@ -44,25 +44,32 @@ ENGINE_DEFAULTS = TrainEngineConfig()
 @click.option("--spark-master", default=None,
               help="With --engine spark: Spark master URL (local[4], spark://host:7077, yarn) [default: the "
                    "active session, else $RECS_SPARK_MASTER, else local[*]].")
+@click.option("--entity", "entities", type=click.Choice(list(ENTITIES)), multiple=True,
+              help="Also train a model of this column's tokens (shop_id:click, ...) with the same settings, "
+                   "stored in MODEL/groups/<column>/ for cold-start roll-up; repeatable. Polars engine only.")
 @time_unit_option
 @quiet_option
 def train_cmd(sessions: Path, out: Path, dim: int, epochs: int | None, cooc_k: int, window: int, negative: int,
               min_count: int, sample: float, workers: int, seed: int, cooc_horizon: int, cooc_same_item: bool,
-              corpus_mode: str, engine: str, spark_master: str | None, time_unit: str, quiet: bool) -> None:
+              corpus_mode: str, engine: str, spark_master: str | None, entities: tuple[str, ...], time_unit: str,
+              quiet: bool) -> None:
     """Learn one vector per (item, interaction) token from SESSIONS.
 
     Each session becomes a sequence of tokens such as 42:click 42:cart in time order; skip-gram
     with negative sampling (gensim) learns from them, plus co-occurrence regularization pairs: for
-    each token, its most frequent successors per interaction type (paper sec. 4.1).
+    each token, its most frequent successors per interaction type (paper sec. 4.1). With --entity
+    shop_id the same is learnt once more on shop tokens, so a listing without events can take its
+    shop's vectors; when SESSIONS have shop_id or category, MODEL/items.parquet keeps each item's.
 
     \b
     Examples:
       recs train-embeddings runs/train.parquet --out runs/model
+      recs train-embeddings runs/train.parquet --out runs/model --entity shop_id --entity category
       recs train-embeddings 'logs/dt=*/' --out runs/model --engine spark --spark-master 'local[4]'
     """
     cfg = TrainConfig(dim=dim, window=window, negative=negative, epochs=epochs, min_count=min_count, sample=sample,
                       workers=workers, seed=seed, corpus_mode=corpus_mode,
-                      cooc=CoocConfig(k=cooc_k, horizon=cooc_horizon, same_item=cooc_same_item))
+                      cooc=CoocConfig(k=cooc_k, horizon=cooc_horizon, same_item=cooc_same_item), entities=entities)
     where = TrainEngineConfig(engine=engine, spark_master=spark_master)
     manifest = train_to_dir(sessions, out, cfg, TqdmProgress(not quiet), time_unit=time_unit, engine=where)
     counts, timings = manifest["counts"], manifest["timings"]
@@ -72,7 +79,11 @@ def train_cmd(sessions: Path, out: Path, dim: int, epochs: int | None, cooc_k: i
         "regularization pairs": counts["regularization_pairs"], "epochs": manifest["config"]["epochs"],
         "train seconds": timings["train_s"], "total seconds": timings["total_s"],
         **({"engine": f"spark on {manifest['engine']['master']}"} if "engine" in manifest else {}),
-    }, formats={"train seconds": SECONDS, "total seconds": SECONDS}))
+        **({"item table rows": manifest["item_table"]["rows"]} if "item_table" in manifest else {}),
+        **{f"{e} tokens": g["counts"]["tokens"] for e, g in manifest.get("groups", {}).items()},
+        **{f"{e} train seconds": g["timings"]["train_s"] for e, g in manifest.get("groups", {}).items()},
+    }, formats={"train seconds": SECONDS, "total seconds": SECONDS,
+                **{f"{e} train seconds": SECONDS for e in manifest.get("groups", {})}}))
     for w in manifest.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {w}")
 

@@ -20,6 +20,7 @@ class Col:
     USER: Final = "user_id"
     CATEGORY: Final = "category"
     SHOP: Final = "shop_id"
+    LISTED_AT: Final = "listed_at"  # a catalogue's listing time: newer listings first among equal scores
 
     # derived
     POS: Final = "pos"  # 0-based position of an event inside its session, in time order
@@ -31,6 +32,9 @@ class Col:
     CANDIDATE: Final = "candidate_item_id"
     RANK: Final = "rank"
     SCORE: Final = "score"
+    # with a roll-up (recs.candidates.rollup): where the query and the candidate's vector came from
+    QUERY_LEVEL: Final = "query_level"
+    CANDIDATE_LEVEL: Final = "candidate_level"
 
     REQUIRED: Final = (SESSION, ITEM, INTERACTION, TIMESTAMP)
     OPTIONAL: Final = (USER, CATEGORY, SHOP)
@@ -45,6 +49,20 @@ class Interaction:
     PURCHASE: Final = "purchase"
 
     CANONICAL: Final = (CLICK, FAVORITE, CART, PURCHASE)
+
+
+class Level:
+    """The cold-start fallback chain, in order (``recs.candidates.rollup``): an item's own vector
+    (or its stand-in of another interaction), its shop's, its category's, and, for a query with none of
+    these, the most frequent items of the target interaction."""
+
+    ITEM: Final = "item"
+    SHOP: Final = "shop"
+    CATEGORY: Final = "category"
+    POPULAR: Final = "popular"
+
+    CHAIN: Final = (ITEM, SHOP, CATEGORY, POPULAR)
+    GROUP_COLUMNS: Final = {SHOP: Col.SHOP, CATEGORY: Col.CATEGORY}  # a group level -> its catalogue column
 
 
 TOKEN_SEPARATOR: Final = ":"

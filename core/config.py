@@ -32,7 +32,7 @@ from recs.checks import (  # noqa: F401
     default_workers,
     parse_duration,
 )
-from recs.columns import Interaction
+from recs.columns import Col, Interaction
 from recs.errors import ConfigError
 
 # Allowed values of the choice options. "auto" = decided from the data (format, time unit, epochs).
@@ -43,6 +43,11 @@ PREPARE_TIME_UNITS: tuple[str, ...] = (AUTO, *TIME_UNITS)  # auto: the one unit 
 ON_ERRORS: tuple[str, ...] = ("fail", "skip")  # bad rows in ``recs prepare``: stop at the first, or drop and count
 CORPUS_MODES: tuple[str, ...] = ("file", "iterable")  # gensim corpus_file (C threads, faster) or a Python iterable
 SCORES: tuple[str, ...] = ("prob", "in-out", "cosine")  # how targets are ranked (recs.candidates.scoring)
+# How a cold-start item's group (shop, category) gets a vector (recs.candidates.groups): the mean of its
+# known items' rows, the group's own trained tokens (``train-embeddings --entity``), or no roll-up;
+# auto = trained when the model has the catalogue's group models, else mean (README, "Cold start")
+ROLLUPS: tuple[str, ...] = ("auto", "mean", "trained", "off")
+ROLLUP_AUTO, ROLLUP_MEAN, ROLLUP_TRAINED, ROLLUP_OFF = ROLLUPS
 # Every candidate-generation method, in Table 1 order; ``recs.candidates.registry.METHODS`` holds how
 # each is built, under these names.
 METHOD_NAMES: tuple[str, ...] = (
@@ -54,6 +59,10 @@ DEFAULT_K = 200  # candidates per item, of build-index and compare alike
 NS_EXPONENT = 0.75  # negative sampling ~ count^0.75 (gensim's default); also the prior of --score prob
 DEFAULT_GAP = "30m"  # inactivity gap that starts a new session
 DEFAULT_TIME_ZONE = "UTC"
+# Columns that can stand in for item_id in a model of their own (``--entity``): shop- and
+# category-interaction tokens for the cold-start roll-up (paper 5.3.3). Their names are directory
+# names in the model (groups/<entity>/), so only these.
+ENTITIES: tuple[str, ...] = (Col.SHOP, Col.CATEGORY)
 
 
 
@@ -105,6 +114,9 @@ class TrainConfig:
     seed: int = 42
     corpus_mode: str = CORPUS_MODES[0]  # one of CORPUS_MODES
     cooc: CoocConfig = field(default_factory=CoocConfig)
+    # Group columns that get a model of their own besides the item model (``--entity``): the same
+    # pipeline on the sessions with item_id replaced by the column (recs.embeddings.groups).
+    entities: tuple[str, ...] = ()
 
     def validate(self) -> None:
         check_range("--dim", self.dim, 1, MAX_DIM)
@@ -119,6 +131,11 @@ class TrainConfig:
             raise ConfigError(f"--sample must be in [0, 1) (got {self.sample})")
         check_choice("--corpus-mode", self.corpus_mode, CORPUS_MODES)
         self.cooc.validate()
+        for entity in self.entities:
+            check_choice("--entity", entity, ENTITIES)
+        repeated = sorted({e for e in self.entities if self.entities.count(e) > 1})
+        if repeated:
+            raise ConfigError(f"--entity {', '.join(repeated)} is given more than once")
 
 
 DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
@@ -145,11 +162,17 @@ class IndexConfig:
     # With "prob": an item's target row is w * own row + (1 - w) * stand-in row, w = n / (n + shrink),
     # n = its target-interaction events; 0 = no shrinking (recs.candidates.scoring).
     shrink: float = 1.0
+    # Cold start (recs.candidates.rollup): catalogue items without a vector take their shop's, else their
+    # category's (with a catalogue, or when the training sessions had shop_id / category)
+    rollup: str = ROLLUPS[0]
+    rollup_per_group: int = 10  # at most this many of one group's rolled-up items per list (equal scores)
     batch_size: int = 4096
     threads: int = field(default_factory=default_workers)
 
     def validate(self) -> None:
         check_at_least("--k", self.k, 1)
+        check_choice("--rollup", self.rollup, ROLLUPS)
+        check_range("--rollup-per-group", self.rollup_per_group, 1, MAX_RECOMMEND_K)
         check_range("--m", self.m, 2, MAX_HNSW_M)
         check_range("--ef-construction", self.ef_construction, 1, MAX_EF)
         check_range("--ef-search", self.ef_search, 1, MAX_EF)
@@ -269,10 +292,14 @@ class ServeConfig:
     port: int = 8000  # 0: a free port chosen by the OS (printed at start)
     max_events: int = 10_000  # events per history in one POST /recommend
     max_k: int = 10_000  # list length a request may ask for (recommend and candidates)
+    # server processes (recs.serve.server): a request is ~1 ms of CPU under one GIL, so one process
+    # uses one core; one per core by default, all mapping one copy of the index's arrays
+    workers: int = field(default_factory=default_workers)
 
     def validate(self) -> None:
         if not self.host.strip():
             raise ConfigError("--host is empty")
+        check_range("--workers", self.workers, 1, 256)
         check_range("--port", self.port, 0, 65_535, "0 = a free port")
         check_range("--max-events", self.max_events, 1, 10_000_000)
         check_range("--max-k", self.max_k, 1, MAX_RECOMMEND_K)
@@ -306,10 +333,15 @@ class SynthConfig:
     zipf_a: float = 1.1  # popularity exponent inside a category
     appeal_sigma: float = 1.0  # item appeal ~ lognormal(0, sigma): odds that a click becomes a cart
     start: str = "2026-01-01"
+    # Share of the world's items listed on the last day: their events before its start are dropped,
+    # so a split at the last day finds them new to training (cold start). 0 = the log as it always was.
+    new_items: float = 0.0
 
     def validate(self) -> None:
         """Refuse values numpy would choke on (a negative seed, 1e14 events) before any array is drawn."""
         check_range("--events", self.events, 100, MAX_SYNTH_EVENTS)
+        if not 0 <= self.new_items < 1:
+            raise ConfigError(f"--new-items must be in [0, 1) (got {self.new_items})")
         check_seed(self.seed)
         check_range("--days", self.days, 2, MAX_DAYS, "a split needs a train and a test day; at most 100 years")
         if not 0 <= self.p_browse < 1:

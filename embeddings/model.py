@@ -4,11 +4,16 @@
 ``vectors_in.npy`` and ``vectors_out.npy`` (float32, row = token_id) and ``manifest.json``.
 Input vectors are the usual word2vec embeddings; output (context) vectors are kept because their
 dot product with input vectors, u_p . v_q, is the model's co-occurrence likelihood (``--score in-out``).
+
+Beside them, for cold-start roll-up: ``groups/<entity>/`` holds a group model (``--entity shop_id``:
+the same three files, tokens of shops instead of items; ``recs.embeddings.groups``), and
+``items.parquet`` each item's shop and category when the sessions had them (``recs.embeddings.items``).
+Both are written and read here with the item files, in the one atomic directory, under one manifest.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +22,17 @@ import polars as pl
 
 from recs.artifacts import atomic_dir, read_manifest, record_files, write_manifest
 from recs.columns import Col
-from recs.embeddings.model_check import TOKENS_FILE, VECTORS_IN, VECTORS_OUT, check_model
+from recs.embeddings.groups import group_dir, groups_manifest
+from recs.embeddings.items import ITEMS_FILE
+from recs.embeddings.model_check import (
+    TOKENS_FILE,
+    VECTORS_IN,
+    VECTORS_OUT,
+    check_groups,
+    check_item_table,
+    check_model,
+    group_manifest,
+)
 from recs.errors import ArtifactError, ConfigError
 
 MODEL_FORMAT = "recs.model"
@@ -30,6 +45,9 @@ class EmbeddingModel:
     vectors_in: np.ndarray
     vectors_out: np.ndarray
     manifest: dict[str, Any] = field(default_factory=dict)
+    # entity (shop_id, category) -> its group model, a plain EmbeddingModel whose item_id are group ids
+    groups: dict[str, EmbeddingModel] = field(default_factory=dict)
+    items: pl.DataFrame | None = None  # item_id, shop_id and/or category, count; None without those columns
 
     @property
     def interactions(self) -> list[str]:
@@ -50,16 +68,30 @@ class EmbeddingModel:
         The model is checked as ``load`` checks it, before anything is written: a model that could not
         be read back (NaN or inf from a diverged training, zero-width vectors) is a ConfigError here
         rather than an index of nonsense later. The manifest records every file's size and hash.
+        The group models and the item table are written with the item files, under the same rules,
+        and the manifest's ``groups`` and ``item_table`` fields are made from them (never carried over).
         """
+        out = Path(out)
         vin, vout = _float32(self.vectors_in), _float32(self.vectors_out)
         fields = {**self.manifest, **manifest_fields}
-        for key in ("format", "format_version", "recs_version", "created_utc", "files"):
+        for key in ("format", "format_version", "recs_version", "created_utc", "files", "groups", "item_table"):
             fields.pop(key, None)
+        if self.groups:
+            fields["groups"] = groups_manifest(self.groups)
+        if self.items is not None:
+            fields["item_table"] = {"rows": self.items.height, "columns": self.items.columns}
         check_model(out, fields, self.vocab, vin, vout, error=ConfigError)
+        groups = {e: replace(g, vectors_in=_float32(g.vectors_in), vectors_out=_float32(g.vectors_out))
+                  for e, g in self.groups.items()}
+        check_groups(out, fields, groups, error=ConfigError)
+        if self.items is not None:
+            check_item_table(out / ITEMS_FILE, self.items, self.vocab, None, error=ConfigError)
         with atomic_dir(out, MODEL_FORMAT) as tmp:
-            self.vocab.write_parquet(tmp / TOKENS_FILE)
-            np.save(tmp / VECTORS_IN, vin, allow_pickle=False)
-            np.save(tmp / VECTORS_OUT, vout, allow_pickle=False)
+            _write_files(tmp, self.vocab, vin, vout)
+            for entity, g in groups.items():
+                _write_files(group_dir(tmp, entity), g.vocab, g.vectors_in, g.vectors_out)
+            if self.items is not None:
+                self.items.write_parquet(tmp / ITEMS_FILE)
             self.manifest = write_manifest(tmp, MODEL_FORMAT, MODEL_VERSION, **fields, files=record_files(tmp))
         return self.manifest
 
@@ -69,14 +101,40 @@ class EmbeddingModel:
         so that a broken or hand-edited model is one ArtifactError naming the file, not a traceback later."""
         directory = Path(directory)
         manifest = read_manifest(directory, MODEL_FORMAT, MODEL_VERSION)
-        try:
-            vocab = pl.read_parquet(directory / TOKENS_FILE)
-            vin = np.load(directory / VECTORS_IN, allow_pickle=False)
-            vout = np.load(directory / VECTORS_OUT, allow_pickle=False)
-        except (OSError, ValueError, pl.exceptions.PolarsError) as e:
-            raise ArtifactError(f"{directory}: model files unreadable ({e})") from None
+        vocab, vin, vout = _read_files(directory)
         check_model(directory, manifest, vocab, vin, vout)
-        return cls(vocab, vin, vout, manifest)
+        groups = {}
+        for entity in manifest.get("groups", {}):  # the field's entities were checked by check_model
+            gv, gi, go = _read_files(group_dir(directory, entity))
+            groups[entity] = cls(gv, gi, go, group_manifest(manifest, entity))
+        check_groups(directory, manifest, groups)
+        items = None
+        if "item_table" in manifest:
+            try:
+                items = pl.read_parquet(directory / ITEMS_FILE)
+            except (OSError, pl.exceptions.PolarsError) as e:
+                raise ArtifactError(f"{directory / ITEMS_FILE}: unreadable ({e})") from None
+            check_item_table(directory / ITEMS_FILE, items, vocab, manifest["item_table"]["rows"])
+        return cls(vocab, vin, vout, manifest, groups, items)
+
+
+def _write_files(directory: Path, vocab: pl.DataFrame, vin: np.ndarray, vout: np.ndarray) -> None:
+    """The three files of one model (the item model, or a group model in groups/<entity>/)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab.write_parquet(directory / TOKENS_FILE)
+    np.save(directory / VECTORS_IN, vin, allow_pickle=False)
+    np.save(directory / VECTORS_OUT, vout, allow_pickle=False)
+
+
+def _read_files(directory: Path) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """The three files of one model, or an ArtifactError naming its directory (checked by the caller)."""
+    try:
+        vocab = pl.read_parquet(directory / TOKENS_FILE)
+        vin = np.load(directory / VECTORS_IN, allow_pickle=False)
+        vout = np.load(directory / VECTORS_OUT, allow_pickle=False)
+    except (OSError, ValueError, pl.exceptions.PolarsError) as e:
+        raise ArtifactError(f"{directory}: model files unreadable ({e})") from None
+    return vocab, vin, vout
 
 
 def _float32(vectors: np.ndarray) -> np.ndarray:

@@ -30,9 +30,11 @@ from recs.config import CORPUS_MODES, ENGINES, TrainConfig, TrainEngineConfig, c
 from recs.embeddings.cooc import regularization_pairs
 from recs.embeddings.corpus import PairIterable, SessionIterable, write_pair_corpus, write_session_corpus
 from recs.embeddings.epochs import auto_epochs
+from recs.embeddings.groups import check_entity_columns, train_groups
+from recs.embeddings.items import item_table
 from recs.embeddings.model import MODEL_FORMAT, EmbeddingModel
 from recs.embeddings.tokens import tokenize
-from recs.errors import InputError
+from recs.errors import ConfigError, InputError
 from recs.progress import NullProgress, Progress
 from recs.sessions.files import fingerprint_sessions
 from recs.sessions.io import read_sessions
@@ -54,10 +56,34 @@ def train(
     ``workdir`` holds the temporary corpus files (default: a temporary directory, removed after).
     With ``workers=1`` the result is bit-for-bit reproducible for a given ``seed``; with more threads
     the vocabulary is still identical but floats differ run to run (gensim's threads race on updates).
+
+    The item model is trained first, exactly as without ``cfg.entities``; each entity then gets a
+    model of its own (``model.groups``, ``recs.embeddings.groups``) with the item model's resolved
+    config, so a group model is trained for as many epochs as the item model it stands in for. When
+    the sessions have shop_id and/or category, ``model.items`` is their item table
+    (``recs.embeddings.items``).
     """
     cfg = cfg or TrainConfig()
     cfg.validate()
+    check_entity_columns(sessions, cfg.entities)
     progress = progress or NullProgress()
+    model = _pipeline(sessions, cfg, progress, workdir)
+    timings = model.manifest["timings"]
+    t = time.perf_counter()
+    model.items = item_table(sessions)
+    timings["item_table_s"] = time.perf_counter() - t
+    if cfg.entities:
+        t = time.perf_counter()
+        resolved = replace(cfg, epochs=model.manifest["config"]["epochs"])
+        model.groups = train_groups(sessions, cfg.entities,
+                                    lambda s, p: _pipeline(s, resolved, p, workdir), progress)
+        timings["groups_s"] = time.perf_counter() - t
+    return model
+
+
+def _pipeline(sessions: pl.DataFrame, cfg: TrainConfig, progress: Progress, workdir: str | Path | None
+              ) -> EmbeddingModel:
+    """tokenize -> co-occurrence pairs -> corpus -> gensim, on sessions whose tokens are of ``item_id``."""
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
@@ -193,11 +219,14 @@ def train_to_dir(
     engine = engine or TrainEngineConfig()
     engine.validate()
     check_unit(time_unit)
+    on_spark = engine.engine != ENGINES[0]
+    if on_spark and cfg.entities:
+        raise ConfigError("--entity is trained on the polars engine only")
     preflight_artifact(out, MODEL_FORMAT, inputs=[("SESSIONS", sessions_path)])
     t = time.perf_counter()
-    on_spark = engine.engine != ENGINES[0]
     if not on_spark:
         sessions = read_sessions(sessions_path, time_unit=time_unit)
+        check_entity_columns(sessions, cfg.entities, where=str(sessions_path))
         read_s = time.perf_counter() - t
     # the save inside the block: if it fails, the parents made for the corpus go too
     with scratch_dir(out, "corpus") as work:

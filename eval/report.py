@@ -10,6 +10,7 @@ import polars as pl
 from recs.candidates.build import load_candidates, load_index_manifest
 from recs.columns import Col
 from recs.config import EvalConfig, config_dict
+from recs.eval.cold import cold_counts
 from recs.eval.hitrate import ANY, any_trigger_view, coverage, hit_counts, hit_table, split_counts
 from recs.eval.ids import mixed_kinds_note
 from recs.eval.novelty import event_refinding
@@ -22,12 +23,15 @@ def evaluate_sets(
     sets: dict[str, tuple[str, pl.DataFrame | pl.LazyFrame]],
     cfg: EvalConfig | None = None,
     catalogue_items: int | None = None,
+    known: pl.Series | None = None,
 ) -> list[dict[str, Any]]:
     """One row per candidate set: name -> (source interaction, candidate table).
 
     The one scorer of recs: ``eval-hitrate`` scores an index with it and ``compare`` every method, so
     a number in one is the number in the other. A row holds ``hitrate.hit_rate``'s counts, the same
-    counts for the re-finding and the discovery targets (``hitrate.split_counts``), and coverage."""
+    counts for the re-finding and the discovery targets (``hitrate.split_counts``), and coverage.
+    ``known``: the training items; then also the counts of targets whose item or a trigger is new to
+    training, and the coverage of new items (``recs.eval.cold``)."""
     cfg = cfg or EvalConfig()
     cfg.validate()
     rows = []
@@ -35,7 +39,8 @@ def evaluate_sets(
     for name, (source, frame) in sets.items():
         scored = hit_table(test, frame, source, cfg, refinding)
         rows.append({"candidate_set": name, **hit_counts(scored), **split_counts(scored),
-                     **coverage(test, frame, source, catalogue_items)})
+                     **coverage(test, frame, source, catalogue_items),
+                     **(cold_counts(test, scored, frame, source, known, cfg) if known is not None else {})})
     return rows
 
 
@@ -46,18 +51,22 @@ def evaluate_index(
     names: list[str] | None = None,
     time_unit: str = DEFAULT_TIME_UNIT,
     any_trigger: bool = False,
+    train_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate the candidate sets of INDEX_DIR on a test sessions file; returns rows + settings.
 
     ``time_unit`` is the unit of integer timestamps in the sessions file (``read_sessions``). With
     ``any_trigger`` the triggers of a target are the last N distinct items with *any* earlier event,
     not those with the set's source interaction: how an item-level list is served, and the
-    Item-to-Item column of ``recs compare`` (``hitrate.any_trigger_view``).
+    Item-to-Item column of ``recs compare`` (``hitrate.any_trigger_view``). ``train_path``: the
+    training sessions, whose items are "known"; every set then also gets the cold-start split
+    (``recs.eval.cold``: targets whose item or a trigger is new to training, coverage of new items).
     """
     cfg = cfg or EvalConfig()
     cfg.validate()
     manifest = load_index_manifest(index_dir)
     test = read_sessions(sessions_path, time_unit=time_unit)
+    known = read_sessions(train_path, time_unit=time_unit)[Col.ITEM].unique() if train_path is not None else None
     available = manifest["candidate_sets"]
     chosen = names or list(available)
     # lazy scans: the hit rate reads only rows that can match (400M rows at 10M events with backoff)
@@ -75,12 +84,13 @@ def evaluate_index(
             notes.append(note)
     sets = {n: (ANY if any_trigger else available[n]["source"], frame) for n, frame in frames.items()}
     scored = any_trigger_view(test) if any_trigger else test
-    rows = evaluate_sets(scored, sets, cfg, manifest.get("training_catalogue_items"))
+    rows = evaluate_sets(scored, sets, cfg, manifest.get("training_catalogue_items"), known)
     return {
         "index": str(index_dir),
         "sessions": str(sessions_path),
         "config": config_dict(cfg),
         "any_trigger": any_trigger,
+        "train": str(train_path) if train_path is not None else None,
         "method": method,
         "k": manifest["config"]["k"],
         "score": manifest["config"]["score"],

@@ -13,13 +13,19 @@ real logs, the most clicked item of a category is not always the most carted. So
 log should put an item's *click* vector near *cart* vectors of its own category (Click-to-Cart:
 substitutes) and its *cart* vector near cart vectors of complementary categories (Cart-to-Cart).
 
+*New listings* (``new_items``, cold start): a share of the items is listed on the last day, so
+every event of theirs before its start is dropped; a split at the last day then meets them in test
+only, as a marketplace meets listings put up since the model was trained. They are chosen with a
+random stream of their own, so the rest of the log is event for event the log without them, and
+``new_items=0`` is the log this generator has always made.
+
 Everything is vectorised numpy: one random draw per event kind for the whole log, one lexsort to
 order events, no Python loop over sessions or events.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
@@ -39,6 +45,8 @@ class World:
     complements: np.ndarray  # [n_leaf, complements] leaf category indices
     top_of: np.ndarray  # top-level category of each leaf
     item_appeal: np.ndarray  # relative odds that a click on item i becomes a favorite or cart
+    item_new: np.ndarray  # item i is listed on the last day (SynthConfig.new_items)
+    item_listed_at: np.ndarray  # datetime64[us] (UTC): the log's start, or the last day's start for new items
 
     def category_of(self) -> dict[int, int]:
         """External item id -> leaf category index."""
@@ -48,6 +56,14 @@ class World:
         return pl.DataFrame(
             {Col.ITEM: self.item_ids, Col.CATEGORY: self.item_category, Col.SHOP: self.item_shop}
         )
+
+    def catalog(self) -> pl.DataFrame:
+        """The world's catalogue, one row per item: item_id, shop_id, category, listed_at (UTC), so a
+        cold-start roll-up can file every listing, seen or not, under its shop and category."""
+        return pl.DataFrame({
+            Col.ITEM: self.item_ids, Col.SHOP: self.item_shop, Col.CATEGORY: self.item_category,
+            Col.LISTED_AT: self.item_listed_at,
+        }).with_columns(pl.col(Col.LISTED_AT).dt.replace_time_zone("UTC").cast(TIME_DTYPE))
 
 
 def _make_world(cfg: SynthConfig, rng: np.random.Generator) -> tuple[World, np.ndarray, np.ndarray]:
@@ -87,8 +103,23 @@ def _make_world(cfg: SynthConfig, rng: np.random.Generator) -> tuple[World, np.n
     leaf_pop = np.power(np.arange(1, n_leaf + 1, dtype=float), -0.6)
     leaf_pop = rng.permutation(leaf_pop / leaf_pop.sum())
     appeal = rng.lognormal(0.0, cfg.appeal_sigma, n_items)
-    world = World(item_ids, item_category, item_shop, complements, top_of, appeal)
+    listed = np.full(n_items, np.datetime64(cfg.start, "us"))
+    world = World(item_ids, item_category, item_shop, complements, top_of, appeal, np.zeros(n_items, bool), listed)
     return world, cum, leaf_pop
+
+
+NEW_ITEMS_STREAM = 1  # spawn key of the new listings' random stream: it never shifts the log's own draws
+
+
+def _list_new_items(cfg: SynthConfig, world: World) -> tuple[World, np.datetime64]:
+    """The world with ``round(new_items x items)`` items, drawn uniformly, listed at the last day's start."""
+    last_day = np.datetime64(cfg.start, "D") + np.timedelta64(cfg.days - 1, "D")
+    n_items = world.item_ids.size
+    rng = np.random.default_rng([cfg.seed, NEW_ITEMS_STREAM])
+    new = np.zeros(n_items, bool)
+    new[rng.choice(n_items, size=round(cfg.new_items * n_items), replace=False)] = True
+    listed = np.where(new, last_day.astype("datetime64[us]"), world.item_listed_at)
+    return replace(world, item_new=new, item_listed_at=listed), last_day
 
 
 def _draw_items(rng: np.random.Generator, cum: np.ndarray, leaves: np.ndarray) -> np.ndarray:
@@ -111,6 +142,8 @@ def generate(cfg: SynthConfig) -> tuple[pl.DataFrame, World]:
     """Generate about ``cfg.events`` events (exactly that many, the last session may be cut short).
 
     Returns the canonical sessions frame (with user_id, category, shop_id) and the planted World.
+    With ``cfg.new_items`` the new listings' events before the last day are then dropped, so the
+    log has fewer events (and a session may lose some or all of its events).
     """
     cfg.validate()
     rng = np.random.default_rng(cfg.seed)
@@ -207,6 +240,10 @@ def generate(cfg: SynthConfig) -> tuple[pl.DataFrame, World]:
     gaps[new] = 0
     csum = np.cumsum(gaps)
     ts = sess_start[s_all] + csum - np.maximum.accumulate(np.where(new, csum, 0))
+    if cfg.new_items:
+        world, last_day = _list_new_items(cfg, world)
+        keep = ~(world.item_new[i_all] & (ts < last_day.astype("datetime64[s]").astype(np.int64)))
+        s_all, i_all, t_all, ts = s_all[keep], i_all[keep], t_all[keep], ts[keep]
 
     kinds = np.array([Interaction.CLICK, Interaction.FAVORITE, Interaction.CART, Interaction.PURCHASE])
     frame = pl.DataFrame(

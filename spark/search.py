@@ -148,7 +148,8 @@ class SparkSearch:
         if self.cfg.shards == 1:  # the single-machine writer: the same file, built by the same code
             indexes = write_faiss_indexes(tmp, gen, pairs, k, timings)
             for target in indexes:
-                side, hnsw = gen.target_index(target)
+                built = gen.target_index(target)
+                side, hnsw = built.side, built.hnsw
                 rel = f"indexes/{target}.{cfg.score}.faiss"
                 self._ship_target(target, tmp, side.items, [(rel, 0, len(side.items), hnsw.mips_norm2)])
             return indexes
