@@ -1,6 +1,6 @@
 """``recs serve`` under load on loopback, next to the same call in process (BENCHMARKS.md, "Serving").
 
-    .venv/bin/python bench/serve_load.py                        # the committed JSON (~3 min + the build)
+    .venv/bin/python bench/serve_load.py --rounds 3             # the committed JSON (~6 min + the build)
     .venv/bin/python bench/serve_load.py --requests 200 --out /tmp/x.json   # smoke
 
 The index is the 1M-event planted one, built once into ``--cache`` (reused when it is there):
@@ -17,24 +17,26 @@ Histories are test-day users' own events (``test.parquet``), oldest first:
 * ``both``: module ``both`` for the same users (lists of ~500), in process and at 16 clients.
 
 In process: ``Recommender.recommend`` per history (median of ``--repeats``), and the same plus the
-JSON body the route sends (``recs.serve.render``), so the HTTP cost is what is left. Over HTTP:
-``recs serve --port 0`` in a subprocess (without, then with the access log); a bounded load
-generator sends ``--requests`` requests per level (after ``--warmup`` ones) from 1 and 16 concurrent
-keep-alive connections, round-robin over the histories, and stops at ``--time-limit`` whatever is
-left; every answer is checked (200 and the expected number of rows). Two generators: bare asyncio
-streams (``raw``, ~0.3 ms of CPU per request) and ``httpx.AsyncClient`` (~3 ms: on two shared cores
-that CPU is taken from the server, so the httpx rows measure the client as much as the service).
-The CPU the server and the client used is recorded per request, and the load average at start and
-end (other jobs on the machine show there). Loopback only; the server is stopped (SIGINT) at the end.
-
-Run it again with ``PYTHONPATH`` pointing at orjson, httptools and uvloop (``--label`` says so) to
-measure the optional fast stack: ``bench/serve_load_fast_stack.json``.
+JSON body the route sends (``recs.serve.render``) in either form (``columns``, the default, and
+``rows``), so the HTTP cost is what is left. Over HTTP: ``recs serve --port 0 --workers W`` in a
+subprocess, for each W of ``--workers`` (the first: every level; the others: the main ones), then
+once more with the access log; a bounded load generator sends ``--requests`` requests per level
+(after ``--warmup`` ones) from 1 and 16 concurrent keep-alive connections, round-robin over the
+histories, and stops at ``--time-limit`` whatever is left; every answer is checked (200 and the
+expected number of rows). Two generators: bare asyncio streams (``raw``, ~0.2 ms of CPU per
+request) and ``httpx.AsyncClient`` (~2-3 ms: on two shared cores that CPU is taken from the server,
+so the httpx rows measure the client as much as the service). The load generator runs in this
+process, on the same 2 cores as the server: its CPU is recorded per request beside the server's
+(the supervisor and all its workers, from /proc), with the 1-minute load average at each level's
+start (other jobs on the machine show there) and the server's memory (PSS, summed over its
+processes). Loopback only; the server is stopped (SIGINT) at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -98,32 +100,37 @@ def percentiles(ms: list[float]) -> dict[str, float]:
 
 
 def in_process(recommender: Any, hists: list[list[Any]], module: str, repeats: int) -> dict[str, Any]:
-    """Per history the median of ``repeats`` calls: recommend alone, and recommend + the JSON body."""
-    from recs.serve.render import recommendations_json
+    """Per history the median of ``repeats`` calls: recommend alone, and recommend + each JSON body."""
+    from recs.serve.render import FORMATS, recommendations_body
 
-    rec_ms, body_ms, rows, size = [], [], [], []
+    ms: dict[str, list[float]] = {"recommend": [], **{f"recommend_and_{f}": [] for f in FORMATS}}
+    rows, size = [], {f: [] for f in FORMATS}
     for h in hists:
         events = [tuple(e) for e in h]
-        a, b = [], []
+        per: dict[str, list[float]] = {key: [] for key in ms}
         for _ in range(repeats):
             t0 = time.perf_counter()
             recs = recommender.recommend(events, module=module, k=K)
             t1 = time.perf_counter()
-            body = recommendations_json(module, K, recs, None)
-            t2 = time.perf_counter()
-            a.append(t1 - t0)
-            b.append(t2 - t0)
-        rec_ms.append(1e3 * float(np.median(a)))
-        body_ms.append(1e3 * float(np.median(b)))
+            per["recommend"].append(t1 - t0)
+            for f in FORMATS:
+                t2 = time.perf_counter()
+                recommendations_body(f, module, K, recs, None)
+                per[f"recommend_and_{f}"].append(t1 - t0 + time.perf_counter() - t2)
+        for key, values in per.items():
+            ms[key].append(1e3 * float(np.median(values)))
         rows.append(len(recs))
-        size.append(len(body))
+        for f in FORMATS:
+            size[f].append(len(recommendations_body(f, module, K, recs, None)))
     return {"module": module, "histories": len(hists), "rows_median": float(np.median(rows)),
-            "body_bytes_mean": float(np.mean(size)), "recommend": percentiles(rec_ms),
-            "recommend_and_json": percentiles(body_ms)}
+            **{f"body_bytes_mean_{f}": float(np.mean(v)) for f, v in size.items()},
+            **{key: percentiles(v) for key, v in ms.items()}}
 
 
-def start_server(index: Path, access_log: bool, timeout: float) -> tuple[subprocess.Popen, str]:
-    cmd = [RECS, "serve", "--index", str(index), "--port", "0", "--access-log" if access_log else "--no-access-log"]
+def start_server(index: Path, access_log: bool, workers: int, timeout: float) -> tuple[subprocess.Popen, str]:
+    """``recs serve`` on a free loopback port, once every worker answers (/health from each pid)."""
+    cmd = [RECS, "serve", "--index", str(index), "--port", "0", "--workers", str(workers),
+           "--access-log" if access_log else "--no-access-log"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     line = proc.stdout.readline()  # the index loads before the line is printed
@@ -138,20 +145,19 @@ def start_server(index: Path, access_log: bool, timeout: float) -> tuple[subproc
         threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
     import httpx
 
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            httpx.get(url + "/health", timeout=5).raise_for_status()
-            return proc, url
-        except httpx.TransportError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise SystemExit("recs serve did not answer /health") from None
-            time.sleep(0.1)
+    deadline, pids = time.monotonic() + timeout, set()
+    while len(pids) < workers:  # new connections until every worker has answered one
+        with contextlib.suppress(httpx.TransportError):
+            pids.add(httpx.get(url + "/health", timeout=5).raise_for_status().json()["pid"])
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise SystemExit(f"recs serve did not answer /health from {workers} worker(s)")
+        time.sleep(0.05)
+    return proc, url
 
 
 async def load_httpx(url: str, bodies: list[bytes], expect: list[int], clients: int, requests: int,
-                     time_limit: float) -> dict[str, Any]:
+                     time_limit: float, fmt: str) -> dict[str, Any]:
     """``requests`` POSTs from ``clients`` concurrent keep-alive connections (httpx), stopped at ``time_limit``."""
     import httpx
 
@@ -168,7 +174,7 @@ async def load_httpx(url: str, bodies: list[bytes], expect: list[int], clients: 
             t0 = time.perf_counter()
             r = await http.post(url + "/recommend", content=bodies[i], headers=headers)
             out["latencies"].append(1e3 * (time.perf_counter() - t0))
-            check(r.status_code, r.content, expect[i], out)
+            check(r.status_code, r.content, expect[i], fmt, out)
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(limits=limits, timeout=30) as http:
@@ -179,7 +185,7 @@ async def load_httpx(url: str, bodies: list[bytes], expect: list[int], clients: 
 
 
 async def load_raw(url: str, bodies: list[bytes], expect: list[int], clients: int, requests: int,
-                   time_limit: float) -> dict[str, Any]:
+                   time_limit: float, fmt: str) -> dict[str, Any]:
     """The same load from bare asyncio streams: HTTP/1.1 keep-alive, one connection per client. It costs
     a tenth of httpx's CPU per request, which on two shared cores is CPU the server does not lose."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
@@ -202,7 +208,7 @@ async def load_raw(url: str, bodies: list[bytes], expect: list[int], clients: in
                 length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])
                 body = await reader.readexactly(length)
                 out["latencies"].append(1e3 * (time.perf_counter() - t0))
-                check(int(head[9:12]), body, expect[i], out)
+                check(int(head[9:12]), body, expect[i], fmt, out)
         finally:
             writer.close()
 
@@ -212,28 +218,47 @@ async def load_raw(url: str, bodies: list[bytes], expect: list[int], clients: in
     return out
 
 
-def check(status: int, body: bytes, rows: int, out: dict[str, Any]) -> None:
-    """A 200 with the expected number of rows (counted in the bytes: parsing 115 kB per answer would
-    cost the client more CPU than the server spends)."""
+def check(status: int, body: bytes, rows: int, fmt: str, out: dict[str, Any]) -> None:
+    """A 200 with the expected number of rows, counted in the bytes (parsing every answer would cost
+    the client CPU the server then lacks): ``"rank":`` per row, or the values of the ``trigger`` column."""
     out["sizes"].append(len(body))
-    if status != 200 or body.count(b'"rank":') != rows:
+    if fmt == "rows":
+        got = body.count(b'"rank":')
+    else:
+        start = body.find(b'"trigger":[') + len(b'"trigger":[')
+        column = body[start:body.find(b"]", start)]
+        got = column.count(b",") + 1 if column else 0
+    if status != 200 or got != rows:
         out["errors"].append(f"{status} {body[:200]!r}")
 
 
 LOADERS = {"raw": load_raw, "httpx": load_httpx}
 
 
+def server_tree(proc: subprocess.Popen) -> list[Any]:
+    """The server's processes: ``recs serve`` and (with --workers) its workers."""
+    import psutil
+
+    root = psutil.Process(proc.pid)
+    return [root, *root.children(recursive=True)]
+
+
+def cpu_s(processes: list[Any]) -> float:
+    return sum(t.user + t.system for t in (p.cpu_times() for p in processes))
+
+
 def http_level(proc: subprocess.Popen, url: str, bodies: list[bytes], expect: list[int], clients: int,
-               loader: str, a: argparse.Namespace) -> dict[str, Any]:
+               loader: str, fmt: str, a: argparse.Namespace) -> dict[str, Any]:
     """One load level: a warm-up run (not counted), then the measured one with the CPU both sides used."""
     import psutil
 
     load = LOADERS[loader]
-    asyncio.run(load(url, bodies, expect, clients, a.warmup, a.time_limit))
-    server, me = psutil.Process(proc.pid), psutil.Process()
-    s0, c0 = server.cpu_times(), me.cpu_times()
-    res = asyncio.run(load(url, bodies, expect, clients, a.requests, a.time_limit))
-    s1, c1 = server.cpu_times(), me.cpu_times()
+    asyncio.run(load(url, bodies, expect, clients, a.warmup, a.time_limit, fmt))
+    server, me = server_tree(proc), [psutil.Process()]
+    load_1m = os.getloadavg()[0]
+    s0, c0 = cpu_s(server), cpu_s(me)
+    res = asyncio.run(load(url, bodies, expect, clients, a.requests, a.time_limit, fmt))
+    s1, c1 = cpu_s(server), cpu_s(me)
     if res["errors"]:
         raise SystemExit(f"{len(res['errors'])} bad answers, first: {res['errors'][0]}")
     n = len(res["latencies"])
@@ -241,8 +266,9 @@ def http_level(proc: subprocess.Popen, url: str, bodies: list[bytes], expect: li
         "clients": clients, "requests": n, "stopped_by_time_limit": n < a.requests,
         **percentiles(res["latencies"]), "requests_per_s": n / res["wall_s"], "wall_s": res["wall_s"],
         "body_bytes_mean": float(np.mean(res["sizes"])),
-        "server_cpu_ms_per_request": 1e3 * ((s1.user + s1.system) - (s0.user + s0.system)) / n,
-        "client_cpu_ms_per_request": 1e3 * ((c1.user + c1.system) - (c0.user + c0.system)) / n,
+        "server_cpu_ms_per_request": 1e3 * (s1 - s0) / n, "client_cpu_ms_per_request": 1e3 * (c1 - c0) / n,
+        "load_avg_1m_at_start": load_1m,
+        "server_pss_mib": sum(p.memory_full_info().pss for p in server) / 2**20,
     }
 
 
@@ -257,6 +283,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds per load level, at most")
     p.add_argument("--clients", default="1,16")
+    p.add_argument("--workers", default="2,1", help="recs serve --workers, one server each; the first gets every level")
+    p.add_argument("--rounds", type=int, default=1, help="the HTTP plan this many times; the JSON's http: medians")
     p.add_argument("--out", type=Path, default=HERE / "serve_load.json")
     p.add_argument("--label", default="as installed", help="what this run's environment is, for the JSON")
     a = p.parse_args()
@@ -286,29 +314,57 @@ def main() -> None:
 
     levels = [int(c) for c in a.clients.split(",")]
     top = max(levels)
-    plan = {  # access log -> (case, clients, load generator)
-        False: [*(("recent-800", c, "raw") for c in levels), ("both", top, "raw"),
-                *(("recent-800", c, "httpx") for c in levels)],
-        True: [("recent-800", top, "raw")],  # the log's cost: one level is enough
-    }
+    workers = [int(w) for w in a.workers.split(",")]
+    main_levels = [*(("recent-800", c, "raw", "columns") for c in levels), ("both", top, "raw", "columns")]
+    plan = [  # (workers, access log, [(case, clients, load generator, answer format)])
+        (workers[0], False, [*main_levels, ("recent-800", top, "raw", "rows"), ("both", top, "raw", "rows"),
+                             *(("recent-800", c, "httpx", "columns") for c in levels)]),
+        *((w, False, main_levels) for w in workers[1:]),
+        (workers[0], True, [("recent-800", top, "raw", "columns")]),  # the log's cost: one level is enough
+    ]
     runs: list[dict[str, Any]] = []
-    for access_log, steps in plan.items():
-        proc, url = start_server(index, access_log, timeout=600)
+    for round_, (n_workers, access_log, steps) in ((r, x) for r in range(a.rounds) for x in plan):
+        proc, url = start_server(index, access_log, n_workers, timeout=600)
         try:
-            for name, clients, loader in steps:
-                print(f"load: {name}, {clients} client(s), {loader}{', access log' if access_log else ''}", flush=True)
-                bodies = [json.dumps({"history": h, "module": cases[name], "k": K}).encode() for h in hists]
-                level = http_level(proc, url, bodies, expect[name], clients, loader, a)
-                runs.append({"case": name, "client": loader, "access_log": access_log, **level})
+            for name, clients, loader, fmt in steps:
+                print(f"load (round {round_ + 1}/{a.rounds}): {n_workers} worker(s), {name}, {fmt}, {clients} "
+                      f"client(s), {loader}{', access log' if access_log else ''}", flush=True)
+                bodies = [json.dumps({"history": h, "module": cases[name], "k": K, "format": fmt}).encode()
+                          for h in hists]
+                level = http_level(proc, url, bodies, expect[name], clients, loader, fmt, a)
+                runs.append({"case": name, "format": fmt, "workers": n_workers, "client": loader,
+                             "access_log": access_log, "round": round_, **level})
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=30)
 
     info["load_avg_at_end"] = os.getloadavg()
     result = {"machine": info, "args": {k: str(v) for k, v in vars(a).items()}, "index": str(index),
-              "index_load_s": load_s, "in_process": local, "http": runs}
+              "index_load_s": load_s, "in_process": local, "http": medians(runs), "http_rounds": runs}
     a.out.write_text(json.dumps(result, indent=1) + "\n")
     report(result)
+
+
+LEVEL_KEYS = ("case", "format", "workers", "client", "access_log", "clients")
+
+
+def medians(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per level (the same server and load in every round): the median of each number over the
+    rounds, and the range of p99 and requests/s (the machine is shared: rounds differ)."""
+    levels: dict[tuple, list[dict[str, Any]]] = {}
+    for r in runs:
+        levels.setdefault(tuple(r[k] for k in LEVEL_KEYS), []).append(r)
+    out = []
+    for key, rs in levels.items():
+        row: dict[str, Any] = dict(zip(LEVEL_KEYS, key, strict=True)) | {"rounds": len(rs)}
+        for k, v in rs[0].items():
+            if k not in row and k != "round" and isinstance(v, (int, float)) and not isinstance(v, bool):
+                row[k] = float(np.median([r[k] for r in rs]))
+        row["stopped_by_time_limit"] = any(r["stopped_by_time_limit"] for r in rs)
+        for k in ("p99_ms", "requests_per_s"):
+            row[f"{k}_range"] = [min(r[k] for r in rs), max(r[k] for r in rs)]
+        out.append(row)
+    return out
 
 
 def report(result: dict[str, Any]) -> None:
@@ -318,19 +374,21 @@ def report(result: dict[str, Any]) -> None:
     t = Table(title=f"recs serve, 1M planted index, k={K} (load avg at start "
                     f"{', '.join(f'{x:.1f}' for x in result['machine']['load_avg_at_start'])})")
     for col in ("case", "where", "clients", "rows / bytes", "p50 ms", "p99 ms", "req/s", "server CPU ms/req",
-                "client CPU ms/req"):
+                "client CPU ms/req", "load 1m"):
         t.add_column(col, justify="right" if col not in ("case", "where") else "left")
     for name, r in result["in_process"].items():
-        for what in ("recommend", "recommend_and_json"):
+        for what in ("recommend", "recommend_and_columns", "recommend_and_rows"):
+            size = f"{r['body_bytes_mean_' + what.rsplit('_', 1)[1]]:,.0f}" if what != "recommend" else "-"
             t.add_row(name, f"in process: {what.replace('_and_', ' + ')}", "-",
-                      f"{r['rows_median']:.0f} / {r['body_bytes_mean']:,.0f}", f"{r[what]['p50_ms']:.3f}",
-                      f"{r[what]['p99_ms']:.3f}", f"{1e3 / r[what]['mean_ms']:,.0f}", "-", "-")
+                      f"{r['rows_median']:.0f} / {size}", f"{r[what]['p50_ms']:.3f}",
+                      f"{r[what]['p99_ms']:.3f}", f"{1e3 / r[what]['mean_ms']:,.0f}", "-", "-", "-")
     for r in result["http"]:
-        t.add_row(r["case"], f"HTTP, {r['client']} client" + (", access log" if r["access_log"] else ""),
-                  str(r["clients"]),
-                  f"- / {r['body_bytes_mean']:,.0f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}",
+        t.add_row(r["case"], f"HTTP {r['format']}, {r['workers']} worker(s), {r['client']}"
+                  + (", access log" if r["access_log"] else ""), str(r["clients"]),
+                  f"- / {r['body_bytes_mean']:,.0f}", f"{r['p50_ms']:.2f}",
+                  f"{r['p99_ms']:.2f}" + (" ({:.1f}-{:.1f})".format(*r["p99_ms_range"]) if r["rounds"] > 1 else ""),
                   f"{r['requests_per_s']:,.0f}", f"{r['server_cpu_ms_per_request']:.2f}",
-                  f"{r['client_cpu_ms_per_request']:.2f}")
+                  f"{r['client_cpu_ms_per_request']:.2f}", f"{r['load_avg_1m_at_start']:.1f}")
     Console(width=160).print(t)
     print(f"index load {result['index_load_s']:.1f} s; load avg at end "
           f"{', '.join(f'{x:.1f}' for x in result['machine']['load_avg_at_end'])}")

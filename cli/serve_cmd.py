@@ -23,12 +23,15 @@ DEFAULTS = ServeConfig()
               help="Most events a history of POST /recommend may have (more: 422).")
 @click.option("--max-k", type=int, default=DEFAULTS.max_k, show_default=True,
               help="Longest list a request may ask for with k (more: 422).")
+@click.option("--workers", type=int, default=DEFAULTS.workers, show_default="one per core",
+              help="Server processes on the one port, sharing one copy of the index (1: this process serves).")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="One log line per request on stdout (uvicorn's access log).")
-def serve_cmd(index_dir: Path, host: str, port: int, max_events: int, max_k: int, access_log: bool) -> None:
+def serve_cmd(index_dir: Path, host: str, port: int, max_events: int, max_k: int, workers: int,
+              access_log: bool) -> None:
     """Answer recommendations over HTTP: POST /recommend, GET /items/ID/candidates, GET /health.
 
-    One process loads the index once and serves it until Ctrl-C. Needs the [serve] extra
+    The index is loaded once and served until Ctrl-C, by --workers processes. Needs the [serve] extra
     (pip install 'recs[serve]'). Bad requests get a 4xx and {"error": "..."} naming the field.
 
     \b
@@ -36,15 +39,15 @@ def serve_cmd(index_dir: Path, host: str, port: int, max_events: int, max_k: int
       recs serve --index runs/index --port 8000
       curl -s localhost:8000/recommend -d '{"history": [[42, "click", 1]], "module": "click", "k": 10}'
     """
-    from recs.serve.server import bind, load_app, serve, url
+    from recs.serve.server import bind, prepared, serve, url
 
-    cfg = ServeConfig(host=host, port=port, max_events=max_events, max_k=max_k)
-    app, info = load_app(index_dir, cfg)
-    sock = bind(cfg)
-    click.echo(f"serving {info['index']} ({info['items']:,} items; {', '.join(info['sets'])}; loaded in "
-               f"{info['load_s']:.1f} s) on {url(sock)}; Ctrl-C stops")
-    sys.stdout.flush()
-    serve(app, sock, access_log)
+    cfg = ServeConfig(host=host, port=port, max_events=max_events, max_k=max_k, workers=workers)
+    with prepared(index_dir, cfg) as (target, info):
+        socks = bind(cfg)
+        click.echo(f"serving {info['index']} ({info['items']:,} items; {', '.join(info['sets'])}; loaded in "
+                   f"{info['load_s']:.1f} s) on {url(socks[0])}; {cfg.workers} worker(s); Ctrl-C stops")
+        sys.stdout.flush()
+        serve(target, socks, access_log)
 
 
 COMMANDS = [serve_cmd]

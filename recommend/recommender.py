@@ -41,6 +41,10 @@ class Recommendations:
     trigger_items: np.ndarray
     trigger_interactions: list[str]
     candidate_sets: list[str]
+    # the same provenance once per trigger (recs serve's columnar answer sends it so): row i came from
+    # trigger ``trigger[i]``, whose item, interaction and set are ``triggers[0..2][trigger[i]]``
+    trigger: np.ndarray | None = None
+    triggers: tuple[np.ndarray, list[str], list[str]] | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -105,7 +109,6 @@ class Recommender:
         rules, sets, positions = self._rules(cfg)
         event_codes = self.store.codes(items)
         picked = _pick_one(items, inters, event_codes.tolist(), rules)  # (item, interaction, position, rule)
-        t_items = [p[0] for p in picked]
         codes = event_codes[np.array([p[2] for p in picked], dtype=np.int64)]
         t_inter = [p[1] for p in picked]
         recency = np.argsort(-np.array([p[2] for p in picked], dtype=np.int64), kind="stable").argsort()
@@ -120,13 +123,15 @@ class Recommender:
             bought = bought[bought >= 0]
             drop = (np.zeros(len(bought), dtype=np.int64), bought)
         m = merge(trig, sets, cfg.k, cfg.merge, drop, per_trigger=_per_trigger(cfg, sets))
-        kept = np.flatnonzero(ok)[m.trigger]  # picked index of each row's trigger
-        # per-row provenance by fancy indexing of the few triggers' values, not a Python loop over rows
+        # per trigger with a list (an item of the index: its own id, 42 for a "42" asked), then per row
+        # by fancy indexing of the few triggers' values, not a Python loop over rows
+        t_ids = self.store.item_ids(trig.code)
+        t_inter = _objects(t_inter)[np.flatnonzero(ok)]
+        t_sets = _objects([cs.name for cs in sets])[trig.set_index]
         return Recommendations(
-            items=self.store.item_ids(m.cand), scores=m.score,
-            trigger_items=np.asarray(t_items)[kept] if len(kept) else self.store.ids[:0],
-            trigger_interactions=_objects(t_inter)[kept].tolist(),
-            candidate_sets=_objects([cs.name for cs in sets])[trig.set_index[m.trigger]].tolist(),
+            items=self.store.item_ids(m.cand), scores=m.score, trigger_items=t_ids[m.trigger],
+            trigger_interactions=t_inter[m.trigger].tolist(), candidate_sets=t_sets[m.trigger].tolist(),
+            trigger=m.trigger, triggers=(t_ids, t_inter.tolist(), t_sets.tolist()),
         )
 
     def candidates(self, item: Any, set_name: str, k: int = 200) -> pl.DataFrame:

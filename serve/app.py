@@ -6,9 +6,11 @@ store is read-only (its arrays are frozen here): routes only look lists up, so r
 without locks.
 
 Routes
-  ``POST /recommend``                    a history and a module -> one merged list (recs.serve.validate)
+  ``POST /recommend``                    a history and a module -> one merged list (recs.serve.validate),
+                                         as columns (the default) or rows (recs.serve.render)
   ``GET  /items/{item_id}/candidates``   one item's list in one candidate set (``?set=...&k=200``)
-  ``GET  /health``                       the index served (path, method, sets, items, format) and uptime
+  ``GET  /health``                       the index served (path, method, sets, items, format), uptime and
+                                         the worker's pid
 
 Every refusal is JSON ``{"error": message}`` with a 4xx status: 400 body not JSON, 404 unknown set
 or route, 405 wrong method, 413 body too large, 422 a field wrong (the message names it) or a
@@ -21,6 +23,7 @@ request without running two lookups at once (BENCHMARKS.md, "Serving").
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -36,7 +39,7 @@ from recs.columns import Col
 from recs.config import ServeConfig
 from recs.errors import RecsError
 from recs.recommend.recommender import Recommender
-from recs.serve.render import candidate_rows, dumps, recommendations_json
+from recs.serve.render import candidate_rows, dumps, recommendations_body
 from recs.serve.validate import (
     BadRequest,
     candidates_query,
@@ -95,14 +98,14 @@ def create_app(recommender: Recommender, limits: ServeConfig | None = None) -> S
 
     async def recommend(request: Request) -> Response:
         req = recommend_request(parse_json(await read_body(request)), known, limits)
-        events, note = _known_ids(store, req.events)
-        recs = recommender.recommend(events, at=req.at, module=req.module, k=req.k, merge=req.merge,
+        note = _unknown_note(store, req.events)
+        recs = recommender.recommend(req.events, at=req.at, module=req.module, k=req.k, merge=req.merge,
                                      drop_bought=req.drop_bought)
         k = req.k if req.k is not None else recommender.config.k
         if not len(recs) and note is None:
             note = (f"no list: no event of this history triggers module {req.module!r} with a list in this index"
-                    if events else "the history is empty")
-        return JSON(recommendations_json(req.module, k, recs, note))
+                    if req.events else "the history is empty")
+        return JSON(recommendations_body(req.format, req.module, k, recs, note))
 
     async def candidates(request: Request) -> Response:
         name, k = candidates_query(dict(request.query_params), recommender.set_names, limits)
@@ -122,7 +125,7 @@ def create_app(recommender: Recommender, limits: ServeConfig | None = None) -> S
         sets = {name: {"source": cs.source, "target": cs.target, "items_with_lists": int(np.count_nonzero(
                     np.diff(cs.offsets))), "rows": len(cs.cands)} for name, cs in store.sets.items()}
         return JSON(dumps({
-            "status": "ok", "recs_version": __version__, "index": str(store.index_dir),
+            "status": "ok", "recs_version": __version__, "pid": os.getpid(), "index": str(store.index_dir),
             "format_version": manifest.get("format_version"), "method": manifest.get("method", {}).get("name"),
             "items": len(store.ids), "sets": sets, "uptime_s": round(time.monotonic() - started, 3),
             "limits": {"max_events": limits.max_events, "max_k": limits.max_k, "max_body_bytes": body_limit},
@@ -144,16 +147,17 @@ def create_app(recommender: Recommender, limits: ServeConfig | None = None) -> S
     return Starlette(routes=routes, exception_handlers={RecsError: refused, HTTPException: refused})
 
 
-def _known_ids(store: Any, events: list[tuple[Any, str, Any]]) -> tuple[list[tuple[Any, str, Any]], str | None]:
-    """Events with their items as the index holds them (``"42"`` -> 42 in an integer index, so the
-    answer's trigger ids are of the index's kind), and a note naming items the index does not know."""
-    if not events or not len(store.ids):
-        return events, None if not events else "the index has no items"
+def _unknown_note(store: Any, events: list[tuple[Any, str, Any]]) -> str | None:
+    """A note naming the history's items the index does not know (not an error: the answer is what
+    the other events give). Trigger ids come back as the index holds them (``"42"`` asked, 42 in an
+    integer index): ``Recommender.recommend`` reads them from the store."""
+    if not events:
+        return None
+    if not len(store.ids):
+        return "the index has no items"
     codes = store.codes([e[0] for e in events])
-    ids = store.ids[np.maximum(codes, 0)].tolist()
-    out = [(ids[i], e[1], e[2]) if codes[i] >= 0 else e for i, e in enumerate(events)]
-    unknown = list(dict.fromkeys(e[0] for e, c in zip(events, codes, strict=True) if c < 0))
-    if not unknown:
-        return out, None
+    if (codes >= 0).all():
+        return None
+    unknown = list(dict.fromkeys(e[0] for e, c in zip(events, codes.tolist(), strict=True) if c < 0))
     shown = ", ".join(map(repr, unknown[:MAX_NOTE_ITEMS])) + (" ..." if len(unknown) > MAX_NOTE_ITEMS else "")
-    return out, f"{len(unknown):,} item(s) of the history are in no candidate set of this index: {shown}"
+    return f"{len(unknown):,} item(s) of the history are in no candidate set of this index: {shown}"

@@ -1,12 +1,22 @@
-"""JSON bodies of ``recs serve``, built for speed: a list of 800 rows is ~115 kB, and building it
-row by row as dicts for ``json.dumps`` took longer than the lookup itself (BENCHMARKS.md, "Serving").
+"""JSON bodies of ``recs serve``, built for speed: an 800-row answer is sent with every request, and
+building it row by row as dicts took longer than the lookup itself (BENCHMARKS.md, "Serving").
 
-``recommendations_json`` writes the rows of ``Recommendations.to_dicts`` straight from its arrays:
-ids and scores are converted once per column (``tolist``), the few distinct strings (interactions,
-set names) are escaped once each, and each row is one f-string. The bytes are exactly those of
-``json.dumps(to_dicts)`` with compact separators (a test holds them equal), except that a score that
-is not a finite number is ``null`` (JSON has no NaN), as orjson writes it. When orjson is installed
-(it is not a dependency) it writes every body, this one too: it takes half the time.
+Two forms of ``POST /recommend``'s answer (the request's ``format``):
+
+* ``columns`` (the default): one array per column (``candidate_item_id``, ``score``, ``trigger``) and
+  each trigger's provenance once (``triggers``: item, interaction, candidate set), so a row's
+  trigger is ``triggers[trigger[i]]``. orjson writes the numpy columns in C (OPT_SERIALIZE_NUMPY):
+  no Python object per row. An 800-row answer is ~16 kB instead of ~115 kB, and ~0.06 ms instead
+  of ~0.5 ms to build (BENCHMARKS.md, "Serving").
+* ``rows``: one object per row, ``Recommendations.to_dicts`` (rank, candidate, score and the
+  trigger's item, interaction and set repeated per row). ``recommendations_json`` writes them with
+  orjson, or without it straight from the arrays: ids and scores converted once per column
+  (``tolist``), the few distinct strings escaped once each, each row one f-string; the bytes are
+  those of ``json.dumps(to_dicts)`` with compact separators (a test holds them equal).
+
+Scores are rounded to 6 decimals in both (a float32 0.9 is 0.9, not 0.8999999761581421), and a score
+that is not a finite number is ``null`` (JSON has no NaN). orjson is in the [serve] extra; without it
+every body is written by the standard library, with the same numbers.
 """
 
 from __future__ import annotations
@@ -20,10 +30,13 @@ import polars as pl
 from recs.columns import Col
 from recs.recommend.recommender import CANDIDATE_SET, TRIGGER_INTERACTION, TRIGGER_ITEM, Recommendations
 
-try:  # optional: faster, same output for these bodies
+try:  # in the [serve] extra; the standard library writes the same values without it
     import orjson
 except ImportError:  # pragma: no cover - depends on the environment
     orjson = None
+
+FORMATS = ("columns", "rows")  # POST /recommend's answer; the first is the default
+TRIGGERS, TRIGGER = "triggers", "trigger"
 
 
 def dumps(value: Any) -> bytes:
@@ -62,7 +75,7 @@ def _labels(values: list[str]) -> list[str]:
 def recommendations_json(module: str, k: int, recs: Recommendations, note: str | None) -> bytes:
     """``{"module", "k", "items": [{rank, candidate_item_id, score, trigger_item_id,
     trigger_interaction, candidate_set}, ...], "note"?}``."""
-    if orjson is not None:  # C: half the time of the f-strings below (BENCHMARKS.md)
+    if orjson is not None:  # C: half the time of the f-strings below
         out: dict[str, Any] = {"module": module, "k": k, "items": recs.to_dicts()}
         if note is not None:
             out["note"] = note
@@ -76,6 +89,57 @@ def recommendations_json(module: str, k: int, recs: Recommendations, note: str |
                      in zip(range(1, len(cand) + 1), cand, score, trig, inter, sets, strict=True)])
     tail = "" if note is None else f',"note":{_text(note)}'
     return f'{{"module":{_text(module)},"k":{k},"items":[{rows}]{tail}}}'.encode()
+
+
+def recommendations_columns(module: str, k: int, recs: Recommendations, note: str | None) -> bytes:
+    """``{"module", "k", "format": "columns", "candidate_item_id": [...], "score": [...], "trigger": [...],
+    "triggers": [{item_id, interaction, candidate_set}, ...], "note"?}``: row i is rank i + 1, from
+    trigger ``triggers[trigger[i]]``; ``triggers`` lists those that put a row in the list, in the order
+    of their first row."""
+    table, row_trigger = _trigger_table(recs)
+    scores = recs.scores.astype(np.float64).round(6)  # as to_dicts rounds them
+    out: dict[str, Any] = {"module": module, "k": k, "format": FORMATS[0]}
+    if orjson is not None:  # numeric columns as numpy: written in C
+        out |= {Col.CANDIDATE: recs.items if recs.items.dtype.kind in "iu" else recs.items.tolist(),
+                Col.SCORE: scores, TRIGGER: row_trigger, TRIGGERS: table}
+        if note is not None:
+            out["note"] = note
+        return orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
+    out |= {Col.CANDIDATE: recs.items.tolist(), Col.SCORE: [None if s != s or abs(s) == np.inf else s
+                                                           for s in scores.tolist()],
+            TRIGGER: row_trigger.tolist(), TRIGGERS: table}
+    if note is not None:
+        out["note"] = note
+    return dumps(out)
+
+
+def _trigger_table(recs: Recommendations) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """The distinct triggers of ``recs``' rows in the order of their first row, and each row's
+    position in that list. From the per-trigger arrays ``Recommender.recommend`` returns (a few numpy
+    calls over the rows), else (a list built by hand) from the rows' own provenance."""
+    keys = (Col.ITEM, Col.INTERACTION, CANDIDATE_SET)
+    if recs.trigger is None or recs.triggers is None:
+        seen: dict[tuple[Any, str, str], int] = {}
+        rows = [seen.setdefault(t, len(seen)) for t in zip(recs.trigger_items.tolist(), recs.trigger_interactions,
+                                                            recs.candidate_sets, strict=True)]
+        return [dict(zip(keys, t, strict=True)) for t in seen], np.asarray(rows, dtype=np.int64)
+    ids, inters, sets = recs.triggers
+    n = len(recs.trigger)
+    first = np.full(len(ids), n, dtype=np.int64)  # each trigger's first row (n: none)
+    np.minimum.at(first, recs.trigger, np.arange(n, dtype=np.int64))
+    used = np.flatnonzero(first < n)
+    used = used[np.argsort(first[used])]  # by their first row (distinct)
+    position = np.empty(len(ids), dtype=np.int64)
+    position[used] = np.arange(len(used))
+    table = [dict(zip(keys, (item, inters[t], sets[t]), strict=True))
+             for item, t in zip(ids[used].tolist(), used.tolist(), strict=True)]
+    return table, position[recs.trigger]
+
+
+def recommendations_body(fmt: str, module: str, k: int, recs: Recommendations, note: str | None) -> bytes:
+    """The answer of ``POST /recommend`` in ``fmt`` (one of FORMATS)."""
+    render = recommendations_columns if fmt == FORMATS[0] else recommendations_json
+    return render(module, k, recs, note)
 
 
 def candidate_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:

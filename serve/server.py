@@ -1,24 +1,38 @@
-"""Run ``recs serve``: load the index once, bind the socket, hand both to uvicorn.
+"""Run ``recs serve``: load the index once, bind the socket(s), hand them to uvicorn.
 
-One process, one event loop, no worker threads for the routes (recs.serve.app says why): the index
-is loaded once into this process and only read. To use more cores, run one ``recs serve`` per core
-behind a load balancer; each loads its own copy (uvicorn's ``--workers`` would too, and re-import
-the app by name, which an app built from a loaded index is not).
+A request is about a millisecond of numpy and JSON under the GIL (recs.serve.app runs it inline on
+the event loop), so one process serves from one core. ``--workers N`` runs N uvicorn servers in
+spawned processes, each on its own socket of the one port (recs.serve.workers: why not uvicorn's
+shared socket). The index is still loaded once: this process reads the tables, writes the arrays to
+a private temporary directory (recs.serve.shared) and each worker maps them read-only, so N workers
+hold one copy in memory. A worker builds its app with ``worker_app``, the factory uvicorn imports by
+name; the environment variable ``RECS_SERVE_WORKER`` names the small JSON file with the arrays'
+directory and the settings (no state set at import). ``--workers 1`` serves from this process,
+without the copy.
 
-The socket is bound here, before uvicorn starts, so a port in use or a host that is not ours is one
+The sockets are bound here, before uvicorn starts, so a port in use or a host that is not ours is one
 ``Error:`` line (not uvicorn's log and exit), and ``--port 0`` can report the port the OS chose.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import shutil
 import socket
+import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from recs.config import RecommendConfig, ServeConfig
 from recs.errors import ConfigError, OutputError
+
+WORKER_ENV = "RECS_SERVE_WORKER"  # the worker's settings file (worker_app)
+WORKER_FILE = "worker.json"
 
 EXTRA_HINT = "pip install 'recs[serve]'  (or, in a clone: pip install '.[serve]')"
 
@@ -50,34 +64,103 @@ def load_app(index_dir: str | Path, cfg: ServeConfig, recommend: RecommendConfig
     return create_app(recommender, cfg), info
 
 
-def bind(cfg: ServeConfig) -> socket.socket:
-    """A listening TCP socket on cfg.host:cfg.port (port 0: one the OS picks)."""
+@contextlib.contextmanager
+def prepared(index_dir: str | Path, cfg: ServeConfig, recommend: RecommendConfig | None = None
+             ) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """What ``serve`` runs, and facts for the start line: the app itself (one worker), or the
+    directory the workers map the index from (removed when the block ends)."""
+    if cfg.workers == 1:
+        yield load_app(index_dir, cfg, recommend)
+        return
+    cfg.validate()
+    require_extra()
+    from recs.recommend.recommender import Recommender
+    from recs.serve.shared import export_store
+
+    t = time.perf_counter()
+    recommender = Recommender.open(index_dir, recommend)
+    info = {"index": str(index_dir), "items": len(recommender.store.ids), "sets": list(recommender.set_names)}
+    try:
+        directory = Path(tempfile.mkdtemp(prefix="recs-serve-"))
+    except OSError as e:
+        raise OutputError(f"cannot make a temporary directory for the workers' copy of the index ({e.strerror}); "
+                          "set TMPDIR, or use --workers 1") from None
+    try:
+        try:
+            export_store(recommender.store, directory)
+        except OSError as e:
+            raise OutputError(f"cannot write the workers' copy of the index to {directory} ({e.strerror or e}); "
+                              "set TMPDIR to a directory with room for it, or use --workers 1") from None
+        del recommender  # this process only supervises: the workers map the arrays
+        settings = {"store": str(directory), "serve": asdict(cfg),
+                    "recommend": asdict(recommend) if recommend else None}
+        (directory / WORKER_FILE).write_text(json.dumps(settings))
+        yield directory, {**info, "load_s": time.perf_counter() - t}
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def worker_app() -> Any:
+    """The app of one worker (uvicorn's factory): the settings file ``RECS_SERVE_WORKER`` names,
+    over the arrays ``prepared`` wrote."""
+    from recs.recommend.recommender import Recommender
+    from recs.serve.app import create_app
+    from recs.serve.shared import open_store
+
+    path = os.environ.get(WORKER_ENV)
+    if not path:
+        raise ConfigError(f"{WORKER_ENV} is not set: worker_app is started by recs serve --workers N")
+    settings = json.loads(Path(path).read_text())
+    recommend = RecommendConfig(**settings["recommend"]) if settings["recommend"] else None
+    return create_app(Recommender(open_store(Path(settings["store"])), recommend), ServeConfig(**settings["serve"]))
+
+
+def bind(cfg: ServeConfig) -> list[socket.socket]:
+    """Listening TCP sockets on cfg.host:cfg.port (port 0: one the OS picks), one per worker: several
+    share the port through ``SO_REUSEPORT`` (recs.serve.workers says why)."""
     try:
         infos = socket.getaddrinfo(cfg.host, cfg.port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
         raise ConfigError(f"--host {cfg.host!r}: cannot resolve it ({e.strerror})") from None
     family, _, _, _, address = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    socks: list[socket.socket] = []
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(2048)
+        for _ in range(cfg.workers):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if cfg.workers > 1:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(address)
+            sock.listen(2048)
+            sock.set_inheritable(True)
+            address = sock.getsockname()  # port 0: the others bind the port the first one got
     except OSError as e:
-        sock.close()
+        for sock in socks:
+            sock.close()
         raise OutputError(f"cannot listen on {cfg.host}:{cfg.port} ({e.strerror or e})") from None
-    sock.set_inheritable(True)
-    return sock
+    return socks
 
 
-def serve(app: Any, sock: socket.socket, access_log: bool = True) -> None:
-    """Serve ``app`` on ``sock`` until interrupted. uvicorn finishes the requests in flight (at most
-    5 s), then re-raises the signal it caught: Ctrl-C is a normal return here (exit 0, not click's
-    "Aborted!"); SIGTERM ends the process by that signal, as services stopped by a supervisor do."""
+def serve(target: Any, socks: list[socket.socket], access_log: bool = True) -> None:
+    """Serve ``target`` (what ``prepared`` gave) on ``socks`` (``bind``'s) until interrupted.
+
+    One worker (the app itself): uvicorn finishes the requests in flight (at most 5 s), then
+    re-raises the signal it caught: Ctrl-C is a normal return here (exit 0, not click's "Aborted!");
+    SIGTERM ends the process by that signal, as services stopped by a supervisor do. Several (the
+    arrays' directory): one spawned worker per socket (recs.serve.workers); Ctrl-C or SIGTERM stops
+    them and returns (exit 0); a worker that cannot start stops them all (an OutputError)."""
     import uvicorn
 
-    config = uvicorn.Config(app, workers=1, lifespan="off", access_log=access_log, timeout_graceful_shutdown=5)
-    with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(config).run(sockets=[sock])
+    options = {"lifespan": "off", "access_log": access_log, "timeout_graceful_shutdown": 5}
+    if not isinstance(target, Path):
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn.Server(uvicorn.Config(target, workers=1, **options)).run(sockets=socks)
+        return
+    from recs.serve.workers import supervise
+
+    config = uvicorn.Config(f"{__name__}:worker_app", factory=True, **options)
+    supervise(config, socks, {WORKER_ENV: str(target / WORKER_FILE)})
 
 
 def url(sock: socket.socket) -> str:

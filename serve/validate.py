@@ -10,7 +10,8 @@ silently ignored)::
                  or [42, "click", 1700000000], ...],      # required, oldest first or any order
      "module": "click",                                   # required: click, cart, both, recent, cart-page
      "k": 800, "merge": "score", "drop_bought": false,    # optional, the RecommendConfig defaults
-     "at": 1700000500}                                    # optional: only events before it
+     "at": 1700000500,                                    # optional: only events before it
+     "format": "columns"}                                 # optional: or "rows" (recs.serve.render)
 
 * ``item_id``: a JSON integer or string. The index's own kind is not required: ``"42"`` finds item 42
   of an integer index (ids of the other kind are compared as text, as everywhere in recs).
@@ -33,8 +34,9 @@ from recs.artifacts import json_type
 from recs.columns import Col, Interaction
 from recs.config import MERGE_RULES, MODULES, ServeConfig
 from recs.errors import InputError
+from recs.serve.render import FORMATS
 
-FIELDS = ("history", "module", "k", "merge", "drop_bought", "at")
+FIELDS = ("history", "module", "k", "merge", "drop_bought", "at", "format")
 EVENT_FIELDS = (Col.ITEM, Col.INTERACTION, Col.TIMESTAMP)
 CANDIDATE_PARAMS = ("set", "k")
 INT64 = 2**63
@@ -61,6 +63,7 @@ class RecommendRequest:
     merge: str | None
     drop_bought: bool | None
     at: Any
+    format: str = FORMATS[0]
 
 
 def max_body_bytes(limits: ServeConfig) -> int:
@@ -201,7 +204,8 @@ def recommend_request(body: Any, known: frozenset[str], limits: ServeConfig) -> 
         if kind not in ("none", at_kind):
             raise _invalid("at", f"{_KINDS[at_kind]}, but history[0].timestamp is {_KINDS[kind]}; "
                            "one kind of time per request")
-    return RecommendRequest(events, module, k, merge, drop, at)
+    fmt = _choice("format", body["format"], FORMATS) if body.get("format") is not None else FORMATS[0]
+    return RecommendRequest(events, module, k, merge, drop, at, fmt)
 
 
 def candidates_query(params: dict[str, str], set_names: tuple[str, ...], limits: ServeConfig) -> tuple[str, int]:

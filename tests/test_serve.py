@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -61,10 +62,22 @@ def post(client, body):
 
 
 def ranked(response) -> list[tuple[object, object]]:
+    """(candidate, trigger item) per row of a columnar answer (the default form)."""
     assert response.status_code == 200, response.text
-    items = response.json()["items"]
-    assert [row["rank"] for row in items] == list(range(1, len(items) + 1))
-    return [(row["candidate_item_id"], row["trigger_item_id"]) for row in items]
+    body = response.json()
+    assert body["format"] == "columns"
+    cands, trigger, triggers = body["candidate_item_id"], body["trigger"], body["triggers"]
+    assert len(body["score"]) == len(trigger) == len(cands)
+    assert sorted(set(trigger)) == list(range(len(triggers)))  # every trigger listed has a row
+    return [(c, triggers[t]["item_id"]) for c, t in zip(cands, trigger, strict=True)]
+
+
+def as_rows(body: dict) -> list[dict]:
+    """A columnar answer row by row, as the rows form writes it."""
+    return [{"rank": i + 1, "candidate_item_id": c, "score": s, "trigger_item_id": body["triggers"][t]["item_id"],
+             "trigger_interaction": body["triggers"][t]["interaction"],
+             "candidate_set": body["triggers"][t]["candidate_set"]}
+            for i, (c, s, t) in enumerate(zip(body["candidate_item_id"], body["score"], body["trigger"], strict=True))]
 
 
 # ---- the lists, known by construction ------------------------------------------------------------
@@ -76,10 +89,29 @@ def test_click_module_merges_by_score(client):
     r = post(client, {"history": CLICKS, "module": "click"})
     # best score per candidate over both triggers: 10 (.9, via 1), 11 (.8 via 1 beats .4 via 2), 12, 13
     assert ranked(r) == [(10, 1), (11, 1), (12, 1), (13, 2)]
-    body = r.json()
-    assert body["module"] == "click" and body["k"] == 800 and "note" not in body
-    assert body["items"][0] == {"rank": 1, "candidate_item_id": 10, "score": 0.9, "trigger_item_id": 1,
+    assert r.json() == {"module": "click", "k": 800, "format": "columns", "candidate_item_id": [10, 11, 12, 13],
+                        "score": [0.9, 0.8, 0.7, 0.5], "trigger": [0, 0, 0, 1], "triggers": [
+                            {"item_id": 1, "interaction": "click", "candidate_set": "click_to_cart"},
+                            {"item_id": 2, "interaction": "click", "candidate_set": "click_to_cart"}]}
+    rows = post(client, {"history": CLICKS, "module": "click", "format": "rows"}).json()
+    assert rows["module"] == "click" and rows["k"] == 800 and "note" not in rows and "format" not in rows
+    assert rows["items"][0] == {"rank": 1, "candidate_item_id": 10, "score": 0.9, "trigger_item_id": 1,
                                 "trigger_interaction": "click", "candidate_set": "click_to_cart"}
+    assert rows["items"] == as_rows(r.json())
+
+
+@pytest.mark.parametrize("body", [
+    {"history": [[1, "click", 1], [10, "cart", 2], [11, "cart", 3], [1, "cart", 4]], "module": "both"},
+    {"history": [[1, "click", 1], [10, "cart", 2], [11, "cart", 3]], "module": "both", "merge": "round-robin"},
+    {"history": [[2, "click", 1], [3, "favorite", 2], [1, "click", 3]], "module": "recent", "k": 4},
+    {"history": [[10, "cart", 2], [11, "cart", 3]], "module": "cart-page"},
+])
+def test_columns_and_rows_are_the_same_list(client, body):
+    """Both forms of one answer say the same rows; triggers are listed once, in the order of their first row."""
+    cols, rows = post(client, body).json(), post(client, {**body, "format": "rows"}).json()
+    assert as_rows(cols) == rows["items"]
+    assert len(rows["items"]) > (0 if body["module"] == "cart-page" else 1)
+    assert [t["item_id"] for t in cols["triggers"]] == list(dict.fromkeys(r["trigger_item_id"] for r in rows["items"]))
 
 
 def test_round_robin_and_k(client):
@@ -121,14 +153,14 @@ def test_both_cart_page_and_drop_bought(client):
     r = post(client, {"history": history, "module": "both"})
     # click 1 -> 10 .9, 11 .8, 12 .7; cart 11 -> 21 .85; cart 10 -> 20 .95, (21 .3)
     assert ranked(r) == [(20, 10), (10, 1), (21, 11), (11, 1), (12, 1)]
-    assert {row["candidate_set"] for row in r.json()["items"]} == {"click_to_cart", "cart_to_cart"}
+    assert [t["candidate_set"] for t in r.json()["triggers"]] == ["cart_to_cart", "click_to_cart", "cart_to_cart"]
     r = post(client, {"history": history, "module": "both", "drop_bought": True})
     assert [c for c, _ in ranked(r)] == [10, 21, 11, 12]  # 20 was bought
     # the cart page reads the last carted item: 11 has no cart_to_purchase list -> click_to_purchase
     r = post(client, {"history": history, "module": "cart-page"})
-    assert ranked(r) == [(31, 11)] and r.json()["items"][0]["candidate_set"] == "click_to_purchase"
+    assert ranked(r) == [(31, 11)] and r.json()["triggers"][0]["candidate_set"] == "click_to_purchase"
     r = post(client, {"history": history[:2], "module": "cart-page"})
-    assert ranked(r) == [(30, 10)] and r.json()["items"][0]["candidate_set"] == "cart_to_purchase"
+    assert ranked(r) == [(30, 10)] and r.json()["triggers"][0]["candidate_set"] == "cart_to_purchase"
 
 
 def test_text_ids_find_integer_items_and_come_back_as_the_index_holds_them(client):
@@ -138,7 +170,7 @@ def test_text_ids_find_integer_items_and_come_back_as_the_index_holds_them(clien
 
 def test_unknown_items_and_empty_lists_answer_200_with_a_note(client):
     r = post(client, {"history": [[99, "click", 1], ["x", "click", 2], [1, "click", 3]], "module": "click"})
-    assert [c for c, _ in ranked(r)] == [10, 11, 12]
+    assert ranked(r) == [(10, 1), (11, 1), (12, 1)]  # the trigger id an integer, whatever else the history has
     assert r.json()["note"] == "2 item(s) of the history are in no candidate set of this index: 99, 'x'"
     r = post(client, {"history": [[1, "click", 1]], "module": "cart"})
     assert ranked(r) == [] and "no event of this history triggers module 'cart'" in r.json()["note"]
@@ -178,7 +210,6 @@ def test_the_store_is_read_only(client, index):
 def test_the_fast_body_is_json_dumps_of_to_dicts(monkeypatch):
     """The hand-written encoder writes what json.dumps(to_dicts) writes, text ids and a note included;
     a score that is not finite becomes null (JSON has no NaN)."""
-    import numpy as np
 
     from recs.recommend.recommender import Recommendations
     from recs.serve import render
@@ -194,6 +225,33 @@ def test_the_fast_body_is_json_dumps_of_to_dicts(monkeypatch):
                            ["click"] * 2, ["click_to_cart"] * 2)
     items = json.loads(render.recommendations_json("click", 2, ints, None))["items"]
     assert [r["score"] for r in items] == [None, 0.5] and items[0]["candidate_item_id"] == 10
+
+
+def test_the_columnar_body_with_and_without_orjson(monkeypatch, index):
+    """orjson (numpy columns) and the standard library write the same bytes; the triggers table from
+    recommend's per-trigger arrays is the one read off the rows of a hand-made list."""
+    import dataclasses
+
+    from recs.recommend.recommender import Recommendations
+    from recs.serve import render
+
+    rec = Recommender.open(index)
+    recs = rec.recommend([(1, "click", 1), (10, "cart", 2), (11, "cart", 3), (2, "click", 4)], module="both")
+    by_hand = dataclasses.replace(recs, trigger=None, triggers=None)
+    fast = render.recommendations_columns("both", 800, recs, "a n\u00f6te")
+    assert render.recommendations_columns("both", 800, by_hand, "a n\u00f6te") == fast
+    body = json.loads(fast)
+    assert body["candidate_item_id"] == [20, 10, 21, 11, 12, 13] and body["trigger"] == [0, 1, 2, 1, 1, 3]
+    assert [t["item_id"] for t in body["triggers"]] == [10, 1, 11, 2] and body["note"] == "a n\u00f6te"
+    text = Recommendations(np.array(["a\"b", "é", "7"]), np.array([0.9, np.nan, -2.5e-7], dtype=np.float32),
+                           np.array(["x", "y", "x"]), ["click", "cart", "click"], ["click_to_cart"] * 3)
+    with_orjson = [render.recommendations_columns("m", 3, r, None) for r in (recs, text)]
+    monkeypatch.setattr(render, "orjson", None)
+    assert [render.recommendations_columns("m", 3, r, None) for r in (recs, text)] == with_orjson
+    assert json.loads(with_orjson[1]) == {
+        "module": "m", "k": 3, "format": "columns", "candidate_item_id": ["a\"b", "é", "7"], "score": [0.9, None, -0.0],
+        "trigger": [0, 1, 0], "triggers": [{"item_id": "x", "interaction": "click", "candidate_set": "click_to_cart"},
+                                           {"item_id": "y", "interaction": "cart", "candidate_set": "click_to_cart"}]}
 
 
 # ---- refusals: status and the message ------------------------------------------------------------
@@ -231,6 +289,8 @@ BAD_BODIES = [
     ({**OK, "k": 1.0}, 422, "k: expected an integer, got a number"),
     ({**OK, "k": True}, 422, "k: expected an integer, got a boolean"),
     ({**OK, "merge": "best"}, 422, "merge: unknown merge 'best'; one of score, round-robin"),
+    ({**OK, "format": "csv"}, 422, "format: unknown format 'csv'; one of columns, rows"),
+    ({**OK, "format": ["rows"]}, 422, "format: expected a string, got a list"),
     ({**OK, "drop_bought": "yes"}, 422, "drop_bought: expected true or false, got a string"),
     ({**OK, "at": "soon"}, 422, "at: 'soon' is not an ISO-8601 time"),
     ({**OK, "at": "2026-01-01"}, 422, "at: an ISO-8601 time, but history[0].timestamp is a number"),
@@ -350,7 +410,8 @@ def test_no_body_gives_a_500(client, body):
 def test_serve_config_limits():
     ServeConfig().validate()
     for bad, option in [(ServeConfig(port=70_000), "--port"), (ServeConfig(max_events=0), "--max-events"),
-                        (ServeConfig(max_k=0), "--max-k"), (ServeConfig(host=" "), "--host")]:
+                        (ServeConfig(max_k=0), "--max-k"), (ServeConfig(host=" "), "--host"),
+                        (ServeConfig(workers=0), "--workers")]:
         with pytest.raises(ConfigError, match=option):
             bad.validate()
 
@@ -358,7 +419,7 @@ def test_serve_config_limits():
 def test_serve_help():
     r = run_cli("serve", "--help")
     assert r.exit_code == 0
-    for option in ("--index", "--host", "--port", "--max-events", "--max-k", "--access-log"):
+    for option in ("--index", "--host", "--port", "--max-events", "--max-k", "--workers", "--access-log"):
         assert option in r.output
 
 
@@ -376,34 +437,98 @@ def test_bad_options_and_a_port_in_use(index, tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        line = one_line_error(run_cli("serve", "--index", index, "--port", port))
-    assert line.startswith(f"Error: cannot listen on 127.0.0.1:{port} (")
+        for workers in (1, 2):  # 2: the index is copied for the workers first, then removed
+            line = one_line_error(run_cli("serve", "--index", index, "--port", port, "--workers", workers))
+            assert line.startswith(f"Error: cannot listen on 127.0.0.1:{port} ("), workers
 
 
-def test_the_real_server_answers_on_loopback(index):
-    """``recs serve --port 0`` in a subprocess: it prints its URL, answers, and Ctrl-C stops it (exit 0)."""
+def _start(index, tmp: Path, *options: str) -> tuple[subprocess.Popen, str]:
+    """``recs serve --port 0`` in a subprocess (temporary files under ``tmp``), and its URL."""
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("recs")), "serve", "--index", str(index), "--port", "0",
+                             "--no-access-log", *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp)})
+    line = proc.stdout.readline()
+    url = re.search(r"on (http://127\.0\.0\.1:\d+);", line)
+    if not url:
+        proc.kill()
+        raise AssertionError(line + proc.stderr.read())
+    return proc, url[1]
+
+
+def _health_pids(proc, url: str, want: int, exclude: frozenset = frozenset(), timeout: float = 60) -> set[int]:
+    """Worker pids answering /health (a new connection each time) until ``want`` of them (not in ``exclude``)."""
     import httpx
 
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("recs")), "serve", "--index", str(index), "--port", "0",
-                             "--no-access-log"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    pids, deadline = set(), time.monotonic() + timeout
+    while len(pids - exclude) < want:  # uvicorn starts its loop after the line is printed
+        try:
+            health = httpx.get(url + "/health", timeout=5).json()
+            assert health["items"] == 12
+            pids.add(health["pid"])
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else pids
+        time.sleep(0.02)
+    return pids - exclude
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_real_server_answers_on_loopback(index, tmp_path, workers):
+    """``recs serve --port 0`` in a subprocess: it prints its URL, answers from every worker, and Ctrl-C
+    stops it (exit 0). With 2 workers the index's arrays are shared through one temporary directory,
+    removed at the end, and a worker that dies is replaced."""
+    import httpx
+
+    proc, url = _start(index, tmp_path, "--workers", str(workers))
     try:
-        line = proc.stdout.readline()
-        url = re.search(r"on (http://127\.0\.0\.1:\d+);", line)
-        assert url, line + proc.stderr.read()
-        deadline = time.monotonic() + 30
-        while True:  # uvicorn starts its loop after the line is printed
-            try:
-                health = httpx.get(url[1] + "/health", timeout=5)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
-                time.sleep(0.05)
-        assert health.json()["items"] == 12
-        r = httpx.post(url[1] + "/recommend", json={"history": CLICKS, "module": "click", "k": 1}, timeout=5)
-        assert r.json()["items"][0]["candidate_item_id"] == 10
+        pids = _health_pids(proc, url, workers)
+        r = httpx.post(url + "/recommend", json={"history": CLICKS, "module": "click", "k": 1}, timeout=5)
+        assert r.json()["candidate_item_id"] == [10]
+        shared = list(tmp_path.glob("recs-serve-*"))
+        assert len(shared) == (workers > 1) and (workers == 1 or (shared[0] / "store.json").exists())
+        if workers > 1:
+            gone = min(pids)
+            os.kill(gone, signal.SIGKILL)
+            _health_pids(proc, url, 1, frozenset(pids))  # its replacement answers
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=15) == 0
-        assert "Finished server process" in proc.stderr.read()
+        assert proc.wait(timeout=30) == 0
+        err = proc.stderr.read()
+    assert "Finished server process" in err and "Traceback" not in err
+    assert not list(tmp_path.glob("recs-serve-*"))
+    if workers > 1:
+        assert f"Worker process [{gone}] died (exit code -9); restarting it" in err
 
+
+def test_a_worker_that_cannot_start_stops_the_server(tmp_path):
+    """The supervisor's rule: a worker whose app fails to load (uvicorn's exit code 3) stops every
+    worker and is one error, not a loop of restarts."""
+    import uvicorn
+
+    from recs.errors import OutputError
+    from recs.serve.server import WORKER_ENV, bind
+    from recs.serve.workers import supervise
+
+    socks = bind(ServeConfig(port=0, workers=2))
+    try:
+        config = uvicorn.Config("recs.serve.server:worker_app", factory=True, lifespan="off")
+        with pytest.raises(OutputError, match="could not start"):  # RECS_SERVE_WORKER names no file
+            supervise(config, socks, {WORKER_ENV: str(tmp_path / "none.json")})
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_the_shared_store_is_the_loaded_one_mapped_read_only(index, tmp_path):
+    from recs.serve.shared import export_store, open_store
+
+    loaded = Recommender.open(index)
+    mapped = Recommender(open_store(export_store(loaded.store, tmp_path)))
+    assert mapped.set_names == loaded.set_names and mapped.store.manifest == loaded.store.manifest
+    for name, cs in loaded.store.sets.items():
+        other = mapped.store.sets[name]
+        assert not other.cands.flags.writeable and type(other.cands) is np.ndarray  # a view, not np.memmap
+        for a in ("offsets", "cands", "scores"):
+            assert np.array_equal(getattr(cs, a), getattr(other, a))
+    history = [(1, "click", 1), (10, "cart", 2), (11, "cart", 3)]
+    assert mapped.recommend(history, module="both").to_dicts() == loaded.recommend(history, module="both").to_dicts()
