@@ -20,7 +20,7 @@ import polars as pl
 
 from recs.columns import Col, Level
 from recs.errors import InputError
-from recs.sessions.ids import text_ids
+from recs.sessions.ids import is_canonical_int, text_ids
 from recs.sessions.io import check_input_file
 
 GROUP_COLUMNS: tuple[str, ...] = tuple(Level.GROUP_COLUMNS.values())  # shop_id, category: the chain's order
@@ -132,7 +132,10 @@ def _cast_items(catalog: pl.DataFrame, item_dtype: pl.DataType, where: str) -> p
     if item_dtype == pl.String:
         return catalog.with_columns(pl.col(Col.ITEM).cast(pl.String))
     cast = catalog[Col.ITEM].cast(item_dtype, strict=False)
-    bad = catalog.filter(cast.is_null() & catalog[Col.ITEM].is_not_null())
+    bad = cast.is_null() & catalog[Col.ITEM].is_not_null()
+    if have == pl.String:  # "07" is not item 7 (recs.sessions.ids), and would give item 7 a second row
+        bad |= ~catalog.select(is_canonical_int(pl.col(Col.ITEM)).fill_null(True)).to_series()
+    bad = catalog.filter(bad)
     if bad.height:
         raise InputError(f"{where}: item_id {bad[Col.ITEM][0]!r} is not an integer, but the model's item ids are "
                          f"integers ({item_dtype}); the catalogue must name items as the sessions did")

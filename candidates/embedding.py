@@ -6,7 +6,7 @@ through their shop or category, ``recs.candidates.rollup``."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import polars as pl
@@ -80,7 +80,11 @@ class EmbeddingCandidates(CandidateGenerator):
                 self.indexes[key] = TargetIndex(side, build_hnsw(side.vectors, self.index_config, unit=unit))
             else:
                 rolled = self.rollup.target(self._model(), side, target, self.index_config)
-                self.indexes[key] = TargetIndex(side, build_hnsw(rolled.vectors, self.index_config, unit=unit), rolled)
+                hnsw = build_hnsw(rolled.vectors, self.index_config, unit=unit)
+                # faiss holds its own copy of the rows: keeping this one (side's rows again, plus the
+                # groups') for the generator's life would be a second index-sized matrix per target
+                rolled = replace(rolled, vectors=rolled.vectors[:0])
+                self.indexes[key] = TargetIndex(side, hnsw, rolled)
         return self.indexes[key]
 
     def set_details(self, source: str, target: str) -> dict[str, Any]:

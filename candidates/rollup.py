@@ -61,9 +61,10 @@ _GROUP_ROW, _ORDER = "_group_row", "_order"
 class RolledQuery:
     """The query rows of one source interaction: known items, then cold items with a group row."""
 
-    items: pl.Series
-    vectors: np.ndarray
-    levels: np.ndarray  # int8 level code per row
+    items: pl.Series  # known items, then the cold ones with a group row (``cold`` holds their rows)
+    vectors: np.ndarray  # the known items' rows: the Side's own array, not a copy (10M x 201 floats is 8 GB)
+    cold: np.ndarray  # the cold items' rows (their group's), after the known ones in ``items``
+    levels: np.ndarray  # int8 level code per row of ``items``
     popular_items: pl.Series  # cold items with no group row: they get the most frequent targets
     backoff: int
 
@@ -73,7 +74,8 @@ class RolledTarget:
     """The index rows of one target interaction and the items each row stands for."""
 
     items: pl.Series  # known target items, then the cold items indexed through a group
-    vectors: np.ndarray  # known items' rows, then one row per group with cold members
+    vectors: np.ndarray  # known items' rows, then one row per group with cold members (emptied once the
+    # HNSW index is built from them: recs.candidates.embedding)
     offsets: np.ndarray  # int64 [rows + 1]: row r stands for items[members[offsets[r]:offsets[r + 1]]]
     members: np.ndarray  # int64 positions into ``items``, each group's in the tie order
     row_levels: np.ndarray  # int8 level code per index row
@@ -88,7 +90,7 @@ class RollUp:
 
     catalog: pl.DataFrame  # recs.candidates.catalog: item_id, shop_id and/or category, maybe listed_at
     representation: str = ROLLUP_MEAN  # or ROLLUP_TRAINED (recs.config.ROLLUPS; "auto" is resolved before)
-    per_group: int = 10
+    per_group: int = IndexConfig.rollup_per_group  # the one default: recs.config
     group_models: dict[str, EmbeddingModel] = field(default_factory=dict)  # by group column, for "trained"
     _maps: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -130,14 +132,16 @@ class RollUp:
 
     def query(self, model: EmbeddingModel, side: Side, source: str, cfg: IndexConfig) -> RolledQuery:
         """Known query rows plus a row per cold catalogue item that has a group row of ``source``."""
-        items, vectors, levels = [side.items], [side.vectors], [np.full(len(side.items), _CODE[Level.ITEM])]
+        dim = side.vectors.shape[1]
+        items, vectors, levels = [side.items], [np.empty((0, dim), np.float32)], [np.full(len(side.items),
+                                                                                         _CODE[Level.ITEM])]
         remaining = self._cold(side.items)
         for level, rows in self._group_rows(model, side, source, cfg, target=False):
             matched, remaining = _assign(remaining, rows)
             items.append(matched[Col.ITEM])
             vectors.append(rows.vectors[matched[_GROUP_ROW].to_numpy()])
             levels.append(np.full(matched.height, _CODE[level]))
-        return RolledQuery(pl.concat(items), np.ascontiguousarray(np.vstack(vectors), dtype=np.float32),
+        return RolledQuery(pl.concat(items), side.vectors, np.ascontiguousarray(np.vstack(vectors), dtype=np.float32),
                            np.concatenate(levels), remaining[Col.ITEM], side.backoff)
 
     def target(self, model: EmbeddingModel, side: Side, target: str, cfg: IndexConfig) -> RolledTarget:
@@ -145,7 +149,7 @@ class RollUp:
         n = len(side.items)
         items, vectors = [side.items], [side.vectors]
         counts, row_levels = [np.ones(n, dtype=np.int64)], [np.full(n, _CODE[Level.ITEM])]
-        details = {}
+        details = {level: 0 for level, _ in self.levels()}  # a level with no group row counts 0, not absent
         remaining = self._cold(side.items)
         n_items, largest = n, 0
         for level, rows in self._group_rows(model, side, target, cfg, target=True):
@@ -213,14 +217,25 @@ def rolled_blocks(
         counts[key] = dict.fromkeys(Level.CHAIN, 0)
     width = min(k + 1, len(target.row_levels))
     q_code, t_code = item_codes(pl.concat([query.items, query.popular_items]), target.items)
-    for a, scores, ids in search_blocks(hnsw, query.vectors, width, cfg, progress, f"{source}->{target_name}"):
-        block = _expand(query, target, ids, scores, q_code, t_code, k, a)
-        _count(block, counts)
-        yield block
+    label = f"{source}->{target_name}"
+    for rows, first, name in ((query.vectors, 0, label), (query.cold, len(query.vectors), f"{label} (rolled up)")):
+        if not len(rows):
+            continue
+        for a, scores, ids in search_blocks(hnsw, rows, width, cfg, progress, name):
+            block = _expand(query, target, ids, scores, q_code, t_code, k, first + a)
+            _count(block, counts)
+            yield block
     if len(query.popular_items):
-        block = _popular_block(model, query, target, target_name, k, q_code, t_code)
-        _count(block, counts)
-        yield block
+        # one list for all of them (but each item itself), written in blocks of batch_size queries as the
+        # searched ones are: a million ungrouped items must not make one block of a million x k rows
+        top, prior = popular(model, target_name, k + 1)
+        top_code = t_code[_positions(target.items, top)]
+        own = q_code[len(query.items):]
+        for a in range(0, len(own), cfg.batch_size):
+            block = _popular_block(query.popular_items[a : a + cfg.batch_size], own[a : a + cfg.batch_size],
+                                   top, prior, top_code, k)
+            _count(block, counts)
+            yield block
 
 
 def _expand(query: RolledQuery, target: RolledTarget, ids: np.ndarray, scores: np.ndarray, q_code: np.ndarray,
@@ -255,17 +270,16 @@ def _expand(query: RolledQuery, target: RolledTarget, ids: np.ndarray, scores: n
                   scores.ravel()[hit], query.levels[offset + qrow], target.row_levels[row[hit]])
 
 
-def _popular_block(model: EmbeddingModel, query: RolledQuery, target: RolledTarget, target_name: str, k: int,
-                   q_code: np.ndarray, t_code: np.ndarray) -> pl.DataFrame:
-    top, prior = popular(model, target_name, k + 1)
-    n, m = len(query.popular_items), len(top)
-    top_code = t_code[: len(target.items)][_positions(target.items, top)]
-    own = q_code[len(query.items):]
+def _popular_block(items: pl.Series, own: np.ndarray, top: pl.Series, prior: np.ndarray, top_code: np.ndarray,
+                   k: int) -> pl.DataFrame:
+    """The list ``top`` (``k + 1`` long, codes ``top_code``) for each of ``items`` (codes ``own``), without
+    the item itself, at most ``k`` rows each."""
+    n, m = len(items), len(top)
     keep = np.tile(top_code, n) != np.repeat(own, m)
     rank = (np.cumsum(keep.reshape(n, m), axis=1)).ravel()
     keep &= rank <= k
     qrow, col = np.repeat(np.arange(n), m)[keep], np.tile(np.arange(m), n)[keep]
-    return _frame(query.popular_items.gather(qrow), top.gather(col), rank[keep], prior[col],
+    return _frame(items.gather(qrow), top.gather(col), rank[keep], prior[col],
                   np.full(len(qrow), _CODE[Level.POPULAR]), np.full(len(qrow), _CODE[Level.ITEM]))
 
 

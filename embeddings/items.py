@@ -5,8 +5,9 @@ catalogue the only place that knows an item's group is the training sessions, wh
 no longer reads; so training keeps this small table (one row per item of the sessions, below
 ``--min-count`` too) in ``MODEL_DIR/items.parquet`` whenever the sessions have ``shop_id`` and/or
 ``category``. An item that moved shop or was re-categorised takes its *last* non-null value in time
-order, the listing as it stands now; ``count`` (all its events) is what a roll-up can order
-listings that share one group vector by.
+order, the listing as it stands now; ``count`` is all its events. The roll-up reads only the group
+columns: listings that share one group vector are ordered by a catalogue's ``listed_at``, then id
+(``recs.candidates.rollup``), never by this count.
 """
 
 from __future__ import annotations

@@ -37,15 +37,21 @@ def cold_counts(test: pl.DataFrame, table: pl.DataFrame, candidates: pl.DataFram
                 known: pl.Series, cfg: EvalConfig) -> dict[str, Any]:
     """The ``COLD_SPLITS`` counts of a ``hit_table`` of ``test`` (same ``source`` and ``cfg``), and
     ``new_active_items`` / ``new_coverage``: the coverage of the active items absent from ``known``."""
-    known = _as(known, test.schema[Col.ITEM]).unique().implode()
+    # ids of two kinds (text training ids, integer test ids) compare as text (recs.eval.ids)
+    common = comparison_dtype(test.schema[Col.ITEM], known.dtype, where="--train")
+    known = (known.cast(common, strict=False) if common is not None else known).drop_nulls().unique().implode()
+
+    def new(col: str) -> pl.Expr:
+        return ~(pl.col(col).cast(common) if common is not None else pl.col(col)).is_in(known)
+
     targets, triggers = target_triggers(test, source, cfg)  # hit_table's rows are these targets, by _T
     new_trigger = (
-        triggers.with_columns((~pl.col(_SITEM).is_in(known)).alias("_new"))
+        triggers.with_columns(new(_SITEM).alias("_new"))
         .group_by(_T).agg(pl.col("_new").any())
     )
     flags = targets.select(_T).sort(_T).join(new_trigger, on=_T, how="left", maintain_order="left")["_new"]
     table = table.with_columns(
-        (~pl.col(Col.ITEM).is_in(known)).alias("new_target"),
+        new(Col.ITEM).alias("new_target"),
         flags.fill_null(False).alias("new_trigger"),
     )
     masks = {
@@ -58,13 +64,8 @@ def cold_counts(test: pl.DataFrame, table: pl.DataFrame, candidates: pl.DataFram
     for name, mask in masks.items():
         counts = hit_counts(table.filter(mask))
         out |= {f"{name}_{k}": counts[k] for k in ("targets", "targets_with_trigger", "hits", "hit_rate")}
-    cov_new = coverage(test.filter(~pl.col(Col.ITEM).is_in(known)), candidates, source)
+    cov_new = coverage(test.filter(new(Col.ITEM)), candidates, source)
     return out | {"new_active_items": cov_new["active_items"], "new_coverage": cov_new["coverage"]}
-
-
-def _as(known: pl.Series, dtype: pl.DataType) -> pl.Series:
-    common = comparison_dtype(dtype, known.dtype)
-    return known.cast(common) if common is not None else known
 
 
 __all__ = ["COLD_SPLITS", "cold_counts", "cold_split"]

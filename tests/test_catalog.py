@@ -98,3 +98,11 @@ def test_catalog_for_types_ids_as_the_model_does():
     assert catalog_for(None, ints, pl.String, "c.csv")["item_id"].to_list() == ["3", "12"]
     with pytest.raises(InputError, match=r"c.csv: item_id 'x9' is not an integer"):
         catalog_for(None, pl.DataFrame({"item_id": ["3", "x9"], "shop_id": [1, 1]}), pl.Int64, "c.csv")
+
+
+def test_text_ids_that_are_not_canonical_integers_are_refused_for_an_integer_model():
+    """"07" is not item 7 (recs.sessions.ids): cast to Int64 it would become a second row of item 7, with
+    another shop, after the one-row-per-item check had passed on the text."""
+    given = pl.DataFrame({"item_id": ["7", "07", "9"], "shop_id": [10, 20, 10]})
+    with pytest.raises(InputError, match=r"c.csv: item_id '07' is not an integer"):
+        catalog_for(None, given, pl.Int64, "c.csv")

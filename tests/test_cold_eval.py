@@ -83,3 +83,14 @@ def test_eval_hitrate_train_option(tmp_path):
     r = run_cli("eval-hitrate", "--index", index, "--sessions", tmp_path / "test.parquet",
                 "--train", tmp_path / "nope.parquet")
     assert "nope.parquet" in one_line_error(r)
+
+
+def test_training_ids_of_another_kind_compare_as_text():
+    """A CSV training file of text ids ("007" keeps a column text) beside integer test ids: the ids
+    compare as names (recs.eval.ids), the same split as with integer ids, not a polars error."""
+    cfg = EvalConfig(targets=("cart",))
+    want = cold_split(TEST, CANDS, "click", TRAIN["item_id"].unique(), cfg)
+    as_text = pl.Series("item_id", ["1", "2", "3", "007"])
+    assert cold_split(TEST, CANDS, "click", as_text, cfg) == want
+    text_test = TEST.with_columns(pl.col("item_id").cast(pl.String))
+    assert cold_split(text_test, CANDS, "click", TRAIN["item_id"].unique(), cfg) == want

@@ -27,6 +27,7 @@ from recs.candidates.build import build_index
 from recs.candidates.embedding import EmbeddingCandidates
 from recs.candidates.groups import cold_bias, mean_rows, procrustes
 from recs.candidates.rollup import RollUp
+from recs.candidates.scoring import query_side
 from recs.config import IndexConfig
 from recs.embeddings.model import EmbeddingModel
 from recs.errors import ConfigError
@@ -225,6 +226,22 @@ def test_popular_list_never_holds_the_query_item_itself(model):
     assert {ql for _, _, ql, _ in list_of(candidates(model, backoff=True), 8)} == {"item"}
 
 
+def test_popular_lists_come_in_blocks_of_batch_size_queries(model):
+    """Items with no group get one shared list, but a catalogue can hold millions of them: their rows
+    are written batch_size queries at a time, like the searched ones, never all in one block."""
+    ungrouped = [(i, 50, "zzz", 1) for i in range(502, 507)]  # with 501 and 8 (no click row): 7 such queries
+    cat = catalog_of([*CATALOG, *ungrouped])
+    cfg = IndexConfig(threads=1, backoff=False, k=5, batch_size=2)
+    blocks = list(EmbeddingCandidates(index_config=cfg, model=model, rollup=RollUp(cat)).candidate_blocks(
+        "click", "cart", 5))
+    popular = [b for b in blocks if set(b["query_level"].cast(pl.String)) == {"popular"}]
+    assert [b["item_id"].n_unique() for b in popular] == [2, 2, 2, 1]
+    whole = candidates(model, k=5, catalog=cat)
+    assert pl.concat(blocks).sort("item_id", "rank").equals(whole.sort("item_id", "rank"))
+    for item in (501, *range(502, 507)):
+        assert [c for c, *_ in list_of(whole, item)] == [8, 4, 1, 3, 5]
+
+
 def test_known_items_keep_their_own_query_row(model):
     frame = candidates(model)
     for item in (1, 2, 3, 4, 5, 6):
@@ -329,6 +346,22 @@ def test_no_item_in_its_own_list_and_k_is_respected(model, score):
             assert [c for c, *_ in list_of(short, item)] == [c for c, *_ in list_of(full, item)][:k]
     # every catalogue item asks (k=1 still answers the cold ones)
     assert set(candidates(model, score, k=1)["item_id"].to_list()) == set(KNOWN) | set(COLD_ITEMS)
+
+
+def test_the_generator_keeps_no_second_copy_of_the_index_rows(model):
+    """The rolled-up target rows are handed to faiss (which copies them) and not kept: at 10M items a
+    kept copy is another index-sized matrix per target for as long as the generator lives."""
+    gen = EmbeddingCandidates(index_config=IndexConfig(threads=1, k=5), model=model, rollup=RollUp(catalog_of()))
+    gen.candidates("click", "cart", 5)
+    built = gen.target_index("cart")
+    assert built.hnsw.index.ntotal == 7 + 3 and built.rolled.vectors.size == 0
+    assert built.rolled.offsets[-1] == len(built.rolled.items) == 7 + 6
+    # the query side: the known items' rows are searched where they are, only the cold ones' are new
+    cfg = IndexConfig(threads=1, k=5)
+    side = query_side(model, "click", cfg)
+    query = RollUp(catalog_of()).query(model, side, "click", cfg)
+    assert query.vectors is side.vectors and query.cold.shape == (6, side.vectors.shape[1])
+    assert len(query.items) == len(side.items) + 6 and query.popular_items.to_list() == [501]
 
 
 # ---- 5: the manifest's counts, through build_index on a saved model ------------------------------
@@ -522,6 +555,24 @@ def test_trained_roll_up_of_an_exact_rotation_gives_the_mean_lists(model):
         got, want = list_of(trained, item), list_of(mean, item)
         assert [(c, ql, cl) for c, _, ql, cl in got] == [(c, ql, cl) for c, _, ql, cl in want]
         assert [s for _, s, _, _ in got] == pytest.approx([s for _, s, _, _ in want], abs=1e-4)
+
+
+def test_a_group_model_without_the_target_interaction_rolls_up_queries_only(model):
+    """Shop tokens of clicks only: a new listing still asks with its shop's click vector, but no shop
+    has a cart row, so new listings are no cart candidates, and the counts say so (0, not absent)."""
+    cat = catalog_of().drop("category")
+    group = shop_model(0.4, rotation(7))
+    clicks = group.vocab["interaction"].to_numpy() == "click"
+    vocab = group.vocab.filter(pl.Series(clicks)).with_columns(pl.int_range(pl.len(), dtype=pl.Int32).alias("token_id"))
+    group = EmbeddingModel(vocab, group.vectors_in[clicks], group.vectors_out[clicks], group.manifest)
+    cfg = IndexConfig(threads=1, backoff=False, k=5)
+    gen = EmbeddingCandidates(index_config=cfg, model=model,
+                              rollup=RollUp(cat, "trained", group_models={"shop_id": group}))
+    frame = gen.candidates("click", "cart", 5)
+    assert {ql for _, _, ql, _ in list_of(frame, 101)} == {"shop"}
+    assert set(frame["candidate_level"].cast(pl.String)) == {"item"}
+    assert gen.set_details("click", "cart")["rollup"]["cold_targets"] == {
+        "shop": 0, "largest_group": 0, "no_group": len(COLD_ITEMS)}
 
 
 def test_trained_without_group_vectors_is_a_config_error_naming_entity(saved, tmp_path):
