@@ -43,11 +43,11 @@ def serve_cmd(index_dir: Path, host: str, port: int, max_events: int, max_k: int
 
     cfg = ServeConfig(host=host, port=port, max_events=max_events, max_k=max_k, workers=workers)
     with prepared(index_dir, cfg) as (target, info):
-        socks = bind(cfg)
+        sock = bind(cfg)
         click.echo(f"serving {info['index']} ({info['items']:,} items; {', '.join(info['sets'])}; loaded in "
-                   f"{info['load_s']:.1f} s) on {url(socks[0])}; {cfg.workers} worker(s); Ctrl-C stops")
+                   f"{info['load_s']:.1f} s) on {url(sock)}; {cfg.workers} worker(s); Ctrl-C stops")
         sys.stdout.flush()
-        serve(target, socks, access_log)
+        serve(target, sock, access_log, cfg.workers)
 
 
 COMMANDS = [serve_cmd]

@@ -1,16 +1,16 @@
-"""Run ``recs serve``: load the index once, bind the socket(s), hand them to uvicorn.
+"""Run ``recs serve``: load the index once, bind the socket, hand it to uvicorn.
 
 A request is about a millisecond of numpy and JSON under the GIL (recs.serve.app runs it inline on
 the event loop), so one process serves from one core. ``--workers N`` runs N uvicorn servers in
-spawned processes, each on its own socket of the one port (recs.serve.workers: why not uvicorn's
-shared socket). The index is still loaded once: this process reads the tables, writes the arrays to
+spawned processes; this process accepts the connections and hands them to the workers in turn
+(recs.serve.workers: why not uvicorn's shared socket). The index is still loaded once: this process reads the tables, writes the arrays to
 a private temporary directory (recs.serve.shared) and each worker maps them read-only, so N workers
 hold one copy in memory. A worker builds its app with ``worker_app``, the factory uvicorn imports by
 name; the environment variable ``RECS_SERVE_WORKER`` names the small JSON file with the arrays'
 directory and the settings (no state set at import). ``--workers 1`` serves from this process,
 without the copy.
 
-The sockets are bound here, before uvicorn starts, so a port in use or a host that is not ours is one
+The socket is bound here, before uvicorn starts, so a port in use or a host that is not ours is one
 ``Error:`` line (not uvicorn's log and exit), and ``--port 0`` can report the port the OS chose.
 """
 
@@ -115,52 +115,45 @@ def worker_app() -> Any:
     return create_app(Recommender(open_store(Path(settings["store"])), recommend), ServeConfig(**settings["serve"]))
 
 
-def bind(cfg: ServeConfig) -> list[socket.socket]:
-    """Listening TCP sockets on cfg.host:cfg.port (port 0: one the OS picks), one per worker: several
-    share the port through ``SO_REUSEPORT`` (recs.serve.workers says why)."""
+def bind(cfg: ServeConfig) -> socket.socket:
+    """The listening TCP socket on cfg.host:cfg.port (port 0: one the OS picks). With several
+    workers the supervisor accepts on it and hands the connections out (recs.serve.workers says why)."""
     try:
         infos = socket.getaddrinfo(cfg.host, cfg.port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
         raise ConfigError(f"--host {cfg.host!r}: cannot resolve it ({e.strerror})") from None
     family, _, _, _, address = infos[0]
-    socks: list[socket.socket] = []
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        for _ in range(cfg.workers):
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            socks.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if cfg.workers > 1:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind(address)
-            sock.listen(2048)
-            sock.set_inheritable(True)
-            address = sock.getsockname()  # port 0: the others bind the port the first one got
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
     except OSError as e:
-        for sock in socks:
-            sock.close()
+        sock.close()
         raise OutputError(f"cannot listen on {cfg.host}:{cfg.port} ({e.strerror or e})") from None
-    return socks
+    return sock
 
 
-def serve(target: Any, socks: list[socket.socket], access_log: bool = True) -> None:
-    """Serve ``target`` (what ``prepared`` gave) on ``socks`` (``bind``'s) until interrupted.
+def serve(target: Any, sock: socket.socket, access_log: bool = True, workers: int = 1) -> None:
+    """Serve ``target`` (what ``prepared`` gave) on ``sock`` (``bind``'s) until interrupted.
 
     One worker (the app itself): uvicorn finishes the requests in flight (at most 5 s), then
     re-raises the signal it caught: Ctrl-C is a normal return here (exit 0, not click's "Aborted!");
     SIGTERM ends the process by that signal, as services stopped by a supervisor do. Several (the
-    arrays' directory): one spawned worker per socket (recs.serve.workers); Ctrl-C or SIGTERM stops
-    them and returns (exit 0); a worker that cannot start stops them all (an OutputError)."""
+    arrays' directory): ``workers`` spawned workers, handed the connections this process accepts
+    (recs.serve.workers); Ctrl-C or SIGTERM stops them and returns (exit 0); a worker that cannot
+    start stops them all (an OutputError)."""
     import uvicorn
 
     options = {"lifespan": "off", "access_log": access_log, "timeout_graceful_shutdown": 5}
     if not isinstance(target, Path):
         with contextlib.suppress(KeyboardInterrupt):
-            uvicorn.Server(uvicorn.Config(target, workers=1, **options)).run(sockets=socks)
+            uvicorn.Server(uvicorn.Config(target, workers=1, **options)).run(sockets=[sock])
         return
     from recs.serve.workers import supervise
 
     config = uvicorn.Config(f"{__name__}:worker_app", factory=True, **options)
-    supervise(config, socks, {WORKER_ENV: str(target / WORKER_FILE)})
+    supervise(config, sock, workers, {WORKER_ENV: str(target / WORKER_FILE)})
 
 
 def url(sock: socket.socket) -> str:

@@ -509,14 +509,10 @@ def test_a_worker_that_cannot_start_stops_the_server(tmp_path):
     from recs.serve.server import WORKER_ENV, bind
     from recs.serve.workers import supervise
 
-    socks = bind(ServeConfig(port=0, workers=2))
-    try:
+    with bind(ServeConfig(port=0, workers=2)) as sock:
         config = uvicorn.Config("recs.serve.server:worker_app", factory=True, lifespan="off")
         with pytest.raises(OutputError, match="could not start"):  # RECS_SERVE_WORKER names no file
-            supervise(config, socks, {WORKER_ENV: str(tmp_path / "none.json")})
-    finally:
-        for sock in socks:
-            sock.close()
+            supervise(config, sock, 2, {WORKER_ENV: str(tmp_path / "none.json")})
 
 
 def test_the_shared_store_is_the_loaded_one_mapped_read_only(index, tmp_path):
