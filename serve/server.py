@@ -3,12 +3,12 @@
 A request is about a millisecond of numpy and JSON under the GIL (recs.serve.app runs it inline on
 the event loop), so one process serves from one core. ``--workers N`` runs N uvicorn servers in
 spawned processes; this process accepts the connections and hands them to the workers in turn
-(recs.serve.workers: why not uvicorn's shared socket). The index is still loaded once: this process reads the tables, writes the arrays to
-a private temporary directory (recs.serve.shared) and each worker maps them read-only, so N workers
-hold one copy in memory. A worker builds its app with ``worker_app``, the factory uvicorn imports by
-name; the environment variable ``RECS_SERVE_WORKER`` names the small JSON file with the arrays'
-directory and the settings (no state set at import). ``--workers 1`` serves from this process,
-without the copy.
+(recs.serve.workers: why not uvicorn's shared socket). The index is still loaded once: this process
+reads the tables, writes the arrays to a private temporary directory (recs.serve.shared) and each
+worker maps them read-only, so N workers hold one copy in memory. A worker builds its app with
+``worker_app``, the factory uvicorn imports by name; the environment variable ``RECS_SERVE_WORKER``
+names the small JSON file with the arrays' directory and the settings (no state set at import).
+``--workers 1`` serves from this process, without the copy.
 
 The socket is bound here, before uvicorn starts, so a port in use or a host that is not ours is one
 ``Error:`` line (not uvicorn's log and exit), and ``--port 0`` can report the port the OS chose.

@@ -7,6 +7,7 @@ server on a loopback port and stops it.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -486,7 +488,17 @@ def test_the_real_server_answers_on_loopback(index, tmp_path, workers):
         assert r.json()["candidate_item_id"] == [10]
         shared = list(tmp_path.glob("recs-serve-*"))
         assert len(shared) == (workers > 1) and (workers == 1 or (shared[0] / "store.json").exists())
-        if workers > 1:
+        if workers > 1:  # connections go to the workers in turn: 8 opened at once are split 4/4
+            host, port = url.removeprefix("http://").rsplit(":", 1)
+            conns = [http.client.HTTPConnection(host, int(port), timeout=5) for _ in range(8)]
+            for conn in conns:
+                conn.connect()
+            held = []
+            for conn in conns:
+                conn.request("GET", "/health")
+                held.append(json.loads(conn.getresponse().read())["pid"])
+                conn.close()
+            assert sorted(Counter(held).values()) == [4, 4] and set(held) == pids
             gone = min(pids)
             os.kill(gone, signal.SIGKILL)
             _health_pids(proc, url, 1, frozenset(pids))  # its replacement answers
