@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from recs.candidates.scoring import _N_ALT, _N_OWN, DEFAULT_NS_EXPONENT, item_rows, query_side, target_side
+from recs.candidates.scoring import _N_ALT, _N_OWN, item_rows, ns_exponent, query_side, target_side
 from recs.columns import Col
 from recs.config import IndexConfig
 from recs.embeddings.model import EmbeddingModel
@@ -81,7 +81,7 @@ def mean_rows(items: pl.Series, weights: np.ndarray, vectors: np.ndarray, catalo
 
 def cold_bias(model: EmbeddingModel) -> float:
     """The prior term of a rolled-up target row under ``--score prob`` (see the module docstring)."""
-    a = float(model.manifest.get("config", {}).get("ns_exponent", DEFAULT_NS_EXPONENT))
+    a = ns_exponent(model)
     return a * float(np.log(COLD_PSEUDO_COUNT))
 
 

@@ -45,7 +45,7 @@ from recs.candidates.groups import (
     trained_rows,
 )
 from recs.candidates.hnsw import Hnsw, search_blocks
-from recs.candidates.scoring import _N_OWN, DEFAULT_NS_EXPONENT, Side, item_rows
+from recs.candidates.scoring import _N_OWN, Side, item_rows, ns_exponent
 from recs.columns import Col, Level
 from recs.config import ROLLUP_MEAN, ROLLUP_TRAINED, IndexConfig
 from recs.embeddings.model import EmbeddingModel
@@ -202,7 +202,7 @@ def popular(model: EmbeddingModel, target: str, k: int) -> tuple[pl.Series, np.n
     """The ``k`` most frequent items of ``target`` (ties: smaller id) and their prior ``a log n``, the
     list of a query with no vector and no group."""
     rows = item_rows(model, target, backoff=False).sort([_N_OWN, Col.ITEM], descending=[True, False]).head(k)
-    a = float(model.manifest.get("config", {}).get("ns_exponent", DEFAULT_NS_EXPONENT))
+    a = ns_exponent(model)
     return rows[Col.ITEM], (a * np.log(rows[_N_OWN].to_numpy().astype(np.float64))).astype(np.float32)
 
 

@@ -110,7 +110,7 @@ def target_side(model: EmbeddingModel, target: str, cfg: IndexConfig) -> Side:
         if cfg.score == "cosine":
             return Side(rows[Col.ITEM], normalized(model.vectors_in[ids]), 0)
         return Side(rows[Col.ITEM], np.ascontiguousarray(model.vectors_out[ids], dtype=np.float32), 0)
-    a = float(model.manifest.get("config", {}).get("ns_exponent", DEFAULT_NS_EXPONENT))
+    a = ns_exponent(model)
     own, alt = rows[_OWN].fill_null(0).to_numpy(), rows[_ALT].fill_null(0).to_numpy()
     has_own, has_alt = rows[_OWN].is_not_null().to_numpy(), rows[_ALT].is_not_null().to_numpy()
     own_bias = a * np.log(np.maximum(rows[_N_OWN].fill_null(1).to_numpy().astype(np.float64), 1.0))
@@ -126,6 +126,12 @@ def target_side(model: EmbeddingModel, target: str, cfg: IndexConfig) -> Side:
         vectors[lo:hi, :dim] = wb * model.vectors_out[own[lo:hi]] + (1.0 - wb) * model.vectors_out[alt[lo:hi]]
         vectors[lo:hi, dim] = w[lo:hi] * own_bias[lo:hi] + (1.0 - w[lo:hi]) * alt_bias[lo:hi]
     return Side(rows[Col.ITEM], vectors, int((~has_own).sum()))
+
+
+def ns_exponent(model: EmbeddingModel) -> float:
+    """The exponent a of the model's noise distribution, the weight of ``a log count`` in every prior
+    of ``--score prob`` (known items, stand-ins, rolled-up groups, the popular fallback)."""
+    return float(model.manifest.get("config", {}).get("ns_exponent", DEFAULT_NS_EXPONENT))
 
 
 def _log_rate(model: EmbeddingModel, rows: pl.DataFrame, target: str) -> np.ndarray:
