@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import asdict, fields, is_dataclass
+from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
@@ -108,9 +109,24 @@ class CandidateGenerator(ABC):
         blocks = list(self.candidate_blocks(source, target, k))
         return blocks[0] if len(blocks) == 1 else pl.concat(blocks, rechunk=False)
 
+    def candidates_of(self, source: str, target: str, k: int, items: pl.Series) -> pl.DataFrame:
+        """The rows of ``candidates`` whose query item is in ``items``, and only those: the blend asks
+        for its validation triggers' lists, a few hundred items of a catalogue of many thousands. This
+        default filters the whole table as it streams; a method that searches per query (the vector
+        methods) overrides it to search just those queries."""
+        wanted = items.unique().implode()
+        blocks = [b.filter(pl.col(Col.ITEM).is_in(wanted)) for b in self.candidate_blocks(source, target, k)]
+        return blocks[0] if len(blocks) == 1 else pl.concat(blocks)
+
     def set_details(self, source: str, target: str) -> dict[str, Any]:
         """Extra facts about the ``source`` -> ``target`` set just produced, for the index manifest
         (ours: how many queries stood in with another token); none by default."""
+        return {}
+
+    def save_files(self, directory: Path) -> dict[str, Any]:
+        """Write what else the generator needs to be understood or re-run beside its tables (the blend's
+        ranker models) into ``directory``, an index being written; return the manifest's
+        ``method.files`` field (relative path -> what it is). Nothing by default."""
         return {}
 
     def settings(self) -> dict[str, Any]:

@@ -192,6 +192,14 @@ def build_index(
     return write_index(out, gen, cfg, built_from, model.manifest.get("counts", {}).get("items"), writer=writer)
 
 
+def training_rollup(model: EmbeddingModel, cfg: IndexConfig) -> RollUp | None:
+    """The roll-up ``build_index`` gives ``model`` without a catalogue, or None when it gives none. ``recs
+    tune`` scores a trial's in-memory model with it, so that a setting such as ``min_count 2`` (whose
+    dropped items build-index rolls up to their shop or category) is judged by the lists build-index writes."""
+    rolled = _rollup(model, cfg, None, on_spark=False)
+    return None if rolled is None else rolled[0]
+
+
 def _all_have_tokens(model: EmbeddingModel, table: pl.DataFrame) -> bool:
     return table.join(model.vocab.select(Col.ITEM).unique(), on=Col.ITEM, how="anti").height == 0
 
@@ -307,13 +315,14 @@ def write_index(
             timings[f"search_{name}_s"] = time.perf_counter() - t
             scan = pl.scan_parquet([tmp / rel for rel in candidate_files(name, entry)])
             sets[name] = {**entry, **describe(scan), **gen.set_details(source, target)}
+        extra = gen.save_files(tmp) if isinstance(gen, CandidateGenerator) else {}
         manifest = write_manifest(
             tmp,
             INDEX_FORMAT,
             SINGLE_FILE_VERSION if writer is None else INDEX_VERSION,
             config=config_dict(cfg),
             engine=writer.describe() if writer is not None else {"name": ENGINE_LOCAL},
-            method={"name": gen.name, "config": gen.settings()},
+            method={"name": gen.name, "config": gen.settings(), **({"files": extra} if extra else {})},
             **built_from,
             training_catalogue_items=training_catalogue_items,
             indexes=indexes,

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
+import numpy as np
 import polars as pl
 
 from recs.candidates.base import CandidateGenerator, candidate_block, item_codes
@@ -92,6 +93,22 @@ class EmbeddingCandidates(CandidateGenerator):
         if (source, target) in self.rollup_counts:
             details["rollup"] = self.rollup_counts[(source, target)]
         return details
+
+    def candidates_of(self, source: str, target: str, k: int, items: pl.Series) -> pl.DataFrame:
+        """Only ``items``' queries searched; the same rows ``candidates`` has for them (without a roll-up)."""
+        if self.rollup is not None:
+            return super().candidates_of(source, target, k, items)
+        self.candidate_blocks(source, target, k)  # the checks of a full request (fitted, interactions, k)
+        tgt, index, _ = self.target_index(target)
+        src = query_side(self._model(), source, self.index_config)
+        keep = src.items.is_in(items.unique().implode()).to_numpy()
+        src = replace(src, items=src.items.filter(keep), vectors=src.vectors[keep])
+        width = min(k + 1, len(tgt.items))
+        q_code, t_code = item_codes(src.items, tgt.items)
+        blocks = [candidate_block(src.items, tgt.items, ids, scores, q_code, t_code, k, a)
+                  for a, scores, ids in search_blocks(index, src.vectors, width, self.index_config)]
+        return pl.concat(blocks) if blocks else candidate_block(src.items, tgt.items, np.zeros((0, width), np.int64),
+                                                               np.zeros((0, width), np.float32), q_code, t_code, k, 0)
 
     def _candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
         """Blocks of ``index_config.batch_size`` query items, searched as they are asked for (never

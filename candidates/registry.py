@@ -20,11 +20,12 @@ from recs.candidates.baselines import (
     CoVisitationCandidates,
     ItemEmbeddingCandidates,
 )
+from recs.candidates.blend import BlendCandidates
 from recs.candidates.embedding import EmbeddingCandidates
-from recs.config import METHOD_NAMES, CoocConfig, MethodConfig, TrainConfig, check_methods
+from recs.config import BLEND, METHOD_NAMES, CoocConfig, MethodConfig, TrainConfig, check_methods
 from recs.progress import NullProgress, Progress
 
-NO_INTERACTION, INTERACTION, PEER = "no-interaction", "interaction", "public peer"
+NO_INTERACTION, INTERACTION, PEER, LEARNED = "no-interaction", "interaction", "public peer", "learned blend"
 OURS = "ours"
 
 
@@ -86,6 +87,10 @@ def _co_visitation(cfg: MethodConfig, progress: Progress) -> CandidateGenerator:
     return CoVisitationCandidates(config=cfg.covisit)
 
 
+def _blend(cfg: MethodConfig, progress: Progress) -> CandidateGenerator:
+    return BlendCandidates(methods=cfg, progress=progress)
+
+
 METHODS: dict[str, MethodSpec] = {
     m.name: m
     for m in (
@@ -102,6 +107,7 @@ METHODS: dict[str, MethodSpec] = {
                    build=_co_occurrence, searches_vectors=False),
         MethodSpec(name="co-visitation", label="Co-visitation (OTTO-style)", group=PEER, build=_co_visitation,
                    searches_vectors=False),
+        MethodSpec(name=BLEND, label="Blend: LambdaRank over the sources' union", group=LEARNED, build=_blend),
     )
 }
 

@@ -33,8 +33,11 @@ from recs.sessions.synth import SynthConfig, generate
 @click.option("--catalog", type=click.Path(path_type=Path), default=None,
               help="Also write the catalogue: every item with shop_id, category and listed_at, as parquet or "
                    "CSV by its suffix.")
+@click.option("--variant", default=SYNTH_DEFAULTS.variant, show_default=True,
+              help=f"Which world: {' or '.join(SynthConfig.VARIANTS)} (every cart follows a click on the same "
+                   "item and sessions click items of one co-view cluster, so item-level methods are strong).")
 def synth_cmd(events: int, seed: int, items: int | None, days: int, out: Path, world: Path | None,
-              new_items: float, catalog: Path | None) -> None:
+              new_items: float, catalog: Path | None, variant: str) -> None:
     """Generate a marketplace log with planted structure.
 
     Items sit in a two-level category taxonomy and in shops, with Zipf popularity; each category has
@@ -45,17 +48,24 @@ def synth_cmd(events: int, seed: int, items: int | None, days: int, out: Path, w
     With --new-items 0.2 a fifth of the items are listed on the last day: none of their events falls
     before it, so a split at the last day meets them in test only (cold start).
 
+    With --variant view-before-cart every cart and purchase is of an item the session clicked before,
+    and sessions click items that are viewed together (one small co-view cluster of a category): what
+    is viewed together predicts what is carted, so on Click-to-Cart item-level methods do as well as ours.
+
     \b
     Examples:
       recs synth --events 1000000 --seed 7 --out runs/synth.parquet
       recs synth --new-items 0.2 --out runs/synth.parquet --catalog runs/catalog.parquet
+      recs synth --variant view-before-cart --out runs/vbc.parquet
     """
+    cfg = SynthConfig(events=events, seed=seed, items=items, days=days, new_items=new_items, variant=variant)
+    cfg.validate()
     check_paths([], [("--out", out), ("--world", world), ("--catalog", catalog)])
     sessions_output_kind(out, "--out")
     for path, option in ((world, "--world"), (catalog, "--catalog")):
         if path is not None:
             sessions_output_kind(path, option)
-    frame, w = generate(SynthConfig(events=events, seed=seed, items=items, days=days, new_items=new_items))
+    frame, w = generate(cfg)
     with Outputs() as outputs:  # every file appears, or none
         write_sessions(frame, out, outputs)
         if world is not None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from recs.cli.options import eval_options, json_option, time_unit_option
-from recs.cli.render import console, header, transposed, write_json
-from recs.config import EvalConfig
+from recs.cli.options import bootstrap_options, eval_options, json_option, time_unit_option
+from recs.cli.render import console, header, interval, percent, transposed, write_json
+from recs.config import EvalConfig, check_seed
 from recs.eval.cold import COLD_SPLITS
 from recs.eval.hitrate import SPLITS
 from recs.eval.report import evaluate_index
@@ -31,6 +31,7 @@ _COLD_COUNTS = {"targets_with_trigger": "scored targets", "hits": "hits", "hit_r
 HEADERS |= {f"{s}_{f}": f"{_COLD_SHOWN[s]}: {shown}" for s in COLD_SPLITS for f, shown in _COLD_COUNTS.items()}
 HEADERS |= {"new_active_items": "new active items", "new_coverage": "new items' coverage"}
 COLD_RULES = ["catalogue_reach", *(f"{s}_hit_rate" for s in COLD_SPLITS)]
+INTERVAL = "hit_rate_interval"  # a display line only: the JSON has hit_rate_low and hit_rate_high
 
 
 @click.command("eval-hitrate")
@@ -39,6 +40,7 @@ COLD_RULES = ["catalogue_reach", *(f"{s}_hit_rate" for s in COLD_SPLITS)]
 @click.option("--sessions", type=click.Path(path_type=Path), required=True,
               help="Test sessions (those after the training period, e.g. from recs split).")
 @eval_options
+@bootstrap_options
 @click.option("--set", "names", multiple=True,
               help="Evaluate only this candidate set (e.g. click_to_cart); repeatable.")
 @click.option("--any-trigger", is_flag=True,
@@ -49,8 +51,9 @@ COLD_RULES = ["catalogue_reach", *(f"{s}_hit_rate" for s in COLD_SPLITS)]
                    "(cold start) apart, and the coverage of the new items.")
 @json_option(what="the numbers")
 @time_unit_option
-def eval_cmd(index_dir: Path, sessions: Path, targets: tuple[str, ...], triggers: int, names: tuple[str, ...],
-             any_trigger: bool, train_path: Path | None, json_out: Path | None, time_unit: str) -> None:
+def eval_cmd(index_dir: Path, sessions: Path, targets: tuple[str, ...], triggers: int, bootstrap: int, seed: int,
+             names: tuple[str, ...], any_trigger: bool, train_path: Path | None, json_out: Path | None,
+             time_unit: str) -> None:
     """Score candidate sets on test sessions.
 
     A target is each cart or purchase event; its triggers are the last N distinct items with a
@@ -58,22 +61,31 @@ def eval_cmd(index_dir: Path, sessions: Path, targets: tuple[str, ...], triggers
     their candidate lists. Hit rate = hits / targets with a trigger. Every count is split into
     re-finding targets (the item already occurred earlier in the session, or for the same user_id)
     and discovery targets (new to the user). Coverage: share of items with a source event in the
-    test sessions that have candidates, and the mean list length.
+    test sessions that have candidates, and the mean list length. Each hit rate has a 95% bootstrap
+    interval (--bootstrap replicates, whole sessions resampled: a session's targets share triggers).
 
     \b
     Example:
       recs eval-hitrate --index runs/index --sessions runs/test.parquet --json runs/eval.json
     """
-    cfg = EvalConfig(targets=targets, triggers=triggers)
+    cfg = EvalConfig(targets=targets, triggers=triggers, bootstrap=bootstrap)
+    cfg.validate()
+    check_seed(seed)
     inputs = [("--index", index_dir), ("--sessions", sessions)] + ([("--train", train_path)] if train_path else [])
     check_paths(inputs, [("--json", json_out)])
     report = evaluate_index(index_dir, sessions, cfg, list(names) or None, time_unit=time_unit,
-                            any_trigger=any_trigger, train_path=train_path)
+                            any_trigger=any_trigger, train_path=train_path, seed=seed)
     which = " (any event)" if any_trigger else ""
     title = (f"purchase-intent hit rate, k={report['k']}, score={report['score']}, triggers={triggers}{which}, "
              f"targets={','.join(cfg.targets)}")
     fields, rules = (FIELDS, RULES) if train_path is None else (FIELDS + COLD_FIELDS, RULES + COLD_RULES)
-    console.print(transposed(title, report["results"], "candidate_set", fields, headers=HEADERS, rule_after=rules))
+    rows, headers = report["results"], HEADERS
+    if cfg.bootstrap:  # the interval on its own line under the hit rate, e.g. 0.4210–0.4440
+        at = fields.index("hit_rate") + 1
+        fields = [*fields[:at], INTERVAL, *fields[at:]]
+        rows = [{**r, INTERVAL: interval(r["hit_rate_low"], r["hit_rate_high"])} for r in rows]
+        headers = {**HEADERS, INTERVAL: f"{percent(cfg.confidence)} interval"}
+    console.print(transposed(title, rows, "candidate_set", fields, headers=headers, rule_after=rules))
     for note in report.get("notes", []):
         console.print(f"note: {note}")
     if json_out:

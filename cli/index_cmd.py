@@ -12,30 +12,45 @@ from recs.candidates.registry import METHODS, OURS, MethodConfig, method_spec
 from recs.cli.options import (
     COMPARE_DEFAULTS,
     INDEX_DEFAULTS,
+    blend_config,
+    blend_options,
+    config_option,
+    given,
     quiet_option,
     score_options,
     time_unit_option,
     train_options,
 )
 from recs.cli.render import console, table
-from recs.config import ENGINES, ROLLUPS, CompareConfig, IndexConfig, IndexEngineConfig, parse_pairs
+from recs.config import (
+    ENGINES,
+    ROLLUPS,
+    BlendConfig,
+    CompareConfig,
+    IndexConfig,
+    IndexEngineConfig,
+    TrainConfig,
+    parse_pairs,
+)
+from recs.config_file import read_config
 from recs.errors import ConfigError
 from recs.progress import TqdmProgress
 
 DEFAULT_MODEL = Path("model")
 ENGINE_DEFAULTS = IndexEngineConfig()
+# option parameter -> the config field it sets; an option given wins over --config's [index] / [train]
+INDEX_FIELDS = {name: name for name in ("pairs", "k", "m", "ef_construction", "ef_search", "score", "backoff",
+                                        "shrink", "rollup", "rollup_per_group", "threads")}
+METHOD_TRAIN_FIELDS = {"dim": "dim", "epochs": "epochs", "cooc_k": "cooc.k", "seed": "seed", "threads": "workers"}
 
 
-def _method_config(threads: int, seed: int, dim: int, epochs: int | None, cooc_k: int,
-                   als_factors: int) -> MethodConfig:
+def _method_config(train: TrainConfig, als_factors: int, blend: BlendConfig | None = None) -> MethodConfig:
     """The method settings ``recs compare`` gives a method with the same options (through the same
     ``CompareConfig.resolved``, --threads as compare's --workers), so an index built here scores
     exactly as compare scored that method."""
     cfg = CompareConfig(
-        seed=seed, workers=threads,
-        train=replace(COMPARE_DEFAULTS.train, dim=dim, epochs=epochs,
-                      cooc=replace(COMPARE_DEFAULTS.train.cooc, k=cooc_k)),
-        als=replace(COMPARE_DEFAULTS.als, factors=als_factors),
+        seed=train.seed, workers=train.workers, train=train,
+        als=replace(COMPARE_DEFAULTS.als, factors=als_factors), blend=blend or COMPARE_DEFAULTS.blend,
     )
     return cfg.resolved().method_config()  # build_method_index sets `index` from the command's own options
 
@@ -65,6 +80,7 @@ def _method_config(threads: int, seed: int, dim: int, epochs: int | None, cooc_k
 @click.option("--seed", type=int, default=COMPARE_DEFAULTS.seed, show_default=True,
               help="With --sessions: seed of the method's training or ALS (as recs compare --seed).")
 @train_options
+@blend_options
 @click.option("--als-factors", type=int, default=COMPARE_DEFAULTS.als.factors, show_default=True,
               help="With --sessions and --method mf or interaction-mf: ALS factors.")
 @click.option("--engine", type=click.Choice(list(ENGINES)), default=ENGINE_DEFAULTS.engine, show_default=True,
@@ -89,13 +105,15 @@ def _method_config(threads: int, seed: int, dim: int, epochs: int | None, cooc_k
 @click.option("--rollup-per-group", type=int, default=INDEX_DEFAULTS.rollup_per_group, show_default=True,
               help="At most this many rolled-up items of one group per list: they share one vector, so "
                    "their scores tie (order: newest listed_at first, then item id).")
+@config_option
 @time_unit_option
 @quiet_option
 def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: Path, pairs: str, k: int, m: int,
               ef_construction: int, ef_search: int, score: str, backoff: bool, shrink: float, threads: int,
-              seed: int, dim: int, epochs: int | None, cooc_k: int, als_factors: int, engine: str,
+              seed: int, dim: int, epochs: int | None, cooc_k: int, sources: tuple[str, ...],
+              valid_share: float, valid_days: int | None, als_factors: int, engine: str,
               spark_master: str | None, shards: int, catalog: Path | None, rollup: str, rollup_per_group: int,
-              time_unit: str, quiet: bool) -> None:
+              config_file: Path | None, time_unit: str, quiet: bool) -> None:
     """Write a method's candidate sets: ours from a model (Faiss HNSW per target), any other method fitted on TRAIN.
 
     For every item with a SOURCE vector (with --backoff: every item in the model), its k best
@@ -110,6 +128,7 @@ def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: P
       recs build-index --model runs/model --out runs/index --pairs click:cart,cart:cart,click:click
       recs build-index --method co-visitation --sessions runs/train.parquet --out runs/covisit_index
       recs build-index --model runs/model --out runs/index --engine spark --spark-master 'local[4]' --shards 4
+      recs build-index --model runs/model --out runs/index --config runs/tuned.toml
     """
     spec = method_spec(method)  # an unknown name fails before anything is read
     if model_dir is not None and spec.name != OURS:
@@ -123,20 +142,25 @@ def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: P
     cfg = IndexConfig(pairs=parse_pairs(pairs), k=k, m=m, ef_construction=ef_construction, ef_search=ef_search,
                       score=score, backoff=backoff, shrink=shrink, rollup=rollup, rollup_per_group=rollup_per_group,
                       threads=threads)
+    file = read_config(config_file)
+    cfg = file.index(cfg, keep=given(INDEX_FIELDS))
     where = IndexEngineConfig(engine=engine, spark_master=spark_master, shards=shards)
     progress = TqdmProgress(not quiet)
     if sessions is None:
         manifest = build_index(model_dir or DEFAULT_MODEL, out, cfg, progress, where, catalog)
     else:
-        manifest = build_method_index(spec.name, sessions, out, cfg,
-                                      _method_config(threads, seed, dim, epochs, cooc_k, als_factors), progress,
+        train = replace(COMPARE_DEFAULTS.train, dim=dim, epochs=epochs, seed=seed, workers=threads,
+                        cooc=replace(COMPARE_DEFAULTS.train.cooc, k=cooc_k))
+        train = file.train(train, keep=given(METHOD_TRAIN_FIELDS))
+        manifest = build_method_index(spec.name, sessions, out, cfg, _method_config(train, als_factors, blend_config(
+            (spec.name,), sources, valid_share, valid_days)), progress,
                                       time_unit, where)
     rows = [{"candidate_set": name, "items": s["items"], "rows": s["rows"], "mean_list_length": s["mean_list_length"]}
             for name, s in manifest["candidate_sets"].items()]
-    how = f", score: {score}, backoff: {'on' if backoff else 'off'}" if spec.searches_vectors else ""
+    how = f", score: {cfg.score}, backoff: {'on' if cfg.backoff else 'off'}" if spec.searches_vectors else ""
     if engine != ENGINE_DEFAULTS.engine:
         how += f", engine: {engine} on {manifest['engine']['master']}" + (f", {shards} shards" if shards > 1 else "")
-    console.print(table(f"wrote {out} (method: {spec.name}{how}, k={k})", rows))
+    console.print(table(f"wrote {out} (method: {spec.name}{how}, k={cfg.k})", rows))
     if "catalog" in manifest:
         console.print(rollup_line(manifest))
 

@@ -62,10 +62,11 @@ def _register() -> None:
         serve_cmd,
         stats_cmd,
         train_cmd,
+        tune_cmd,
     )
 
     for module in (prepare_cmd, stats_cmd, data_cmds, train_cmd, index_cmd, eval_cmd, recommend_cmd, serve_cmd,
-                   compare_cmd, check_cmd):
+                   compare_cmd, tune_cmd, check_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -12,13 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from recs.config import (
+    BLEND,
     DEFAULT_TIME_UNIT,
     NS_EXPONENT,
     PREPARE_TIME_UNITS,
     SCORES,
     TIME_UNITS,
+    BlendConfig,
     CompareConfig,
     CoocConfig,
     EvalConfig,
@@ -69,6 +72,24 @@ def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--quiet", is_flag=True, help="No progress bars.")(f)
 
 
+CONFIG_HELP = ("Settings from a TOML file with sections [train], [train.cooc], [index], [eval] (as recs tune "
+               "writes); options given here win over the file, the file over the defaults.")
+
+
+def config_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--config FILE (parameter ``config_file``): settings from a TOML file (``recs.config_file``)."""
+    return click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+                        help=CONFIG_HELP)(f)
+
+
+def given(fields: dict[str, str]) -> set[str]:
+    """The config keys (values of ``fields``, option parameter -> dotted field) whose options were
+    typed on the command line, so they win over ``--config``; a default does not count."""
+    ctx = click.get_current_context()
+    defaults = (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+    return {key for name, key in fields.items() if ctx.get_parameter_source(name) not in (None, *defaults)}
+
+
 CUTOFF_HELP = ("Cut-off time T (ISO-8601; UTC unless it has an offset such as +08:00) [default: start of the last "
                "--test-days days in the data].")
 
@@ -92,6 +113,23 @@ def eval_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--triggers", type=int, default=EVAL_DEFAULTS.triggers, show_default=True,
                      help="Last N distinct source items before a target whose candidates are pooled."),
     )
+
+
+def bootstrap_options(f: Callable[..., Any] | None = None, *, unit: str = "sessions", seed: bool = True) -> Any:
+    """--bootstrap N (default from EvalConfig; 0 = off) and, with ``seed``, --seed (default: compare's,
+    so eval-hitrate and compare draw the same replicates): the interval of each hit rate
+    (``recs.eval.intervals``), ``unit`` resampled. Usable bare or called, like ``json_option``."""
+    def decorate(g: Callable[..., Any]) -> Callable[..., Any]:
+        options = [click.option(
+            "--bootstrap", type=int, default=EVAL_DEFAULTS.bootstrap, show_default=True,
+            help=f"Bootstrap replicates of each hit rate's {EVAL_DEFAULTS.confidence:.0%} interval ({unit} "
+                 "resampled; 0 = off).")]
+        if seed:
+            options.append(click.option("--seed", type=int, default=COMPARE_DEFAULTS.seed, show_default=True,
+                                        help="Seed of the bootstrap replicates."))
+        return _stack(g, *options)
+
+    return decorate if f is None else decorate(f)
 
 
 EPOCHS_HELP = (f"Passes over the sessions [default: from corpus size, {epochs.MIN_EPOCHS} for large logs up to "
@@ -157,3 +195,31 @@ def score_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--backoff/--no-backoff", default=INDEX_DEFAULTS.backoff, show_default=True, help=BACKOFF_HELP),
         click.option("--shrink", type=float, default=INDEX_DEFAULTS.shrink, show_default=True, help=SHRINK_HELP),
     )
+
+
+BLEND_DEFAULTS = BlendConfig()
+
+
+def blend_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--sources, --valid-share and --valid-days of the learned second stage (``--method blend``),
+    defaults from BlendConfig."""
+    return _stack(
+        f,
+        click.option("--sources", default=",".join(BLEND_DEFAULTS.sources), show_default=True, callback=comma_list,
+                     help="With the blend method: the methods whose top-k lists it unites and re-ranks."),
+        click.option("--valid-share", type=float, default=BLEND_DEFAULTS.valid_share, show_default=True,
+                     help="With the blend method: the last share of training sessions (by start time) whose "
+                          "later events label the ranker; the sources are fitted on the sessions before it first."),
+        click.option("--valid-days", type=int, default=None,
+                     help="With the blend method: the last N whole days as the validation window instead."),
+    )
+
+
+def blend_config(methods: tuple[str, ...], sources: tuple[str, ...], valid_share: float, valid_days: int | None,
+                 **kw: Any) -> BlendConfig:
+    """The blend settings of the options, checked now when ``methods`` include the blend (so an unknown
+    source fails before anything is read); ``methods`` empty means every method, the blend included."""
+    cfg = BlendConfig(sources=sources, valid_share=valid_share, valid_days=valid_days, **kw)
+    if BLEND in methods or not methods:
+        cfg.validate()
+    return cfg

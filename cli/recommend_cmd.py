@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from recs.cli.options import comma_list, json_option, quiet_option, time_unit_option
-from recs.cli.render import console, key_values, transposed, write_json
+from recs.cli.options import bootstrap_options, comma_list, json_option, quiet_option, time_unit_option
+from recs.cli.render import console, interval, key_values, percent, table, transposed, write_json
 from recs.config import AB_ARMS, MERGE_RULES, MODULES, EvalConfig, RecommendConfig
 from recs.paths import check_paths
 from recs.progress import TqdmProgress
@@ -111,17 +111,21 @@ AB_RULES = ["user_hit_share", "discovery_hit_rate"]
 @click.option("--targets", default=",".join(EvalConfig().targets), show_default=True, callback=comma_list,
               help="Interactions of the test window that count as purchase intent.")
 @recommend_options
+@bootstrap_options(unit="users")
 @json_option(what="the numbers")
 @time_unit_option
 @quiet_option
 def eval_recommend_cmd(index_dir: Path, control_index: Path | None, history: Path, sessions: Path,
                        arms: tuple[str, ...], targets: tuple[str, ...], k: int, triggers: int, recent: int, merge: str,
-                       drop_bought: bool, block_users: int, json_out: Path | None, time_unit: str, quiet: bool) -> None:
+                       drop_bought: bool, block_users: int, bootstrap: int, seed: int, json_out: Path | None,
+                       time_unit: str, quiet: bool) -> None:
     """Replay the paper's A/B test offline: one list per user and arm from the history only.
 
     For each user with history and carts or purchases in the test window: hit rate over those targets
     (a multiset), share of users with a hit, the split into re-finding targets (the user had an event
     on the item before) and discovery targets (new to the user), list length and catalogue reach.
+    Each hit rate has a 95% bootstrap interval (--bootstrap replicates, users resampled), and each
+    arm's difference to the control (recent) a paired one, with a verdict: ahead, behind or within noise.
 
     \b
     Example:
@@ -134,10 +138,24 @@ def eval_recommend_cmd(index_dir: Path, control_index: Path | None, history: Pat
     check_paths([("--index", index_dir), ("--control-index", control_index), ("--history", history),
                  ("--sessions", sessions)], [("--json", json_out)])
     report = evaluate_arms(index_dir, history, sessions, cfg, arms, control_index, targets, time_unit,
-                           TqdmProgress(not quiet))
+                           TqdmProgress(not quiet), replicates=bootstrap, seed=seed)
     title = (f"offline A/B, k={k}, merge={merge}, {report['users']:,} users, "
              f"targets={','.join(targets)}")
-    console.print(transposed(title, report["arms"], "arm", AB_FIELDS, headers=AB_HEADERS, rule_after=AB_RULES))
+    rows, fields, headers = report["arms"], AB_FIELDS, AB_HEADERS
+    level = percent(report["bootstrap"]["confidence"])
+    if bootstrap:  # the interval on its own line under the hit rate, e.g. 0.4210–0.4440
+        at = fields.index("hit_rate") + 1
+        fields = [*fields[:at], "hit_rate_interval", *fields[at:]]
+        rows = [{**r, "hit_rate_interval": interval(r["hit_rate_low"], r["hit_rate_high"])} for r in rows]
+        headers = {**AB_HEADERS, "hit_rate_interval": f"{level} interval"}
+    console.print(transposed(title, rows, "arm", fields, headers=headers, rule_after=AB_RULES))
+    if bootstrap and report["differences"]:
+        diffs = [{**d, "interval": interval(d["low"], d["high"], signed=True)} for d in report["differences"]]
+        console.print(table(f"Difference to the control: each arm's hit rate minus that of {diffs[0]['reference']}, "
+                            f"{level} paired interval (users resampled, {bootstrap:,} replicates, seed {seed}): "
+                            "ahead or behind when it excludes 0", diffs,
+                            ["arm", "diff", "interval", "verdict"], headers={"interval": f"{level} interval"},
+                            formats={"diff": "+.4f"}))
     for note in report["notes"]:
         console.print(f"note: {note}")
     if json_out:

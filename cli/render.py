@@ -10,6 +10,7 @@ ending in an ellipsis, so paths and times are always shown whole.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import textwrap
@@ -25,8 +26,8 @@ from rich.text import Text
 from recs.atomic import Outputs, writing
 from recs.display import FORMATS, HEADERS, SECONDS, Format, format_value, header, set_name
 
-__all__ = ["FORMATS", "HEADERS", "SECONDS", "console", "fmt", "header", "key_values", "set_name", "table", "titled",
-           "transposed", "write_json"]
+__all__ = ["FORMATS", "HEADERS", "SECONDS", "console", "fmt", "header", "interval", "key_values", "percent",
+           "set_name", "table", "titled", "transposed", "write_json"]
 
 # On a terminal rich follows its width; piped (CI logs, files, cron) the tables are laid out for 80
 # columns like any terminal's default, or for COLUMNS when it is set.
@@ -169,6 +170,19 @@ def transposed(
     return titled(title, *tables)
 
 
+def percent(confidence: float) -> str:
+    """0.95 -> ``95%``, 0.975 -> ``97.5%``: the level of an interval as its label says it."""
+    return f"{100 * confidence:g}%"
+
+
+def interval(low: float | None, high: float | None, signed: bool = False) -> str:
+    """A bootstrap interval as one cell: ``0.4210–0.4440`` for a rate, ``-0.0200 to +0.0050`` for a
+    difference (``signed``: a dash between two signed numbers would read as a minus); ``-`` for none."""
+    if low is None or high is None:
+        return "-"
+    return f"{low:+.4f} to {high:+.4f}" if signed else f"{low:.4f}–{high:.4f}"
+
+
 def key_values(title: str | None, values: Mapping[str, Any], formats: Mapping[str, Format] | None = None
                ) -> RenderableType:
     """Two columns, a name and its value, for a summary; ``formats`` by name, as in ``table``."""
@@ -181,7 +195,19 @@ def key_values(title: str | None, values: Mapping[str, Any], formats: Mapping[st
 
 
 def write_json(path: str | Path, obj: Any, outputs: Outputs | None = None) -> Path:
-    """Write ``obj`` as indented JSON; with ``outputs`` it is staged with the command's other outputs."""
+    """Write ``obj`` as indented JSON; with ``outputs`` it is staged with the command's other outputs.
+    A NaN or infinite float (a rate with no denominator) is written as null: JSON has no NaN."""
     with writing(path, outputs) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+        tmp.write_text(json.dumps(_finite(obj), indent=2, default=str, allow_nan=False) + "\n")
     return Path(path)
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with every NaN and infinite float, at any depth of dicts, lists and tuples, as None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj

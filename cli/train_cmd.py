@@ -6,13 +6,27 @@ from pathlib import Path
 
 import click
 
-from recs.cli.options import COOC_DEFAULTS, TRAIN_DEFAULTS, quiet_option, time_unit_option, train_options
+from recs.cli.options import (
+    COOC_DEFAULTS,
+    TRAIN_DEFAULTS,
+    config_option,
+    given,
+    quiet_option,
+    time_unit_option,
+    train_options,
+)
 from recs.cli.render import SECONDS, console, key_values
 from recs.config import CORPUS_MODES, ENGINES, ENTITIES, CoocConfig, TrainConfig, TrainEngineConfig
+from recs.config_file import read_config
 from recs.embeddings.train import train_to_dir
 from recs.progress import TqdmProgress
 
 ENGINE_DEFAULTS = TrainEngineConfig()
+# option parameter -> TrainConfig field it sets (dotted below [train]); these win over --config when given
+TRAIN_FIELDS = {"dim": "dim", "epochs": "epochs", "cooc_k": "cooc.k", "window": "window", "negative": "negative",
+                "min_count": "min_count", "sample": "sample", "workers": "workers", "seed": "seed",
+                "cooc_horizon": "cooc.horizon", "cooc_same_item": "cooc.same_item", "corpus_mode": "corpus_mode",
+                "entities": "entities"}
 
 
 @click.command("train-embeddings")
@@ -47,12 +61,13 @@ ENGINE_DEFAULTS = TrainEngineConfig()
 @click.option("--entity", "entities", type=click.Choice(list(ENTITIES)), multiple=True,
               help="Also train a model of this column's tokens (shop_id:click, ...) with the same settings, "
                    "stored in MODEL/groups/<column>/ for cold-start roll-up; repeatable. Polars engine only.")
+@config_option
 @time_unit_option
 @quiet_option
 def train_cmd(sessions: Path, out: Path, dim: int, epochs: int | None, cooc_k: int, window: int, negative: int,
               min_count: int, sample: float, workers: int, seed: int, cooc_horizon: int, cooc_same_item: bool,
-              corpus_mode: str, engine: str, spark_master: str | None, entities: tuple[str, ...], time_unit: str,
-              quiet: bool) -> None:
+              corpus_mode: str, engine: str, spark_master: str | None, entities: tuple[str, ...],
+              config_file: Path | None, time_unit: str, quiet: bool) -> None:
     """Learn one vector per (item, interaction) token from SESSIONS.
 
     Each session becomes a sequence of tokens such as 42:click 42:cart in time order; skip-gram
@@ -66,10 +81,12 @@ def train_cmd(sessions: Path, out: Path, dim: int, epochs: int | None, cooc_k: i
       recs train-embeddings runs/train.parquet --out runs/model
       recs train-embeddings runs/train.parquet --out runs/model --entity shop_id --entity category
       recs train-embeddings 'logs/dt=*/' --out runs/model --engine spark --spark-master 'local[4]'
+      recs train-embeddings runs/train.parquet --out runs/model --config runs/tuned.toml
     """
     cfg = TrainConfig(dim=dim, window=window, negative=negative, epochs=epochs, min_count=min_count, sample=sample,
                       workers=workers, seed=seed, corpus_mode=corpus_mode,
                       cooc=CoocConfig(k=cooc_k, horizon=cooc_horizon, same_item=cooc_same_item), entities=entities)
+    cfg = read_config(config_file).train(cfg, keep=given(TRAIN_FIELDS))
     where = TrainEngineConfig(engine=engine, spark_master=spark_master)
     manifest = train_to_dir(sessions, out, cfg, TqdmProgress(not quiet), time_unit=time_unit, engine=where)
     counts, timings = manifest["counts"], manifest["timings"]

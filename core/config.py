@@ -52,8 +52,11 @@ ROLLUP_AUTO, ROLLUP_MEAN, ROLLUP_TRAINED, ROLLUP_OFF = ROLLUPS
 # each is built, under these names.
 METHOD_NAMES: tuple[str, ...] = (
     "embedding", "embedding-reg", "mf", "co-purchase", "ours", "ours-noreg", "interaction-mf", "co-occurrence",
-    "co-visitation",
+    "co-visitation", "blend",
 )
+BLEND = "blend"  # the learned second stage over the other methods (recs.candidates.blend)
+# the sources a blend combines by default: ours, the item-level embedding, co-visitation and ALS (README, "Blend")
+BLEND_SOURCES: tuple[str, ...] = ("ours", "embedding-reg", "co-visitation", "mf")
 
 DEFAULT_K = 200  # candidates per item, of build-index and compare alike
 NS_EXPONENT = 0.75  # negative sampling ~ count^0.75 (gensim's default); also the prior of --score prob
@@ -247,11 +250,17 @@ class EvalConfig:
 
     targets: tuple[str, ...] = (Interaction.CART, Interaction.PURCHASE)
     triggers: int = 4  # last N distinct source items before a target (paper's online test uses 4)
+    # bootstrap interval of each hit rate (recs.eval.intervals): replicates (0 = off) and coverage
+    bootstrap: int = 1000
+    confidence: float = 0.95
 
     def validate(self) -> None:
         check_at_least("--triggers", self.triggers, 1)
         if not self.targets:
             raise ConfigError("--targets names no interaction")
+        check_range("--bootstrap", self.bootstrap, 0, 100_000, "replicates; 0 = off")
+        if not 0 < self.confidence < 1:  # also refuses NaN
+            raise ConfigError(f"confidence must be between 0 and 1, exclusive (got {self.confidence})")
 
 
 # Modules of ``recs recommend`` (paper sec. 5.4): which history events trigger which candidate set.
@@ -336,10 +345,23 @@ class SynthConfig:
     # Share of the world's items listed on the last day: their events before its start are dropped,
     # so a split at the last day finds them new to training (cold start). 0 = the log as it always was.
     new_items: float = 0.0
+    # Which world (recs.sessions.synth): "planted" (the default log, unchanged) or "view-before-cart",
+    # where every cart is of an item clicked earlier in the session and sessions click items of one
+    # small co-view cluster, so item-level methods (co-visitation, item embeddings, ALS) are strong.
+    variant: str = "planted"
+    coview_size: int = 8  # view-before-cart: items per co-view cluster of a leaf category
+    p_coview: float = 0.85  # view-before-cart: a later click stays in the session's co-view cluster
+
+    VARIANTS = ("planted", "view-before-cart")  # not a field: the choices of ``variant``
 
     def validate(self) -> None:
         """Refuse values numpy would choke on (a negative seed, 1e14 events) before any array is drawn."""
         check_range("--events", self.events, 100, MAX_SYNTH_EVENTS)
+        check_choice("--variant", self.variant, self.VARIANTS)
+        if self.coview_size < 1:
+            raise ConfigError(f"coview_size must be 1 or more (got {self.coview_size})")
+        if not 0 <= self.p_coview <= 1:
+            raise ConfigError(f"p_coview must be in [0, 1] (got {self.p_coview})")
         if not 0 <= self.new_items < 1:
             raise ConfigError(f"--new-items must be in [0, 1) (got {self.new_items})")
         check_seed(self.seed)
@@ -431,6 +453,58 @@ class CoVisitConfig:
 
 
 @dataclass(frozen=True)
+class BlendConfig:
+    """The learned second stage (``recs.candidates.blend``): which sources, the validation carve its
+    labels come from, and the LightGBM LambdaRank model that orders the union of the sources' lists."""
+
+    sources: tuple[str, ...] = BLEND_SOURCES
+    valid_share: float = 0.1  # the last share of training sessions (by start time) labels the ranker
+    valid_days: int | None = None  # or: the last N whole days (wins over valid_share when given)
+    max_groups: int = 5_000  # triggers (per pair) the ranker learns from at most (a seeded sample beyond)
+    # triggers whose session went on to no event of at least this grade are left out (recs.candidates.blend_labels:
+    # 2 = a cart or purchase, what the hit rate counts; 1 = any later event, whose clicks then outnumber the carts)
+    min_grade: int = 2
+    negatives: int = 100  # per trigger, unlabelled candidates kept besides those a source ranks in its top 20
+    # one ranker for every pair, the pair a feature; off: a ranker per pair (as good, measured, and 4x faster to
+    # train), and a pair without labelled triggers learns from the others' pooled rows
+    pool_pairs: bool = False
+    rounds: int = 100  # boosting rounds
+    learning_rate: float = 0.1
+    num_leaves: int = 31
+    min_data_in_leaf: int = 50
+    block_items: int = 8192  # query items scored at once: memory is per block, not per (item, candidate)
+    seed: int = 42
+    workers: int = field(default_factory=default_workers)
+
+    def validate(self) -> None:
+        if not self.sources:
+            raise ConfigError("sources: names no method; choose from "
+                              f"{', '.join(m for m in METHOD_NAMES if m != BLEND)}")
+        unknown = [m for m in self.sources if m not in METHOD_NAMES or m == BLEND]
+        if unknown:
+            raise ConfigError(f"sources: unknown {', '.join(unknown)}; choose from "
+                              f"{', '.join(m for m in METHOD_NAMES if m != BLEND)}")
+        repeated = sorted({m for m in self.sources if self.sources.count(m) > 1})
+        if repeated:
+            raise ConfigError(f"sources: {', '.join(repeated)} given more than once")
+        if self.valid_days is None and not 0 < self.valid_share < 1:
+            raise ConfigError(f"valid_share must be in (0, 1) (got {self.valid_share})")
+        if self.valid_days is not None:
+            check_range("valid_days", self.valid_days, 1, MAX_DAYS)
+        check_range("max_groups", self.max_groups, 10, 10_000_000)
+        check_range("rounds", self.rounds, 1, 100_000)
+        check_range("negatives", self.negatives, 0, 1_000_000)
+        check_range("min_grade", self.min_grade, 1, 4)
+        if not 0 < self.learning_rate <= 1:
+            raise ConfigError(f"learning_rate must be in (0, 1] (got {self.learning_rate})")
+        check_range("num_leaves", self.num_leaves, 2, 131_072)
+        check_range("min_data_in_leaf", self.min_data_in_leaf, 1, 1_000_000)
+        check_range("block_items", self.block_items, 1, 10_000_000)
+        check_seed(self.seed)
+        check_threads(self.workers, "workers")
+
+
+@dataclass(frozen=True)
 class MethodConfig:
     """The settings a candidate-generation method may read (``recs.candidates.registry``). Our model
     and both embedding baselines share ``train`` (only the tokens differ); the regularized ones use its
@@ -441,12 +515,14 @@ class MethodConfig:
     index: IndexConfig = field(default_factory=IndexConfig)
     als: ALSConfig = field(default_factory=ALSConfig)
     covisit: CoVisitConfig = field(default_factory=CoVisitConfig)
+    blend: BlendConfig = field(default_factory=BlendConfig)
 
     def validate(self) -> None:
         self.train.validate()
         self.index.validate()
         self.als.validate()
         self.covisit.validate()
+        self.blend.validate()
 
 
 def check_methods(methods: tuple[str, ...], option: str = "--methods") -> None:
@@ -472,6 +548,7 @@ class CompareConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     als: ALSConfig = field(default_factory=ALSConfig)
     covisit: CoVisitConfig = field(default_factory=CoVisitConfig)
+    blend: BlendConfig = field(default_factory=BlendConfig)
     category_pairs: int = 20_000  # random pairs per side of Table 2
 
     def resolved(self) -> CompareConfig:
@@ -484,6 +561,7 @@ class CompareConfig:
             train=replace(self.train, seed=self.seed, workers=self.workers),
             index=replace(self.index, k=self.k, threads=self.workers),
             als=replace(self.als, seed=self.seed, workers=self.workers),
+            blend=replace(self.blend, seed=self.seed, workers=self.workers),
         )
 
     def validate(self) -> None:
@@ -499,10 +577,12 @@ class CompareConfig:
         self.eval.validate()
         self.als.validate()
         self.covisit.validate()
+        if BLEND in self.methods:
+            self.blend.validate()
 
     def method_config(self) -> MethodConfig:
         """What the method builders read (call on the resolved config, which carries seed and workers)."""
-        return MethodConfig(train=self.train, index=self.index, als=self.als, covisit=self.covisit)
+        return MethodConfig(train=self.train, index=self.index, als=self.als, covisit=self.covisit, blend=self.blend)
 
 
 def parse_pairs(text: str) -> tuple[tuple[str, str], ...]:
@@ -523,3 +603,42 @@ def parse_pairs(text: str) -> tuple[tuple[str, str], ...]:
 def config_dict(config: Any) -> dict[str, Any]:
     """A JSON-ready dict of a (nested) config dataclass."""
     return asdict(config)
+
+
+# What ``recs tune`` maximises (recs.eval.tune): a candidate set's hit rate on the validation window, or
+# the mean of both.
+TUNE_OBJECTIVES: tuple[str, ...] = ("both", "click_to_cart", "cart_to_cart")
+MAX_TUNE_TRIALS = 100_000
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """``recs tune`` (``recs.eval.tune``): how many trials of our model's settings, scored how, stored where.
+
+    Every trial trains on the training sessions minus a validation window carved from their end
+    (``valid_share`` of the sessions, ``recs.sessions.split.carve_validation``) and is scored on that
+    window, so the test split is never looked at while settings are chosen.
+    """
+
+    trials: int = 40  # trials run by this call (a resumed study adds them to the stored ones)
+    objective: str = TUNE_OBJECTIVES[0]
+    timeout_s: float | None = None  # no new trial starts after this many seconds
+    seed: int = 42  # of the TPE sampler and of every trial's training
+    valid_share: float = 0.1
+    workers: int = field(default_factory=default_workers)  # training and faiss threads of each trial
+    study_name: str = "recs-tune"
+    storage: str | None = None  # an Optuna RDB URL (sqlite:///tune.db) to keep and resume the study; None = memory
+
+    def validate(self) -> None:
+        check_range("--trials", self.trials, 1, MAX_TUNE_TRIALS)
+        check_choice("--objective", self.objective, TUNE_OBJECTIVES)
+        if self.timeout_s is not None and not self.timeout_s > 0:  # also refuses NaN
+            raise ConfigError(f"--timeout must be more than 0 seconds (got {self.timeout_s})")
+        check_seed(self.seed)
+        if not 0 < self.valid_share < 1:
+            raise ConfigError(f"--valid-share must be in (0, 1) (got {self.valid_share})")
+        check_threads(self.workers, "--workers")
+        if not self.study_name.strip():
+            raise ConfigError("--study-name is empty")
+        if self.storage is not None and not self.storage.strip():
+            raise ConfigError("--storage is empty")

@@ -16,7 +16,9 @@ you looked at or acted on").
 The result is a dict of plain tables (lists of row dicts), ready for the CLI, JSON and HTML:
 ``table1`` (methods x columns, plus time), ``table3`` (our model's trigger x candidate interaction),
 ``table2`` (category cosine similarity, when the sessions have a category), ``coverage`` and
-``hits`` (counts behind every hit rate).
+``hits`` (counts behind every hit rate), ``intervals`` (each hit rate's bootstrap interval, sessions
+resampled) and ``differences`` (each method's hit rate minus ours', and minus blend's when blend is
+compared, with the paired bootstrap interval and a verdict: ``recs.eval.intervals``).
 
 This module only fits, asks and scores: the methods are built by ``recs.candidates.registry``, every
 set is scored by ``recs.eval.report.evaluate_sets`` (the scorer of ``recs eval-hitrate``), the
@@ -27,17 +29,21 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from typing import Any
 
 import polars as pl
 
+from recs.candidates.base import CandidateGenerator
+from recs.candidates.blend import BlendCandidates
 from recs.candidates.embedding import EmbeddingCandidates
 from recs.candidates.registry import INTERACTION, METHODS, NO_INTERACTION, OURS, PEER
 from recs.columns import Col, Interaction
-from recs.config import CompareConfig, config_dict
+from recs.config import BLEND, CompareConfig, config_dict
 from recs.embeddings.similarity import category_similarity, item_categories
 from recs.errors import RecsError
 from recs.eval.hitrate import ANY, any_trigger_view
+from recs.eval.intervals import bootstrap
 from recs.eval.report import evaluate_sets
 from recs.progress import NullProgress, Progress
 
@@ -46,6 +52,8 @@ ITEM_TO_ITEM, CLICK_TO_CART, CART_TO_CART = "item_to_item", "click_to_cart", "ca
 SETS: dict[str, tuple[str, str]] = {CLICK_TO_CART: (CLICK, CART), CART_TO_CART: (CART, CART)}
 # the fields of an evaluate_sets row that go to the coverage table; the others go to the hits table
 COVERAGE_FIELDS = ("active_items", "covered_items", "coverage", "mean_list_length", "catalogue_reach")
+# methods every other method's hit rate is compared with (paired bootstrap), those of them compared
+REFERENCES: tuple[str, ...] = (OURS, BLEND)
 
 # the registry's names, the config and Table 2 are re-exported: the CLI, the HTML report and the tests read them here
 __all__ = ["ANY", "CART_TO_CART", "CLICK_TO_CART", "INTERACTION", "ITEM_TO_ITEM", "METHODS", "NO_INTERACTION", "OURS",
@@ -58,20 +66,52 @@ def _nan_to_none(value: Any) -> Any:
 
 def _score(
     test: pl.DataFrame, any_view: pl.DataFrame, frames: dict[str, pl.DataFrame], cfg: CompareConfig,
-    catalogue: int,
+    catalogue: int, units: dict[str, pl.DataFrame],
 ) -> tuple[dict[str, float | None], list[dict[str, Any]], list[dict[str, Any]]]:
     """Hit rate per column, plus the rows of the hits and coverage tables, all from ``evaluate_sets``
-    (the scorer of ``recs eval-hitrate``). Item-to-Item is scored on the any-trigger view."""
+    (the scorer of ``recs eval-hitrate``). Item-to-Item is scored on the any-trigger view. ``units``
+    receives each column's per-session sums: the intervals are drawn for all methods at once
+    (``_intervals``), so they are not drawn here."""
     rates: dict[str, float | None] = {}
     hits, cover = [], []
     for column, frame in frames.items():
         source, data = (ANY, any_view) if column == ITEM_TO_ITEM else (SETS[column][0], test)
-        (row,) = evaluate_sets(data, {column: (source, frame)}, cfg.eval, catalogue)
+        (row,) = evaluate_sets(data, {column: (source, frame)}, replace(cfg.eval, bootstrap=0), catalogue,
+                               units=units)
         row = {k: _nan_to_none(v) for k, v in row.items() if k != "candidate_set"}
         rates[column] = row["hit_rate"]
         hits.append({"set": column, **{k: v for k, v in row.items() if k not in COVERAGE_FIELDS}})
         cover.append({"set": column, **{k: row[k] for k in COVERAGE_FIELDS}})
     return rates, hits, cover
+
+
+def _intervals(
+    units: dict[str, dict[str, pl.DataFrame]], hits: list[dict[str, Any]], cfg: CompareConfig
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ``intervals`` and ``differences`` tables, and each hits row's ``hit_rate_low/high``.
+
+    ``units``: column -> method -> per-session sums. Per column, every method is resampled with the
+    same replicate weights (seed ``cfg.seed``), so each difference to a reference is paired; the sessions
+    of a column are the same for every method (the triggers do not depend on the candidates), so a
+    method's interval is the one ``recs eval-hitrate --seed`` gives its set alone."""
+    order = {name: i for i, name in enumerate(cfg.methods)}
+    columns = (ITEM_TO_ITEM, CLICK_TO_CART, CART_TO_CART)
+    intervals, differences = [], []
+    for column in columns:
+        if not units.get(column):
+            continue
+        result = bootstrap(units[column], REFERENCES, cfg.eval.bootstrap, cfg.eval.confidence, cfg.seed)
+        intervals.extend({"method": m, "column": column, **r} for m, r in result["rates"].items())
+        differences.extend({"method": d["method"], "reference": d["reference"], "column": column,
+                            **{k: d[k] for k in ("diff", "low", "high", "verdict")}} for d in result["differences"])
+    intervals.sort(key=lambda r: (order.get(r["method"], len(order)), columns.index(r["column"])))
+    differences.sort(key=lambda r: (REFERENCES.index(r["reference"]), order.get(r["method"], len(order)),
+                                    columns.index(r["column"])))
+    bounds = {(r["method"], r["column"]): r for r in intervals}
+    for row in hits:
+        b = bounds.get((row["method"], row["set"]), {})
+        row["hit_rate_low"], row["hit_rate_high"] = b.get("low"), b.get("high")
+    return intervals, differences
 
 
 def _table3(
@@ -85,7 +125,7 @@ def _table3(
         for cand in (CLICK, CART):
             frame = known.get((trigger, cand))
             frame = gen.candidates(trigger, cand, cfg.k) if frame is None else frame
-            (scored,) = evaluate_sets(test, {cand: (trigger, frame)}, cfg.eval)
+            (scored,) = evaluate_sets(test, {cand: (trigger, frame)}, replace(cfg.eval, bootstrap=0))
             row[cand] = _nan_to_none(scored["hit_rate"])
         rows.append(row)
     return rows
@@ -111,15 +151,22 @@ def compare(
     table3: list[dict[str, Any]] | None = None
     table2: list[dict[str, Any]] | None = None
     notes: list[str] = []
+    fitted: dict[str, CandidateGenerator] = {}  # the blend's sources, kept for its final stage
+    units: dict[str, dict[str, pl.DataFrame]] = {}  # column -> method -> per-session sums, for the intervals
     with progress.stage("compare", total=len(cfg.methods), unit="method") as bar:
         for name in cfg.methods:
             spec = METHODS[name]
             row: dict[str, Any] = {"method": name, "label": spec.label, "group": spec.group}
             gen = spec.build(methods, progress)
+            if isinstance(gen, BlendCandidates):
+                # its final stage is these same methods fitted on this same frame: reuse, do not refit
+                gen.prefit = {n: g for n, g in fitted.items() if n in cfg.blend.sources}
             try:
                 t = time.perf_counter()
                 gen.fit(train)
                 fit_s = time.perf_counter() - t
+                if BLEND in cfg.methods and name in cfg.blend.sources:
+                    fitted[name] = gen
                 t = time.perf_counter()
                 if gen.interaction_aware:
                     frames = {col: gen.candidates(src, tgt, cfg.k) for col, (src, tgt) in SETS.items()}
@@ -133,7 +180,10 @@ def compare(
                 notes.append(f"{name} skipped: {e}")
                 bar.update(1)
                 continue
-            rates, h, c = _score(test, any_view, frames, cfg, catalogue)
+            scored_units: dict[str, pl.DataFrame] = {}
+            rates, h, c = _score(test, any_view, frames, cfg, catalogue, scored_units)
+            for column, sums in scored_units.items():
+                units.setdefault(column, {})[name] = sums
             table1.append({**row, ITEM_TO_ITEM: rates.get(ITEM_TO_ITEM), CLICK_TO_CART: rates[CLICK_TO_CART],
                            CART_TO_CART: rates[CART_TO_CART], "time_s": fit_s + cand_s, "fit_s": fit_s,
                            "candidates_s": cand_s, "status": "ok", "reason": None})
@@ -146,6 +196,7 @@ def compare(
                 else:
                     notes.append("table 2 needs a 'category' column in the sessions; it has none")
             bar.update(1)
+    intervals, differences = _intervals(units, hits, cfg)
     return {
         "settings": {
             "k": cfg.k,
@@ -170,5 +221,7 @@ def compare(
         "table2": table2,
         "coverage": cover,
         "hits": hits,
+        "intervals": intervals,
+        "differences": differences,
         "notes": notes,
     }

@@ -13,6 +13,10 @@ in the test window, and a target is a hit when its item is in the list. Per arm:
 * the same hit rate split into **re-finding** targets (the user had an event on the item in the
   history) and **discovery** targets (new to the user): lists that only re-surface what a user has
   seen are what "recently viewed" already does; a generator earns its keep on discovery.
+* ``hit_rate_low`` and ``hit_rate_high``: the hit rate's bootstrap interval, *users* resampled (a
+  user's targets share the user's list); and in ``differences`` each arm's hit rate minus the
+  control's, with the paired interval (the same replicate weights for every arm) and a verdict
+  (``recs.eval.intervals``).
 
 Users are taken in blocks (``RecommendConfig.block_users``): memory holds one block's lists.
 """
@@ -28,9 +32,19 @@ import polars as pl
 
 from recs.candidates.registry import INTERACTION, method_spec
 from recs.columns import Col
-from recs.config import AB_ARMS, METHOD_NAMES, MODULES, EvalConfig, RecommendConfig, check_choice, config_dict
+from recs.config import (
+    AB_ARMS,
+    METHOD_NAMES,
+    MODULES,
+    EvalConfig,
+    RecommendConfig,
+    check_choice,
+    check_seed,
+    config_dict,
+)
 from recs.errors import ConfigError, InputError
 from recs.eval.ids import comparison_dtype, mixed_kinds_note
+from recs.eval.intervals import DEFAULT_SEED, bootstrap, unit_sums
 from recs.eval.novelty import REFINDING, mark_refinding
 from recs.progress import NullProgress, Progress
 from recs.recommend.batch import check_key, key_blocks
@@ -52,13 +66,19 @@ def evaluate_arms(
     targets: tuple[str, ...] = EvalConfig().targets,  # purchase intent, as eval-hitrate counts it
     time_unit: str = DEFAULT_TIME_UNIT,
     progress: Progress | None = None,
+    replicates: int = EvalConfig().bootstrap,
+    confidence: float = EvalConfig().confidence,
+    seed: int = DEFAULT_SEED,
 ) -> dict[str, Any]:
     """Score every arm on the users of ``history`` with targets in ``test``; return the report.
 
     ``control_index``: the index the ``recent`` arm reads (an item-level method's, e.g. built with
-    ``recs build-index --method embedding-reg``); default ``index_dir``."""
+    ``recs build-index --method embedding-reg``); default ``index_dir``. ``replicates`` (0 = off),
+    ``confidence`` and ``seed``: the bootstrap intervals, users resampled (``recs.eval.intervals``)."""
     cfg = cfg or RecommendConfig()
     cfg.validate()
+    EvalConfig(bootstrap=replicates, confidence=confidence).validate()
+    check_seed(seed)
     if not arms:
         raise ConfigError("--arms names no arm")
     for arm in arms:
@@ -104,19 +124,36 @@ def evaluate_arms(
                      "paper's control is item-level: give --control-index an index of build-index "
                      "--method embedding-reg")
     rows = []
+    sums: dict[str, pl.DataFrame] = {}  # arm -> per-user hits and targets, for the intervals
     for arm in arms:
         path = control_index if (arm == CONTROL and control_index is not None) else index_dir
         rec = recommender(path)
         with progress.stage(f"arm {arm}", total=len(users), unit="user") as bar:
-            rows.append({"arm": arm, "index": str(path),
-                         **_score_arm(rec, replace(cfg, module=arm), hist, tgt, users, catalogue, bar)})
+            counts, sums[arm] = _score_arm(rec, replace(cfg, module=arm), hist, tgt, users, catalogue, bar)
+            rows.append({"arm": arm, "index": str(path), **counts})
+    # every arm is scored on the same users and targets: one set of replicate weights pairs them
+    result = bootstrap(sums, (CONTROL,), replicates, confidence, seed, unit=Col.USER)
+    rows = [_with_interval(row, result["rates"][row["arm"]]) for row in rows]
+    differences = [{"arm": d["method"], **{k: v for k, v in d.items() if k != "method"}}
+                   for d in result["differences"]]
     return {
         "history": str(history), "test": str(test), "index": str(index_dir),
         "control_index": str(control_index) if control_index is not None else None,
         "targets": list(targets), "config": config_dict(cfg), "users": len(users),
-        "target_events": tgt.height, "catalogue_items": catalogue, "arms": rows, "notes": notes,
-        "seconds": time.perf_counter() - t0,
+        "target_events": tgt.height, "catalogue_items": catalogue, "arms": rows, "differences": differences,
+        "bootstrap": {"replicates": replicates, "confidence": confidence, "seed": seed, "unit": Col.USER},
+        "notes": notes, "seconds": time.perf_counter() - t0,
     }
+
+
+def _with_interval(row: dict[str, Any], rate: dict[str, float | None]) -> dict[str, Any]:
+    """``row`` with ``hit_rate_low`` and ``hit_rate_high`` right after its ``hit_rate``."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        out[key] = value
+        if key == "hit_rate":
+            out["hit_rate_low"], out["hit_rate_high"] = rate["low"], rate["high"]
+    return out
 
 
 def user_targets(hist: pl.DataFrame, test: pl.DataFrame, targets: tuple[str, ...],
@@ -135,7 +172,9 @@ def user_targets(hist: pl.DataFrame, test: pl.DataFrame, targets: tuple[str, ...
 
 
 def _score_arm(rec: Recommender, cfg: RecommendConfig, hist: pl.DataFrame, tgt: pl.DataFrame, users: pl.Series,
-               catalogue: int, bar: Any) -> dict[str, Any]:
+               catalogue: int, bar: Any) -> tuple[dict[str, Any], pl.DataFrame]:
+    """The arm's counts, and its hits and targets per user (``intervals.unit_sums``)."""
+    per_user: list[pl.DataFrame] = []
     counts = {"users": len(users), "users_with_list": 0, "users_with_hit": 0, "list_rows": 0}
     parts = {REFINDING: [0, 0], "discovery": [0, 0]}  # targets, hits
     reached: list[pl.Series] = []
@@ -149,6 +188,7 @@ def _score_arm(rec: Recommender, cfg: RecommendConfig, hist: pl.DataFrame, tgt: 
             block_tgt = block_tgt.with_columns(pl.col(Col.ITEM).cast(kind))
         scored = block_tgt.join(shown.with_columns(pl.lit(True).alias("hit")), on=[Col.USER, Col.ITEM], how="left")
         scored = scored.with_columns(pl.col("hit").fill_null(False))
+        per_user.append(unit_sums(scored, Col.USER))
         for name, part in ((REFINDING, scored.filter(pl.col(REFINDING))),
                            ("discovery", scored.filter(~pl.col(REFINDING)))):
             parts[name][0] += part.height
@@ -170,7 +210,8 @@ def _score_arm(rec: Recommender, cfg: RecommendConfig, hist: pl.DataFrame, tgt: 
     }
     for name, (t, h) in parts.items():
         out.update({f"{name}_targets": t, f"{name}_hits": h, f"{name}_hit_rate": _rate(h, t)})
-    return out
+    empty = tgt.clear().with_columns(pl.lit(None, pl.Boolean).alias("hit"))  # no users: no blocks
+    return out, pl.concat(per_user) if per_user else unit_sums(empty, Col.USER)
 
 
 def _rate(num: int, den: int) -> float:

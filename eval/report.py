@@ -13,6 +13,7 @@ from recs.config import EvalConfig, config_dict
 from recs.eval.cold import cold_counts
 from recs.eval.hitrate import ANY, any_trigger_view, coverage, hit_counts, hit_table, split_counts
 from recs.eval.ids import mixed_kinds_note
+from recs.eval.intervals import DEFAULT_SEED, bootstrap, unit_sums
 from recs.eval.novelty import event_refinding
 from recs.sessions.io import read_sessions
 from recs.sessions.times import DEFAULT_TIME_UNIT
@@ -24,6 +25,8 @@ def evaluate_sets(
     cfg: EvalConfig | None = None,
     catalogue_items: int | None = None,
     known: pl.Series | None = None,
+    seed: int = DEFAULT_SEED,
+    units: dict[str, pl.DataFrame] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per candidate set: name -> (source interaction, candidate table).
 
@@ -31,14 +34,28 @@ def evaluate_sets(
     a number in one is the number in the other. A row holds ``hitrate.hit_rate``'s counts, the same
     counts for the re-finding and the discovery targets (``hitrate.split_counts``), and coverage.
     ``known``: the training items; then also the counts of targets whose item or a trigger is new to
-    training, and the coverage of new items (``recs.eval.cold``)."""
+    training, and the coverage of new items (``recs.eval.cold``).
+
+    ``hit_rate_low`` and ``hit_rate_high`` bound the hit rate's ``cfg.confidence`` bootstrap interval,
+    sessions resampled (``recs.eval.intervals``; None with ``cfg.bootstrap`` 0 or no scored target).
+    Each set is resampled on its own sessions with ``seed``, so its interval does not depend on which
+    other sets are scored with it. ``units``: a dict that receives each set's per-session sums
+    (``intervals.unit_sums``), for a caller that resamples several sets together (``recs compare``)."""
     cfg = cfg or EvalConfig()
     cfg.validate()
     rows = []
     refinding = event_refinding(test) if sets else None  # one pass for every set: it depends on the events only
     for name, (source, frame) in sets.items():
         scored = hit_table(test, frame, source, cfg, refinding)
-        rows.append({"candidate_set": name, **hit_counts(scored), **split_counts(scored),
+        sums = unit_sums(scored)
+        if units is not None:
+            units[name] = sums
+        counts = hit_counts(scored)
+        interval = {"hit_rate_low": None, "hit_rate_high": None}
+        if cfg.bootstrap:
+            rate = bootstrap({name: sums}, (), cfg.bootstrap, cfg.confidence, seed)["rates"][name]
+            interval = {"hit_rate_low": rate["low"], "hit_rate_high": rate["high"]}
+        rows.append({"candidate_set": name, **counts, **interval, **split_counts(scored),
                      **coverage(test, frame, source, catalogue_items),
                      **(cold_counts(test, scored, frame, source, known, cfg) if known is not None else {})})
     return rows
@@ -52,6 +69,7 @@ def evaluate_index(
     time_unit: str = DEFAULT_TIME_UNIT,
     any_trigger: bool = False,
     train_path: str | Path | None = None,
+    seed: int = DEFAULT_SEED,
 ) -> dict[str, Any]:
     """Evaluate the candidate sets of INDEX_DIR on a test sessions file; returns rows + settings.
 
@@ -61,6 +79,7 @@ def evaluate_index(
     Item-to-Item column of ``recs compare`` (``hitrate.any_trigger_view``). ``train_path``: the
     training sessions, whose items are "known"; every set then also gets the cold-start split
     (``recs.eval.cold``: targets whose item or a trigger is new to training, coverage of new items).
+    ``seed``: of the bootstrap intervals (``evaluate_sets``).
     """
     cfg = cfg or EvalConfig()
     cfg.validate()
@@ -84,12 +103,13 @@ def evaluate_index(
             notes.append(note)
     sets = {n: (ANY if any_trigger else available[n]["source"], frame) for n, frame in frames.items()}
     scored = any_trigger_view(test) if any_trigger else test
-    rows = evaluate_sets(scored, sets, cfg, manifest.get("training_catalogue_items"), known)
+    rows = evaluate_sets(scored, sets, cfg, manifest.get("training_catalogue_items"), known, seed)
     return {
         "index": str(index_dir),
         "sessions": str(sessions_path),
         "config": config_dict(cfg),
         "any_trigger": any_trigger,
+        "bootstrap": {"replicates": cfg.bootstrap, "confidence": cfg.confidence, "seed": seed, "unit": Col.SESSION},
         "train": str(train_path) if train_path is not None else None,
         "method": method,
         "k": manifest["config"]["k"],

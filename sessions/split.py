@@ -69,3 +69,39 @@ def split_sessions(sessions: pl.DataFrame, cfg: SplitConfig | None = None) -> Sp
     if test.height == 0:
         raise InputError(f"no session starts between {cutoff.isoformat()} and {end.isoformat()}: nothing to test on")
     return Split(train, test, cutoff, end)
+
+
+def carve_validation(train: pl.DataFrame, share: float = 0.1, days: int | None = None) -> Split:
+    """Carve a validation window from the end of the training sessions, by time, for a second stage
+    (``recs.candidates.blend``) or a search over settings (``recs tune``) that must be scored on
+    sessions its first stage never saw.
+
+    The cut is the start time of the first session of the last ``share`` of sessions (ordered by start
+    time), or ``days`` whole days before the end when given. As in ``split_sessions`` a session
+    belongs wholly to one side by its first event, so no event of a validation session is ever in the
+    fit part (``Split.train``); its ``test`` is the validation window. Sessions that start at the cut
+    itself are validation, so ties never straddle it.
+    """
+    if days is None and not 0 < share < 1:
+        raise ConfigError(f"valid_share must be in (0, 1) (got {share})")
+    starts = train.group_by(Col.SESSION).agg(pl.col(Col.TIMESTAMP).min().alias("_start")).sort("_start")
+    if starts.height < 2:
+        raise InputError(f"a validation window needs at least 2 training sessions (got {starts.height})")
+    if days is not None:
+        if days < 1:
+            raise ConfigError(f"valid_days must be at least 1 (got {days})")
+        last = starts["_start"].max()
+        cutoff = datetime(last.year, last.month, last.day, tzinfo=last.tzinfo or timezone.utc) - timedelta(
+            days=days - 1)
+    else:
+        position = min(max(round(starts.height * (1 - share)), 1), starts.height - 1)
+        cutoff = starts["_start"][position]
+    end = starts["_start"].max() + timedelta(microseconds=1)
+    tagged = train.join(starts, on=Col.SESSION, how="left", maintain_order="left")
+    fit = tagged.filter(pl.col("_start") < cutoff).drop("_start")
+    valid = tagged.filter(pl.col("_start") >= cutoff).drop("_start")
+    if fit.height == 0 or valid.height == 0:
+        raise InputError(f"the validation cut at {cutoff} leaves {fit.height} events to fit on and "
+                         f"{valid.height} to validate on; both must be non-empty (the sessions span too little "
+                         "time for the asked window)")
+    return Split(fit, valid, cutoff, end)

@@ -6,7 +6,7 @@ the candidate table's columns and types, at most k rows per item, ranks 1..n wit
 not increasing with rank, no item recommended to itself, candidate ids from the training
 catalogue, the same answer twice for the same seed, a NotFittedError before fit, a ConfigError
 naming the known interactions when an interaction-aware method is asked for an unknown one, string
-item ids kept as strings, the written index read back as it was answered, and one list for every
+item ids kept as strings, the lists of a few items (``candidates_of``) equal to theirs in the table, the written index read back as it was answered, and one list for every
 pair (whatever its names) from an item-level method.
 """
 
@@ -73,6 +73,19 @@ class GeneratorContract:
             assert (frame["item_id"] != frame["candidate_item_id"]).all()
             assert set(frame["candidate_item_id"].unique().to_list()) <= catalogue
             assert frame.select("item_id", "candidate_item_id").is_duplicated().sum() == 0
+
+    def test_lists_of_some_items_are_those_of_the_whole_table(self, fitted, tables):
+        """``candidates_of`` (a few query items, as the blend asks for its triggers) gives exactly those
+        items' rows of the full table, whether the method filters the table or searches only them."""
+        for pair, frame in tables.items():
+            items = frame["item_id"].unique().sort()
+            some = items.gather(list(range(0, len(items), 7)))
+            key = ["item_id", "rank"]
+            got = fitted.candidates_of(*pair, self.K, some).sort(key)
+            want = frame.filter(pl.col("item_id").is_in(some.implode())).sort(key)
+            assert got.select("item_id", "candidate_item_id", "rank").equals(
+                want.select("item_id", "candidate_item_id", "rank")), pair
+            assert got.height > 0
 
     def test_deterministic(self, data, tables):
         again = self.make_generator().fit(data.train)

@@ -35,6 +35,11 @@ class ItemEmbeddingCandidates(CandidateGenerator):
         self.inner = EmbeddingCandidates(self.train_config, self.index_config, progress=self.progress)
         self.inner.fit(item_only(train))
 
+    def candidates_of(self, source: str, target: str, k: int, items: pl.Series) -> pl.DataFrame:
+        self.interactions()  # NotFittedError before fit
+        assert self.inner is not None
+        return self.inner.candidates_of(ITEM_ONLY, ITEM_ONLY, k, items)
+
     def _candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
         assert self.inner is not None  # fitted: the base class checked
         return self.inner.candidate_blocks(ITEM_ONLY, ITEM_ONLY, k)  # the list ignores source and target

@@ -83,6 +83,12 @@ class ALSCandidates(CandidateGenerator):
         index_config = replace(self.index_config, score="cosine")
         self.inner = EmbeddingCandidates(index_config=index_config, model=model, progress=self.progress)
 
+    def candidates_of(self, source: str, target: str, k: int, items: pl.Series) -> pl.DataFrame:
+        self.candidate_blocks(source, target, k)  # the checks of a full request (fitted, interactions, k)
+        assert self.inner is not None
+        pair = (source, target) if self.interaction_aware else (ITEM_ONLY, ITEM_ONLY)
+        return self.inner.candidates_of(*pair, k, items)
+
     def _candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
         assert self.inner is not None  # fitted: the base class checked
         pair = (source, target) if self.interaction_aware else (ITEM_ONLY, ITEM_ONLY)

@@ -1,0 +1,328 @@
+"""``--method blend``: a learned second stage over the other methods' candidate lists.
+
+No single source wins on every log: on sparse real logs the item-level methods (co-visitation, ALS)
+find what ours misses, on denser ones ours finds complements they miss, and the sources miss
+*different* targets. Large marketplaces therefore take the union of several sources and let a trained
+model order it (the paper re-ranks with a purchase model, sec. 5.4; eBay's similar-item ranker
+learns from graded labels; OTTO's winners rank co-visitation + embedding candidates with boosted
+trees). This generator does that, and is an ordinary ``CandidateGenerator``: ``build-index``,
+``compare``, ``eval-hitrate``, ``recommend`` and ``serve`` treat it as any method.
+
+Protocol (no leakage):
+
+1. Carve a validation window from the end of TRAIN by time (``carve_validation``: the last
+   ``valid_share`` of sessions, or ``valid_days``); a session is wholly on one side.
+2. Fit every source on the part before the cut; for each pair (source -> target interaction) and
+   each trigger (the first ``source`` event of an item in a validation session) take the union of
+   the sources' top-k lists of the trigger item, with features (``blend_features``), labelled from
+   what the session did after the trigger (``blend_labels``: target interaction > purchase > cart >
+   other > none).
+3. Train a LightGBM LambdaRank model per pair (group = trigger).
+4. Refit the sources on the whole of TRAIN; for every item, score the union with the model and keep
+   the top k. Scoring goes in blocks of query items over sorted spills of the sources' lists, so
+   memory holds one block's union, never every (item, candidate) of the log.
+
+Ties of the model's score (trees are piecewise constant) are broken by the best rank any source gave,
+then by candidate id, so a blend of one source whose model is monotone in that source's rank keeps
+the source's order (tested).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+
+from recs.candidates.base import CandidateGenerator
+from recs.candidates.baselines.common import OptionalDependencyError
+from recs.candidates.blend_features import BEST_RANK, ItemStats, feature_frame, matrix, rank_col, score_col, union_rows
+from recs.candidates.blend_labels import GROUP, LABEL, group_labels, trigger_groups
+from recs.candidates.index_check import set_name
+from recs.columns import Col
+from recs.config import BLEND, MethodConfig
+from recs.errors import ConfigError, InputError
+from recs.progress import NullProgress, Progress
+from recs.sessions.split import carve_validation
+
+# feature families a blend may read (BlendConfig has no say in this; tests restrict it)
+FEATURE_FAMILIES: tuple[str, ...] = ("sources", "counts", "groups")
+_PRED = "_pred"
+PAIR = "pair"  # the pooled ranker's categorical feature: which pair (index into the pairs) a row is of
+HARD_RANK = 20  # a candidate this high in any source's list is always kept as a training negative
+
+
+def _lightgbm() -> Any:
+    try:
+        import lightgbm
+    except ImportError:
+        raise OptionalDependencyError(
+            "--method blend needs LightGBM: pip install 'recs[blend]' (or 'recs[compare]')") from None
+    return lightgbm
+
+
+@dataclass
+class BlendCandidates(CandidateGenerator):
+    """The union of several methods' lists, ordered by a LambdaRank model learnt on a validation window."""
+
+    methods: MethodConfig = field(default_factory=MethodConfig)
+    progress: Progress = field(default_factory=NullProgress, repr=False)
+    name: str = BLEND
+    interaction_aware: bool = True
+    features: tuple[str, ...] = FEATURE_FAMILIES
+    # sources already fitted on the very frame ``fit`` gets, by name (``recs compare`` fits them for its
+    # own rows): the final stage reuses them instead of fitting them again
+    prefit: dict[str, CandidateGenerator] = field(default_factory=dict, repr=False)
+    _sources: dict[str, CandidateGenerator] = field(default_factory=dict, repr=False)
+    _rankers: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    _stats: ItemStats | None = field(default=None, repr=False)
+    _details: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict, repr=False)
+    _valid: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        return self.methods.index.pairs
+
+    @property
+    def k(self) -> int:
+        return self.methods.index.k
+
+    def _reset(self) -> None:
+        self._sources, self._rankers, self._stats, self._details, self._valid = {}, {}, None, {}, {}
+
+    def settings(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {"blend": asdict(self.methods.blend), "pairs": [list(p) for p in self.pairs], "k": self.k,
+                "features": list(self.features), "validation": self._valid}
+
+    # -- fitting ------------------------------------------------------------------------------------
+
+    def _fit(self, train: pl.DataFrame) -> None:
+        cfg = self.methods.blend
+        cfg.validate()
+        lgb = _lightgbm()
+        unknown = [f for f in self.features if f not in FEATURE_FAMILIES]
+        if unknown or not self.features:
+            raise ConfigError(f"blend features: {unknown or 'none'}; choose from {', '.join(FEATURE_FAMILIES)}")
+        carve = carve_validation(train, cfg.valid_share, cfg.valid_days)
+        fit_part, valid = carve.train, carve.test
+        self._valid = {"cutoff": carve.cutoff.isoformat(), "fit_events": fit_part.height, "valid_events": valid.height,
+                       "valid_sessions": valid[Col.SESSION].n_unique()}
+        stage = self._fit_sources(fit_part, "validation stage", reuse=False)
+        stats = ItemStats.of(fit_part)
+        names = self._feature_names(stats)
+        data = {}
+        for i, (source, target) in enumerate(self.pairs):
+            rows, groups, details = self._training_rows(stage, stats, valid, source, target)
+            x = matrix(rows, names)
+            if cfg.pool_pairs:
+                x = np.column_stack([x, np.full(rows.height, i, dtype=np.float32)])
+            data[(source, target)] = (x, rows[LABEL].to_numpy(), groups)
+            self._details[(source, target)] = details
+        # A pair without a single labelled trigger (a sparse log's Cart-to-Cart) learns from the other pairs'
+        # triggers: the ranker of their pooled rows. With none at all there is nothing to learn from.
+        empty = [f"{s}->{t}" for (s, t), (_, y, _) in data.items() if y.size == 0]
+        if len(empty) == len(data):
+            raise InputError(
+                f"blend: no {', '.join(empty)} trigger of the validation window ({self._valid['valid_sessions']} "
+                f"sessions from {self._valid['cutoff']}) is followed in its session by a cart or purchase among its "
+                "sources' candidates, so there is nothing to learn from; give a longer window (--valid-share, "
+                "--valid-days) or more sessions")
+        if cfg.pool_pairs:  # one ranker learns from every pair's triggers; the pair is a categorical feature
+            self._train(lgb, data, [*names, PAIR])
+        else:
+            for pair, part in data.items():
+                if part[1].size:
+                    self._train(lgb, {pair: part}, names)
+            lacking = [pair for pair, part in data.items() if not part[1].size]
+            if lacking:
+                self._train(lgb, {pair: part for pair, part in data.items() if part[1].size}, names, for_pairs=lacking)
+        del stage
+        self._sources = self._fit_sources(train, "final stage", reuse=True)
+        self._stats = ItemStats.of(train, stats.interactions)
+
+    def _train(self, lgb: Any, data: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]],
+               names: list[str], for_pairs: list[tuple[str, str]] | None = None) -> None:
+        """Train one ranker on the rows of ``data``'s pairs and keep it for each of them (or for ``for_pairs``)."""
+        t = time.perf_counter()
+        x = np.concatenate([d[0] for d in data.values()])
+        y = np.concatenate([d[1] for d in data.values()])
+        sizes = np.concatenate([d[2] for d in data.values()])
+        booster = self._train_ranker(lgb, x, y, sizes, names)
+        gains = booster.feature_importance(importance_type="gain")
+        total = float(gains.sum()) or 1.0
+        importance = {n: round(float(g) / total, 4) for n, g in sorted(zip(names, gains, strict=True),
+                                                                       key=lambda x: -x[1])}
+        for pair in for_pairs or data:
+            self._rankers[pair] = booster
+            self._details[pair] |= {"importance": importance, "train_rows": int(y.size),
+                                    "train_s": round(time.perf_counter() - t, 3),
+                                    "learnt_from": [f"{s}->{t}" for s, t in data]}
+
+    def _fit_sources(self, frame: pl.DataFrame, what: str, reuse: bool) -> dict[str, CandidateGenerator]:
+        from recs.candidates.registry import build_method  # the registry builds blend too: imported when used
+
+        out: dict[str, CandidateGenerator] = {}
+        for name in self.methods.blend.sources:
+            if reuse and name in self.prefit:
+                out[name] = self.prefit[name]
+                continue
+            gen = build_method(name, self.methods, self.progress)
+            try:
+                gen.fit(frame)
+            except ConfigError as e:
+                raise ConfigError(f"blend source {name} ({what}): {e}") from None
+            out[name] = gen
+        return out
+
+    def _feature_names(self, stats: ItemStats) -> list[str]:
+        names = stats.feature_names(self.methods.blend.sources)
+        keep = []
+        source_cols = {c for s in self.methods.blend.sources for c in (score_col(s), rank_col(s))} | {"n_sources"}
+        for n in names:
+            family = "sources" if n in source_cols else "groups" if n.startswith("same_") else "counts"
+            if family in self.features:
+                keep.append(n)
+        return keep
+
+    def _training_rows(
+        self, stage: dict[str, CandidateGenerator], stats: ItemStats, valid: pl.DataFrame, source: str, target: str
+    ) -> tuple[pl.DataFrame, np.ndarray, dict[str, Any]]:
+        """The labelled union rows of the validation triggers of one pair, ordered by group."""
+        cfg = self.methods.blend
+        groups = trigger_groups(valid, source)
+        labels = group_labels(valid, groups, target)
+        positive = labels.filter(pl.col(LABEL) >= cfg.min_grade).select(GROUP).unique()
+        groups = groups.join(positive, on=GROUP, how="semi")
+        if groups.height > cfg.max_groups:  # a seeded sample, kept in group order
+            groups = groups.sample(cfg.max_groups, seed=cfg.seed).sort(GROUP)
+        triggers = groups.select(Col.ITEM).unique()
+        lists = {name: gen.candidates_of(source, target, self.k, triggers[Col.ITEM]) for name, gen in stage.items()}
+        union = feature_frame(union_rows(lists, cfg.sources), stats, target)
+        rows = (
+            groups.select(GROUP, Col.ITEM)
+            .join(union, on=Col.ITEM)
+            .join(labels, on=[GROUP, Col.CANDIDATE], how="left")
+            .with_columns(pl.col(LABEL).fill_null(0))
+        )
+        useful = rows.group_by(GROUP).agg(pl.col(LABEL).max().alias("_max")).filter(pl.col("_max") >= cfg.min_grade)
+        rows = rows.join(useful.select(GROUP), on=GROUP, how="semi")
+        # every positive, the hard negatives (near the top of some source's list) and a seeded sample of the
+        # rest: the ranker's cost grows with rows per group, and far-down negatives teach it little
+        rows = (rows.with_columns(pl.int_range(pl.len()).shuffle(cfg.seed).over(GROUP).alias("_draw"))
+                .filter((pl.col(LABEL) > 0) | (pl.col(BEST_RANK) <= HARD_RANK) | (pl.col("_draw") < cfg.negatives))
+                .drop("_draw").sort(GROUP, Col.CANDIDATE))
+        sizes = rows.group_by(GROUP, maintain_order=True).len()["len"].to_numpy()
+        labelled = labels.join(groups.select(GROUP), on=GROUP, how="semi")
+        in_union = rows.filter(pl.col(LABEL) > 0).height
+        details = {"groups": int(sizes.size), "rows": rows.height, "positives": labelled.height,
+                   "positives_in_union": in_union,
+                   "union_recall": round(in_union / labelled.height, 4) if labelled.height else None,
+                   "mean_union": round(rows.height / max(sizes.size, 1), 1)}
+        return rows, sizes, details
+
+    def _train_ranker(self, lgb: Any, x: np.ndarray, y: np.ndarray, sizes: np.ndarray, names: list[str]) -> Any:
+        cfg = self.methods.blend
+        monotone = [-1 if n.endswith("_rank") else 1 if n.endswith("_score") else 0 for n in names]
+        params = {
+            "objective": "lambdarank", "learning_rate": cfg.learning_rate, "num_leaves": cfg.num_leaves,
+            "min_data_in_leaf": cfg.min_data_in_leaf, "seed": cfg.seed, "deterministic": True,
+            "force_row_wise": True, "num_threads": cfg.workers, "verbosity": -1,
+            "label_gain": [0.0, 1.0, 3.0, 7.0, 15.0],
+            "monotone_constraints": monotone, "monotone_constraints_method": "basic",
+        }
+        data = lgb.Dataset(x, label=y.astype(np.int32), group=sizes, feature_name=names, free_raw_data=True,
+                           categorical_feature=[PAIR] if PAIR in names else "auto")
+        return lgb.train(params, data, num_boost_round=cfg.rounds)
+
+    def save_files(self, directory: Path) -> dict[str, Any]:
+        """The ranker of every pair as LightGBM's text model (``blend/<source>_to_<target>.lgbm.txt``):
+        it says which features it read and how, and ``lightgbm.Booster(model_file=...)`` loads it."""
+        (directory / "blend").mkdir(exist_ok=True)
+        files = {}
+        for (source, target), booster in self._rankers.items():
+            rel = f"blend/{set_name(source, target)}.lgbm.txt"
+            booster.save_model(str(directory / rel))
+            files[rel] = f"LightGBM {booster.params.get('objective', 'lambdarank')} ranker of {source}->{target}"
+        return files
+
+    # -- candidates ---------------------------------------------------------------------------------
+
+    def set_details(self, source: str, target: str) -> dict[str, Any]:
+        return {"blend": self._details.get((source, target), {})}
+
+    def _candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
+        if (source, target) not in self._rankers:
+            fitted = ", ".join(f"{s}:{t}" for s, t in self._rankers)
+            raise ConfigError(f"blend: no ranker for {source}:{target}; it was fitted for {fitted} (the pairs are "
+                              "given before fit: --pairs, or MethodConfig.index.pairs)")
+        return self._scored_blocks(source, target, k)
+
+    def _scored_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
+        cfg = self.methods.blend
+        assert self._stats is not None
+        booster = self._rankers[(source, target)]
+        names = list(booster.feature_name())
+        width = max(k, self.k)
+        with tempfile.TemporaryDirectory(prefix="recs-blend-") as scratch:
+            spills = {name: _spill(gen, source, target, width, Path(scratch) / f"{i}.parquet")
+                      for i, name in enumerate(cfg.sources) for gen in [self._sources[name]]}
+            items = pl.concat([pl.scan_parquet(p).select(Col.ITEM).unique() for p in spills.values()],
+                              how="vertical_relaxed").unique().sort(Col.ITEM).collect()[Col.ITEM]
+            empty = True
+            with self.progress.stage(f"blend {source}->{target}", total=len(items), unit="item") as bar:
+                for a in range(0, len(items), cfg.block_items):
+                    block = items.slice(a, cfg.block_items)
+                    # literals, not names: a string id would otherwise be read as a column name
+                    lo, hi = pl.lit(block[0], items.dtype), pl.lit(block[-1], items.dtype)
+                    lists = {name: pl.scan_parquet(p).filter(pl.col(Col.ITEM).is_between(lo, hi)).collect()
+                             for name, p in spills.items()}
+                    frame = feature_frame(union_rows(lists, cfg.sources), self._stats, target)
+                    x = matrix(frame, [n for n in names if n != PAIR])
+                    if PAIR in names:
+                        x = np.column_stack([x, np.full(frame.height, self.pairs.index((source, target)),
+                                                        dtype=np.float32)])
+                    pred = booster.predict(x, num_threads=cfg.workers)
+                    out = _top_k(frame.with_columns(pl.Series(_PRED, pred.astype(np.float32))), k)
+                    empty = False
+                    yield out
+                    bar.update(len(block))
+            if empty:
+                yield pl.DataFrame(schema={Col.ITEM: items.dtype, Col.CANDIDATE: items.dtype, Col.RANK: pl.Int32,
+                                           Col.SCORE: pl.Float32})
+
+
+def _spill(gen: CandidateGenerator, source: str, target: str, k: int, path: Path) -> Path:
+    """One source's list written to ``path`` sorted by item, in row groups, so a block of query items
+    reads only the row groups whose item range it overlaps (parquet statistics)."""
+    unsorted = path.with_suffix(".raw.parquet")
+    writer: pq.ParquetWriter | None = None
+    try:
+        for block in gen.candidate_blocks(source, target, k):
+            table = block.select(Col.ITEM, Col.CANDIDATE, Col.RANK, Col.SCORE).to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(unsorted, table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+    pl.scan_parquet(unsorted).sort(Col.ITEM, Col.RANK).sink_parquet(path, row_group_size=262_144)
+    unsorted.unlink()
+    return path
+
+
+def _top_k(frame: pl.DataFrame, k: int) -> pl.DataFrame:
+    """Per item the k best candidates by model score, then best source rank, then candidate id."""
+    return (
+        frame.sort([Col.ITEM, _PRED, BEST_RANK, Col.CANDIDATE], descending=[False, True, False, False])
+        .with_columns(pl.int_range(1, pl.len() + 1).over(Col.ITEM).cast(pl.Int32).alias(Col.RANK))
+        .filter(pl.col(Col.RANK) <= k)
+        .select(Col.ITEM, Col.CANDIDATE, Col.RANK, pl.col(_PRED).cast(pl.Float32).alias(Col.SCORE))
+    )

@@ -1,0 +1,181 @@
+"""The learned second stage (``--method blend``): carve, labels, leakage, order, determinism, bad input."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import polars as pl
+import pytest
+
+from recs.candidates import registry
+from recs.candidates.blend import BlendCandidates
+from recs.candidates.blend_labels import GROUP, LABEL, group_labels, trigger_groups
+from recs.candidates.registry import METHODS, MethodSpec, build_method
+from recs.columns import Col
+from recs.config import BlendConfig, IndexConfig, MethodConfig, SynthConfig, TrainConfig
+from recs.errors import ConfigError, InputError
+from recs.sessions.split import carve_validation, split_sessions
+from recs.sessions.synth import generate
+
+from contract import GeneratorContract
+from helpers import T0, sessions_frame
+
+pytest.importorskip("lightgbm")
+
+
+@pytest.fixture(scope="module")
+def small_split():
+    frame, _ = generate(SynthConfig(events=30_000, seed=3))
+    return split_sessions(frame)
+
+
+def _methods(sources: tuple[str, ...], **blend) -> MethodConfig:
+    return MethodConfig(
+        train=TrainConfig(dim=16, epochs=3, workers=1, seed=1),
+        index=IndexConfig(k=50, threads=1),
+        blend=BlendConfig(sources=sources, rounds=30, workers=1, min_data_in_leaf=5, **blend),
+    )
+
+
+# -- labels, by hand ------------------------------------------------------------------------------------
+
+def test_labels_grade_what_the_session_did_after_the_trigger():
+    valid = sessions_frame({
+        1: [("A", "click"), ("B", "click"), ("B", "cart"), ("C", "purchase"), ("A", "cart"), ("D", "click")],
+        2: [("E", "cart"), ("A", "click"), ("F", "favorite")],
+    })
+    groups = trigger_groups(valid, "click")
+    # first click of each item per session, in session then time order; E's cart is no click trigger
+    assert groups.select(Col.SESSION, Col.ITEM, Col.POS).rows() == [(1, "A", 0), (1, "B", 1), (1, "D", 5),
+                                                                     (2, "A", 1)]
+    labels = group_labels(valid, groups, "cart")
+    got = {(g, c): lab for g, c, lab in labels.select(GROUP, Col.CANDIDATE, LABEL).rows()}
+    # group 0 = (1, A): B clicked then carted -> 4 (the target interaction), C purchased -> 3, D clicked -> 1;
+    # A itself (carted later) is never its own label
+    assert got[(0, "B")] == 4 and got[(0, "C")] == 3 and got[(0, "D")] == 1 and (0, "A") not in got
+    # group 1 = (1, B): only what came after B's first click; A carted -> 4
+    assert got[(1, "C")] == 3 and got[(1, "A")] == 4 and (1, "B") not in got
+    assert not any(g == 2 for g, _ in got)  # D is the session's last event: nothing after it
+    # group 3 = (2, A): E was carted *before* the trigger -> no label; F favorited after -> 1
+    assert got[(3, "F")] == 1 and (3, "E") not in got
+    # for a purchase-target pair the purchase is on top and the cart is a cart (2)
+    by_purchase = {(g, c): lab for g, c, lab in group_labels(valid, groups, "purchase").rows()}
+    assert by_purchase[(0, "C")] == 4 and by_purchase[(0, "B")] == 2
+
+
+# -- the carve and leakage ------------------------------------------------------------------------------
+
+def test_carve_keeps_whole_sessions_on_the_side_of_their_start():
+    rows = []
+    for s in range(10):  # session s starts at hour s and runs 3 hours, so sessions straddle any cut
+        for j in range(4):
+            rows.append({"session_id": s, "item_id": s * 10 + j, "interaction": "click",
+                         "timestamp": T0 + timedelta(hours=s, minutes=60 * j)})
+    frame = pl.DataFrame(rows)
+    carve = carve_validation(frame, share=0.2)
+    assert sorted(carve.test[Col.SESSION].unique().to_list()) == [8, 9]
+    assert sorted(carve.train[Col.SESSION].unique().to_list()) == list(range(8))
+    assert carve.train.height + carve.test.height == frame.height
+    # the fit part's late events (session 7 runs past session 8's start) stay with their session
+    assert carve.train[Col.TIMESTAMP].max() > carve.cutoff
+    with pytest.raises(ConfigError, match="valid_share"):
+        carve_validation(frame, share=1.0)
+
+
+def test_validation_sessions_never_reach_the_first_stage(small_split, monkeypatch):
+    """A spy source records every frame it is fitted on: the first stage sees none of the validation
+    window's sessions (a planted leak would show up as a validation session id in the first fit)."""
+    seen: list[pl.DataFrame] = []
+    covisit = METHODS["co-visitation"]
+
+    def spy(cfg, progress):
+        gen = covisit.build(cfg, progress)
+        fit = gen.fit
+
+        def recording_fit(frame):
+            seen.append(frame)
+            return fit(frame)
+
+        gen.fit = recording_fit
+        return gen
+
+    monkeypatch.setitem(registry.METHODS, "co-visitation", MethodSpec("co-visitation", "spy", "peer", spy,
+                                                                      searches_vectors=False))
+    train = small_split.train
+    gen = build_method("blend", _methods(("co-visitation",)))
+    gen.fit(train)
+    carve = carve_validation(train, 0.1)
+    valid_sessions = set(carve.test[Col.SESSION].unique().to_list())
+    first, final = seen
+    assert valid_sessions and not set(first[Col.SESSION].unique().to_list()) & valid_sessions
+    assert first[Col.TIMESTAMP].min() >= train[Col.TIMESTAMP].min()
+    assert final.height == train.height  # the final stage refits on the whole of TRAIN
+    details = gen.set_details("click", "cart")["blend"]
+    assert details["groups"] > 0 and 0 < details["union_recall"] <= 1
+
+
+# -- order and determinism ------------------------------------------------------------------------------
+
+def test_blend_of_one_source_keeps_its_order(small_split):
+    """With only the source's own score and rank to read, the ranker is monotone in them (constraints),
+    and ties fall back to the source's rank: every list is the source's list, in its order."""
+    train = small_split.train
+    methods = _methods(("co-visitation",))
+    gen = BlendCandidates(methods=methods, features=("sources",)).fit(train)
+    blended = gen.candidates("click", "cart", 50)
+    source = build_method("co-visitation", methods).fit(train).candidates("click", "cart", 50)
+    key = [Col.ITEM, Col.RANK]
+    assert blended.sort(key).select(Col.ITEM, Col.CANDIDATE, Col.RANK).equals(
+        source.sort(key).select(Col.ITEM, Col.CANDIDATE, Col.RANK))
+
+
+def test_same_seed_same_lists_and_k_is_respected(small_split):
+    train = small_split.train
+    a = BlendCandidates(methods=_methods(("co-visitation", "co-occurrence"))).fit(train)
+    b = BlendCandidates(methods=_methods(("co-visitation", "co-occurrence"))).fit(train)
+    ta, tb = a.candidates("cart", "cart", 20), b.candidates("cart", "cart", 20)
+    assert ta.equals(tb)
+    per_item = ta.group_by(Col.ITEM).agg(pl.len(), pl.col(Col.RANK).max().alias("r"), pl.col(Col.CANDIDATE).n_unique())
+    assert per_item["len"].max() <= 20 and (per_item["len"] == per_item["r"]).all()
+    assert (per_item["len"] == per_item[Col.CANDIDATE]).all()  # no candidate twice in a list
+    assert ta.filter(pl.col(Col.ITEM) == pl.col(Col.CANDIDATE)).height == 0
+    # scores never increase down a list
+    assert ta.sort(Col.ITEM, Col.RANK).select(
+        (pl.col(Col.SCORE).diff().over(Col.ITEM).fill_null(0) <= 0).all()).item()
+
+
+# -- bad input ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sources, message", [
+    ((), "names no method"), (("nope",), "unknown nope"), (("blend",), "unknown blend"),
+    (("mf", "mf"), "more than once"),
+])
+def test_bad_sources_are_refused_before_any_fit(sources, message):
+    with pytest.raises(ConfigError, match=message):
+        replace(BlendConfig(), sources=sources).validate()
+
+
+def test_a_validation_window_without_targets_is_one_clear_error():
+    # every validation session is a single click: no trigger is ever followed by anything
+    early = {s: [(s, "click"), (s + 1, "click"), (s + 1, "cart")] for s in range(20)}
+    late = {100 + s: [(s, "click")] for s in range(5)}
+    frame = pl.concat([sessions_frame(early, day=0), sessions_frame(late, day=3)])
+    gen = BlendCandidates(methods=_methods(("co-visitation",), valid_days=1))
+    with pytest.raises(InputError, match="validation window"):
+        gen.fit(frame)
+
+
+def test_a_pair_not_fitted_is_refused(small_split):
+    gen = BlendCandidates(methods=replace(_methods(("co-visitation",)), index=IndexConfig(k=10, pairs=(
+        ("click", "cart"),)))).fit(small_split.train)
+    with pytest.raises(ConfigError, match="no ranker for cart:cart"):
+        gen.candidates("cart", "cart", 10)
+
+
+class TestBlendContract(GeneratorContract):
+    """The blend passes the contract every generator passes (two fast sources keep it cheap)."""
+
+    @classmethod
+    def make_generator(cls):
+        return BlendCandidates(methods=_methods(("co-visitation", "co-occurrence")))
