@@ -82,6 +82,7 @@ class BlendCandidates(CandidateGenerator):
     _sources: dict[str, CandidateGenerator] = field(default_factory=dict, repr=False)
     _rankers: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     _stats: ItemStats | None = field(default=None, repr=False)
+    _names: dict[tuple[str, str], list[str]] = field(default_factory=dict, repr=False)  # each ranker's columns
     _details: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict, repr=False)
     _valid: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -95,6 +96,7 @@ class BlendCandidates(CandidateGenerator):
 
     def _reset(self) -> None:
         self._sources, self._rankers, self._stats, self._details, self._valid = {}, {}, None, {}, {}
+        self._names = {}
 
     def settings(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -146,6 +148,7 @@ class BlendCandidates(CandidateGenerator):
                 self._train(lgb, {pair: part for pair, part in data.items() if part[1].size}, names, for_pairs=lacking)
         del stage
         self._sources = self._fit_sources(train, "final stage", reuse=True)
+        self.prefit = {}  # fitted on this frame only: a later fit on another frame must not reuse them
         self._stats = ItemStats.of(train, stats.interactions)
 
     def _train(self, lgb: Any, data: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]],
@@ -162,6 +165,7 @@ class BlendCandidates(CandidateGenerator):
                                                                        key=lambda x: -x[1])}
         for pair in for_pairs or data:
             self._rankers[pair] = booster
+            self._names[pair] = list(names)
             self._details[pair] |= {"importance": importance, "train_rows": int(y.size),
                                     "train_s": round(time.perf_counter() - t, 3),
                                     "learnt_from": [f"{s}->{t}" for s, t in data]}
@@ -190,6 +194,9 @@ class BlendCandidates(CandidateGenerator):
             family = "sources" if n in source_cols else "groups" if n.startswith("same_") else "counts"
             if family in self.features:
                 keep.append(n)
+        if not keep:
+            raise ConfigError(f"blend features {', '.join(self.features)}: none on these sessions (same_category and "
+                              "same_shop need those columns)")
         return keep
 
     def _training_rows(
@@ -200,7 +207,7 @@ class BlendCandidates(CandidateGenerator):
         groups = trigger_groups(valid, source)
         labels = group_labels(valid, groups, target)
         positive = labels.filter(pl.col(LABEL) >= cfg.min_grade).select(GROUP).unique()
-        groups = groups.join(positive, on=GROUP, how="semi")
+        groups = groups.join(positive, on=GROUP, how="semi").sort(GROUP)  # joins keep no order; samples need one
         if groups.height > cfg.max_groups:  # a seeded sample, kept in group order
             groups = groups.sample(cfg.max_groups, seed=cfg.seed).sort(GROUP)
         triggers = groups.select(Col.ITEM).unique()
@@ -212,20 +219,22 @@ class BlendCandidates(CandidateGenerator):
             .join(labels, on=[GROUP, Col.CANDIDATE], how="left")
             .with_columns(pl.col(LABEL).fill_null(0))
         )
+        # what the sources could find: the share of the triggers' carts and purchases (grade >= min_grade) in the union
+        wanted = labels.join(groups.select(GROUP), on=GROUP, how="semi").filter(pl.col(LABEL) >= cfg.min_grade).height
+        found = rows.filter(pl.col(LABEL) >= cfg.min_grade).height
         useful = rows.group_by(GROUP).agg(pl.col(LABEL).max().alias("_max")).filter(pl.col("_max") >= cfg.min_grade)
-        rows = rows.join(useful.select(GROUP), on=GROUP, how="semi")
-        # every positive, the hard negatives (near the top of some source's list) and a seeded sample of the
-        # rest: the ranker's cost grows with rows per group, and far-down negatives teach it little
-        rows = (rows.with_columns(pl.int_range(pl.len()).shuffle(cfg.seed).over(GROUP).alias("_draw"))
-                .filter((pl.col(LABEL) > 0) | (pl.col(BEST_RANK) <= HARD_RANK) | (pl.col("_draw") < cfg.negatives))
-                .drop("_draw").sort(GROUP, Col.CANDIDATE))
+        rows = rows.join(useful.select(GROUP), on=GROUP, how="semi").sort(GROUP, Col.CANDIDATE)
+        # every positive, the hard negatives (near the top of some source's list) and a seeded sample of
+        # ``negatives`` of the rest: the ranker's cost grows with rows per group, and far-down negatives teach it
+        # little. Rows are in (group, candidate) order first, so the sample is the same on every run.
+        kept = (pl.col(LABEL) > 0) | (pl.col(BEST_RANK) <= HARD_RANK)
+        rows = (rows.with_columns(pl.int_range(pl.len()).shuffle(cfg.seed).over(GROUP, kept).alias("_draw"))
+                .filter(kept | (pl.col("_draw") < cfg.negatives))
+                .drop("_draw"))
         sizes = rows.group_by(GROUP, maintain_order=True).len()["len"].to_numpy()
-        labelled = labels.join(groups.select(GROUP), on=GROUP, how="semi")
-        in_union = rows.filter(pl.col(LABEL) > 0).height
-        details = {"groups": int(sizes.size), "rows": rows.height, "positives": labelled.height,
-                   "positives_in_union": in_union,
-                   "union_recall": round(in_union / labelled.height, 4) if labelled.height else None,
-                   "mean_union": round(rows.height / max(sizes.size, 1), 1)}
+        details = {"groups": int(sizes.size), "rows": rows.height, "targets": wanted, "targets_in_union": found,
+                   "union_recall": round(found / wanted, 4) if wanted else None,
+                   "mean_rows_per_trigger": round(rows.height / max(sizes.size, 1), 1)}
         return rows, sizes, details
 
     def _train_ranker(self, lgb: Any, x: np.ndarray, y: np.ndarray, sizes: np.ndarray, names: list[str]) -> Any:
@@ -238,8 +247,11 @@ class BlendCandidates(CandidateGenerator):
             "label_gain": [0.0, 1.0, 3.0, 7.0, 15.0],
             "monotone_constraints": monotone, "monotone_constraints_method": "basic",
         }
-        data = lgb.Dataset(x, label=y.astype(np.int32), group=sizes, feature_name=names, free_raw_data=True,
-                           categorical_feature=[PAIR] if PAIR in names else "auto")
+        # positional names: LightGBM rewrites or refuses names with spaces or JSON characters, and interaction
+        # names (hence feature names) are free text; the real names are kept beside the ranker (``_names``)
+        positional = [f"f{i}" for i in range(len(names))]
+        data = lgb.Dataset(x, label=y.astype(np.int32), group=sizes, feature_name=positional, free_raw_data=True,
+                           categorical_feature=[positional[names.index(PAIR)]] if PAIR in names else "auto")
         return lgb.train(params, data, num_boost_round=cfg.rounds)
 
     def save_files(self, directory: Path) -> dict[str, Any]:
@@ -269,7 +281,7 @@ class BlendCandidates(CandidateGenerator):
         cfg = self.methods.blend
         assert self._stats is not None
         booster = self._rankers[(source, target)]
-        names = list(booster.feature_name())
+        names = self._names[(source, target)]
         width = max(k, self.k)
         with tempfile.TemporaryDirectory(prefix="recs-blend-") as scratch:
             spills = {name: _spill(gen, source, target, width, Path(scratch) / f"{i}.parquet")

@@ -12,9 +12,9 @@ to their shop or category there, and a trial scored without it looked 0.06 bette
 log's validation window than the same settings did through build-index on its test day. The test
 split is never looked at, so the tuned settings can then be scored on it honestly.
 
-The search space (``SPACE``) is kept to ranges a trial can afford: vectors of 16..128 dimensions (the
-paper's 200 costs twice the time of 96 for little gain on the planted logs), 5..40 epochs on a log
-scale (the auto rule, ``recs.embeddings.epochs``, gives 5..40 too). ``ns_exponent`` reaches below 0,
+The search space (``SPACE``) is kept to ranges a trial can afford: vectors of 16..128 dimensions (below
+the paper's 200: training time grows with it), 5..40 epochs on a log scale (the auto rule,
+``recs.embeddings.epochs``, gives 5..40 too). ``ns_exponent`` reaches below 0,
 where rare items are drawn as negatives more often than popular ones, which Caselles-Dupré et al.
 (RecSys 2018) found best for recommendation data. ``shrink`` is searched only with ``score = prob``,
 the only score that reads it. A setting a ``--config`` file sets is held at the file's value and not

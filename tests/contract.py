@@ -6,8 +6,9 @@ the candidate table's columns and types, at most k rows per item, ranks 1..n wit
 not increasing with rank, no item recommended to itself, candidate ids from the training
 catalogue, the same answer twice for the same seed, a NotFittedError before fit, a ConfigError
 naming the known interactions when an interaction-aware method is asked for an unknown one, string
-item ids kept as strings, the lists of a few items (``candidates_of``) equal to theirs in the table, the written index read back as it was answered, and one list for every
-pair (whatever its names) from an item-level method.
+item ids kept as strings, the lists of a few items (``candidates_of``) equal to theirs in the table,
+the written index read back as it was answered, and one list for every pair (whatever its names) from
+an item-level method.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ class ItemEmbeddingCandidates(CandidateGenerator):
         self.inner.fit(item_only(train))
 
     def candidates_of(self, source: str, target: str, k: int, items: pl.Series) -> pl.DataFrame:
-        self.interactions()  # NotFittedError before fit
+        self.candidate_blocks(source, target, k)  # the checks of a full request (fitted, k)
         assert self.inner is not None
         return self.inner.candidates_of(ITEM_ONLY, ITEM_ONLY, k, items)
 
