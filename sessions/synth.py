@@ -150,14 +150,12 @@ def _pick_by_weight(rng: np.random.Generator, weights: np.ndarray, first: np.nda
     return np.clip(pos, first[groups], first[groups] + count[groups] - 1)
 
 
-def _planted_parts(cfg: SynthConfig, rng: np.random.Generator, world: World, cum: np.ndarray,
-                   leaf_pop: np.ndarray, n_sess: int) -> list[Part]:
-    """The default world's events as (session, sort key, item, kind) parts; the draws, in this order,
-    are the ones this generator has always made."""
-    n_leaf = leaf_pop.size
-    sess = np.arange(n_sess)
-    intent = rng.choice(n_leaf, size=n_sess, p=leaf_pop)
-    # Heavy-tailed number of intent clicks: most sessions a handful, a few hundreds.
+def _session_draws(cfg: SynthConfig, rng: np.random.Generator, world: World, leaf_pop: np.ndarray,
+                   n_sess: int) -> tuple[np.ndarray, ...]:
+    """What every variant draws per session first, in the order the generator always drew it (so a seed
+    gives the same default log): intent leaf, intent clicks (heavy-tailed: most sessions a handful, a few
+    hundreds), noise clicks, carts (one or two), favorite, complement leaf, its clicks and cart."""
+    intent = rng.choice(leaf_pop.size, size=n_sess, p=leaf_pop)
     n_click = np.minimum(1 + np.floor(rng.pareto(1.5, n_sess) * 3.0), 450).astype(np.int64)
     n_noise = rng.poisson(cfg.noise_clicks, n_sess)
     carts = rng.random(n_sess) < cfg.p_cart
@@ -167,6 +165,24 @@ def _planted_parts(cfg: SynthConfig, rng: np.random.Generator, world: World, cum
     comp_leaf = world.complements[intent, rng.integers(0, world.complements.shape[1], n_sess)]
     n_comp_click = comp * (1 + rng.poisson(1.0, n_sess))
     comp_cart = comp & (rng.random(n_sess) < cfg.p_complement_cart)
+    return intent, n_click, n_noise, n_cart, fav, comp_leaf, n_comp_click, comp_cart
+
+
+def _repeat(sess: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each session ``counts`` times, with the event's index within its session."""
+    s = np.repeat(sess, counts)
+    j = np.arange(s.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    return s, j
+
+
+def _planted_parts(cfg: SynthConfig, rng: np.random.Generator, world: World, cum: np.ndarray,
+                   leaf_pop: np.ndarray, n_sess: int) -> list[Part]:
+    """The default world's events as (session, sort key, item, kind) parts; the draws, in this order,
+    are the ones this generator has always made."""
+    n_leaf = leaf_pop.size
+    sess = np.arange(n_sess)
+    intent, n_click, n_noise, n_cart, fav, comp_leaf, n_comp_click, comp_cart = _session_draws(
+        cfg, rng, world, leaf_pop, n_sess)
 
     # Event kinds as (session, key) with a sort key that places them in a plausible order:
     # intent clicks at 0..n, favorite/cart right after the click of the same item, complement
@@ -174,9 +190,7 @@ def _planted_parts(cfg: SynthConfig, rng: np.random.Generator, world: World, cum
     parts: list[Part] = []
 
     def rep(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        s = np.repeat(sess, counts)
-        j = np.arange(s.size) - np.repeat(np.cumsum(counts) - counts, counts)
-        return s, j
+        return _repeat(sess, counts)
 
     s_click, j_click = rep(n_click)
     # browsing: a click after the first may land in a sibling leaf of the same top-level category
@@ -285,22 +299,12 @@ def _view_before_cart_parts(cfg: SynthConfig, rng: np.random.Generator, world: W
     world = replace(world, item_coview=cluster)
     n_clusters = count_cl.size
     sess = np.arange(n_sess)
-    intent = rng.choice(n_leaf, size=n_sess, p=leaf_pop)
-    n_click = np.minimum(1 + np.floor(rng.pareto(1.5, n_sess) * 3.0), 450).astype(np.int64)
-    n_noise = rng.poisson(cfg.noise_clicks, n_sess)
-    carts = rng.random(n_sess) < cfg.p_cart
-    n_cart = carts * (1 + (rng.random(n_sess) < cfg.p_second_cart))
-    fav = rng.random(n_sess) < cfg.p_favorite
-    comp = carts & (rng.random(n_sess) < cfg.p_complement)
-    comp_leaf = world.complements[intent, rng.integers(0, world.complements.shape[1], n_sess)]
-    n_comp_click = comp * (1 + rng.poisson(1.0, n_sess))
-    comp_cart = comp & (rng.random(n_sess) < cfg.p_complement_cart)
+    intent, n_click, n_noise, n_cart, fav, comp_leaf, n_comp_click, comp_cart = _session_draws(
+        cfg, rng, world, leaf_pop, n_sess)
     parts: list[Part] = []
 
     def rep(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        s = np.repeat(sess, counts)
-        j = np.arange(s.size) - np.repeat(np.cumsum(counts) - counts, counts)
-        return s, j
+        return _repeat(sess, counts)
 
     def browse(opening: np.ndarray, leaves: np.ndarray, s: np.ndarray, j: np.ndarray) -> np.ndarray:
         """Click items: the session's opening item first, then its co-view cluster or, now and then, its leaf."""
