@@ -45,8 +45,7 @@ def run(args: list[str]) -> dict[str, Any]:
 
 def hit_rates(index: Path, test: Path, out: Path) -> dict[str, float]:
     run(["eval-hitrate", "--index", str(index), "--sessions", str(test), "--bootstrap", "0", "--json", str(out)])
-    rows = json.loads(out.read_text())
-    rows = rows.get("sets", rows) if isinstance(rows, dict) else rows
+    rows = json.loads(out.read_text())["results"]
     return {r["candidate_set"]: r["hit_rate"] for r in rows}
 
 
