@@ -7,12 +7,14 @@ from datetime import timedelta
 
 import polars as pl
 import pytest
+from click.testing import CliRunner
 
 from recs.candidates import registry
 from recs.candidates.blend import BlendCandidates
 from recs.candidates.blend_features import ItemStats
 from recs.candidates.blend_labels import GROUP, LABEL, group_labels, trigger_groups
 from recs.candidates.registry import METHODS, MethodSpec, build_method
+from recs.cli.main import cli
 from recs.columns import Col
 from recs.config import BlendConfig, IndexConfig, MethodConfig, SynthConfig, TrainConfig
 from recs.errors import ConfigError, InputError
@@ -20,7 +22,7 @@ from recs.sessions.split import carve_validation, split_sessions
 from recs.sessions.synth import generate
 
 from contract import GeneratorContract
-from helpers import T0, sessions_frame
+from helpers import T0, one_line_error, sessions_frame
 
 pytest.importorskip("lightgbm")
 
@@ -225,3 +227,17 @@ class TestBlendContract(GeneratorContract):
     @classmethod
     def make_generator(cls):
         return BlendCandidates(methods=_methods(("co-visitation", "co-occurrence")))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sources", "nope"], "sources: unknown nope"),
+    (["--sources", ""], "sources: names no method"),
+    (["--valid-share", "1.5"], "valid_share must be in (0, 1)"),
+])
+def test_build_index_blend_bad_options_are_one_line_and_write_nothing(tmp_path, args, message):
+    train = sessions_frame({s: [(s % 5, "click"), (s % 5 + 1, "cart")] for s in range(10)})
+    train.write_parquet(tmp_path / "train.parquet")
+    r = CliRunner().invoke(cli, ["build-index", "--method", "blend", "--sessions", str(tmp_path / "train.parquet"),
+                                 "--out", str(tmp_path / "index"), *args])
+    assert message in one_line_error(r)
+    assert not (tmp_path / "index").exists()
