@@ -38,9 +38,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 
-from recs.candidates.base import CandidateGenerator
+from recs.candidates.base import CandidateGenerator, write_blocks
 from recs.candidates.baselines.common import OptionalDependencyError
 from recs.candidates.blend_features import BEST_RANK, ItemStats, feature_frame, matrix, rank_col, score_col, union_rows
 from recs.candidates.blend_labels import GROUP, LABEL, group_labels, trigger_groups
@@ -168,7 +167,7 @@ class BlendCandidates(CandidateGenerator):
             self._names[pair] = list(names)
             self._details[pair] |= {"importance": importance, "train_rows": int(y.size),
                                     "train_s": round(time.perf_counter() - t, 3),
-                                    "learnt_from": [f"{s}->{t}" for s, t in data]}
+                                    "learnt_from": [f"{src}->{tgt}" for src, tgt in data]}
 
     def _fit_sources(self, frame: pl.DataFrame, what: str, reuse: bool) -> dict[str, CandidateGenerator]:
         from recs.candidates.registry import build_method  # the registry builds blend too: imported when used
@@ -315,16 +314,8 @@ def _spill(gen: CandidateGenerator, source: str, target: str, k: int, path: Path
     """One source's list written to ``path`` sorted by item, in row groups, so a block of query items
     reads only the row groups whose item range it overlaps (parquet statistics)."""
     unsorted = path.with_suffix(".raw.parquet")
-    writer: pq.ParquetWriter | None = None
-    try:
-        for block in gen.candidate_blocks(source, target, k):
-            table = block.select(Col.ITEM, Col.CANDIDATE, Col.RANK, Col.SCORE).to_arrow()
-            if writer is None:
-                writer = pq.ParquetWriter(unsorted, table.schema)
-            writer.write_table(table)
-    finally:
-        if writer is not None:
-            writer.close()
+    write_blocks((b.select(Col.ITEM, Col.CANDIDATE, Col.RANK, Col.SCORE)
+                  for b in gen.candidate_blocks(source, target, k)), unsorted)
     pl.scan_parquet(unsorted).sort(Col.ITEM, Col.RANK).sink_parquet(path, row_group_size=262_144)
     unsorted.unlink()
     return path

@@ -45,7 +45,6 @@ from typing import Any, Protocol
 
 import faiss
 import polars as pl
-import pyarrow.parquet as pq
 
 from recs.artifacts import (
     atomic_dir,
@@ -55,7 +54,7 @@ from recs.artifacts import (
     record_files,
     write_manifest,
 )
-from recs.candidates.base import CandidateGenerator, describe
+from recs.candidates.base import CandidateGenerator, describe, write_blocks
 from recs.candidates.catalog import catalog_for, read_catalog
 from recs.candidates.embedding import EmbeddingCandidates
 from recs.candidates.index_check import (
@@ -358,21 +357,6 @@ def write_faiss_indexes(
         if built.rolled is not None:  # rows past the side's stand for groups (recs.candidates.rollup)
             indexes[target]["group_rows"] = int(hnsw.index.ntotal) - len(side.items)
     return indexes
-
-
-def write_blocks(blocks: Iterable[pl.DataFrame], path: Path) -> None:
-    """Write frames of one schema to one parquet file as they come (one row group each), so memory
-    holds one block, not the table: Cart-to-Cart at 10M events with backoff is 240M rows."""
-    writer: pq.ParquetWriter | None = None
-    try:
-        for block in blocks:
-            table = block.to_arrow()
-            if writer is None:
-                writer = pq.ParquetWriter(path, table.schema, compression="zstd")
-            writer.write_table(table)
-    finally:
-        if writer is not None:
-            writer.close()
 
 
 def load_index_manifest(index_dir: str | Path) -> dict[str, Any]:
