@@ -40,6 +40,11 @@ def rank_col(source: str) -> str:
     return f"{source}_rank"
 
 
+def same_col(group: str) -> str:
+    """The feature "trigger and candidate share this group column" (same_category, same_shop)."""
+    return f"same_{'category' if group == Col.CATEGORY else 'shop'}"
+
+
 @dataclass(frozen=True)
 class ItemStats:
     """Per-item counts of one training frame (per million events), and the item's category and shop.
@@ -72,7 +77,7 @@ class ItemStats:
         for side in ("cand", "trig"):
             names += [f"{side}_n_{n}" for n in self.interactions] + [f"{side}_n_all"]
         names.append("cand_target_share")
-        names += [f"same_{'category' if g == Col.CATEGORY else 'shop'}" for g in self.groups]
+        names += [same_col(g) for g in self.groups]
         return names
 
 
@@ -105,7 +110,7 @@ def feature_frame(union: pl.DataFrame, stats: ItemStats, target: str) -> pl.Data
     frame = frame.with_columns(
         (target_count / pl.col("cand_n_all")).cast(pl.Float32).alias("cand_target_share"),
         *[(pl.col(f"_cand_{g}") == pl.col(f"_trig_{g}")).cast(pl.Float32)
-          .alias(f"same_{'category' if g == Col.CATEGORY else 'shop'}") for g in stats.groups],
+          .alias(same_col(g)) for g in stats.groups],
     )
     return frame
 
