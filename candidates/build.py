@@ -55,6 +55,7 @@ from recs.artifacts import (
     write_manifest,
 )
 from recs.candidates.base import CandidateGenerator, describe, write_blocks
+from recs.candidates.baselines import SameGroupCandidates
 from recs.candidates.catalog import catalog_for, read_catalog
 from recs.candidates.embedding import EmbeddingCandidates
 from recs.candidates.index_check import (
@@ -246,6 +247,7 @@ def build_method_index(
     progress: Progress | None = None,
     time_unit: str = DEFAULT_TIME_UNIT,
     engine: IndexEngineConfig | None = None,
+    catalog: str | Path | None = None,
 ) -> dict[str, Any]:
     """Fit ``method`` (a name ``recs compare`` knows) on the training sessions file and write its
     candidate sets for ``cfg.pairs``; return the index manifest.
@@ -254,22 +256,36 @@ def build_method_index(
     ``cfg``, so the same settings give the same candidates here as there. An item-level method writes
     its one list once per pair. ``time_unit`` is the unit of integer timestamps (``read_sessions``).
     ``engine``: where our model's search runs (another method refuses Spark before anything is read).
+    ``catalog``: a catalogue file (``recs.candidates.catalog``) for a method that files items by shop
+    or category (``same-shop``, ``same-category``): its listings, seen in TRAIN or not, get lists.
     """
     spec = method_spec(method)
     cfg = _checked(cfg)
     progress = progress or NullProgress()
     writer = _engine(engine, spec.name, progress, out)
+    if catalog is not None and not spec.takes_catalog:
+        raise ConfigError(f"--catalog {catalog}: --method {spec.name} reads no catalogue (with --sessions, only "
+                          "same-shop and same-category do; ours rolls one up with --model MODEL_DIR)")
     methods = replace(methods or MethodConfig(), index=cfg)
     methods.validate()
-    preflight_artifact(out, INDEX_FORMAT, inputs=[("--sessions", sessions)])  # before minutes of fitting
+    inputs = [("--sessions", sessions)] + ([("--catalog", catalog)] if catalog is not None else [])
+    preflight_artifact(out, INDEX_FORMAT, inputs=inputs)  # before minutes of fitting
+    given = read_catalog(catalog) if catalog is not None else None
     train = read_sessions(sessions, time_unit=time_unit)
     _check_pairs(train[Col.INTERACTION].unique().to_list(), cfg, f"the training sessions {sessions}")
     gen = spec.build(methods, progress)
+    if given is not None:
+        assert isinstance(gen, SameGroupCandidates)  # spec.takes_catalog
+        gen.catalog = given
     t = time.perf_counter()
     gen.fit(train)
     fit_s = time.perf_counter() - t
-    built_from = {"sessions": {"path": str(sessions), "fingerprint": fingerprint_sessions(sessions),
-                               "time_unit": time_unit}}
+    built_from: dict[str, Any] = {"sessions": {"path": str(sessions), "fingerprint": fingerprint_sessions(sessions),
+                                               "time_unit": time_unit}}
+    if catalog is not None:
+        assert given is not None
+        built_from["catalog"] = {"from": "file", "path": str(catalog), "fingerprint": fingerprint_sessions(catalog),
+                                 "items": given.height}
     return write_index(out, gen, cfg, built_from, train[Col.ITEM].n_unique(), {"fit_s": fit_s}, writer)
 
 

@@ -19,13 +19,16 @@ from recs.candidates.baselines import (
     CoPurchaseCandidates,
     CoVisitationCandidates,
     ItemEmbeddingCandidates,
+    SameGroupCandidates,
 )
 from recs.candidates.blend import BlendCandidates
 from recs.candidates.embedding import EmbeddingCandidates
+from recs.columns import Col
 from recs.config import BLEND, METHOD_NAMES, CoocConfig, MethodConfig, TrainConfig, check_methods
 from recs.progress import NullProgress, Progress
 
 NO_INTERACTION, INTERACTION, PEER, LEARNED = "no-interaction", "interaction", "public peer", "learned blend"
+SAME_GROUP = "same group"  # no learning: the item's shop or category, by its members' carts and clicks
 OURS = "ours"
 
 
@@ -36,10 +39,12 @@ Builder = Callable[[MethodConfig, Progress], CandidateGenerator]
 class MethodSpec:
     name: str
     label: str
-    group: str  # NO_INTERACTION, INTERACTION or PEER (Table 1 sections)
+    group: str  # NO_INTERACTION, INTERACTION, PEER, SAME_GROUP or LEARNED (Table 1 sections)
     build: Builder
     # counts-based methods answer from co-occurrence counts and never read --score, --m or --ef-*
     searches_vectors: bool = True
+    # the method reads a catalogue (build-index --sessions TRAIN --catalog FILE) for the items' groups
+    takes_catalog: bool = False
 
 
 def unregularized(cfg: TrainConfig) -> TrainConfig:
@@ -87,6 +92,14 @@ def _co_visitation(cfg: MethodConfig, progress: Progress) -> CandidateGenerator:
     return CoVisitationCandidates(config=cfg.covisit)
 
 
+def _same_shop(cfg: MethodConfig, progress: Progress) -> CandidateGenerator:
+    return SameGroupCandidates(column=Col.SHOP, name="same-shop")
+
+
+def _same_category(cfg: MethodConfig, progress: Progress) -> CandidateGenerator:
+    return SameGroupCandidates(column=Col.CATEGORY, name="same-category")
+
+
 def _blend(cfg: MethodConfig, progress: Progress) -> CandidateGenerator:
     return BlendCandidates(methods=cfg, progress=progress)
 
@@ -107,6 +120,10 @@ METHODS: dict[str, MethodSpec] = {
                    build=_co_occurrence, searches_vectors=False),
         MethodSpec(name="co-visitation", label="Co-visitation (OTTO-style)", group=PEER, build=_co_visitation,
                    searches_vectors=False),
+        MethodSpec(name="same-shop", label="Same shop (the cart-page control)", group=SAME_GROUP, build=_same_shop,
+                   searches_vectors=False, takes_catalog=True),
+        MethodSpec(name="same-category", label="Same category", group=SAME_GROUP, build=_same_category,
+                   searches_vectors=False, takes_catalog=True),
         MethodSpec(name=BLEND, label="Blend: LambdaRank over the sources' union", group=LEARNED, build=_blend),
     )
 }

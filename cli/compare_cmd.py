@@ -88,6 +88,8 @@ def compare_cmd(sessions: tuple[Path, ...], k: int, methods: tuple[str, ...], se
       interaction     ours (interaction embeddings + reg.), ours-noreg, interaction-mf
                       (ALS, user x (item, interaction)), co-occurrence
       public peer     co-visitation (OTTO-style type-weighted, 24 h window)
+      same group      same-shop, same-category (the other items of the item's shop or category,
+                      by carts + purchases, then other events; the paper's cart-page control)
 
     Prints Table 1 (hit rate: Item-to-Item, Click-to-Cart, Cart-to-Cart, and time per method),
     Table 3 (our model, trigger x candidate interaction), Table 2 (cosine of our click and cart

@@ -97,7 +97,8 @@ def _method_config(train: TrainConfig, als_factors: int, blend: BlendConfig | No
               help="Catalogue (.parquet or .csv: item_id, shop_id and/or category, optional listed_at): every "
                    "item in it gets candidates and can be one; an item without a vector takes its shop's, "
                    "else its category's, else (as a query) the most frequent targets. Without it the "
-                   "training sessions' own shop_id / category serve, if they had them.")
+                   "training sessions' own shop_id / category serve, if they had them. With --sessions, "
+                   "for same-shop / same-category: the items' groups (new listings get their group's list).")
 @click.option("--rollup", type=click.Choice(list(ROLLUPS)), default=INDEX_DEFAULTS.rollup, show_default=True,
               help="How a shop or category gets its vector: mean = count-weighted mean of its known items', "
                    "trained = its own tokens (train-embeddings --entity shop_id), auto = trained when the "
@@ -127,6 +128,8 @@ def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: P
     Examples:
       recs build-index --model runs/model --out runs/index --pairs click:cart,cart:cart,click:click
       recs build-index --method co-visitation --sessions runs/train.parquet --out runs/covisit_index
+      recs build-index --method same-shop --sessions runs/train.parquet --out runs/shop_index \\
+        --pairs cart:purchase,click:purchase
       recs build-index --model runs/model --out runs/index --engine spark --spark-master 'local[4]' --shards 4
       recs build-index --model runs/model --out runs/index --config runs/tuned.toml
     """
@@ -137,8 +140,9 @@ def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: P
         raise ConfigError("give --model MODEL_DIR (a trained model) or --sessions TRAIN (train here), not both")
     if sessions is None and spec.name != OURS:
         raise ConfigError(f"--method {spec.name} is fitted on training sessions: give --sessions TRAIN")
-    if sessions is not None and catalog is not None:
-        raise ConfigError("--catalog rolls up the vectors of a trained model: give --model MODEL_DIR, not --sessions")
+    if sessions is not None and catalog is not None and not spec.takes_catalog:
+        raise ConfigError("--catalog rolls up the vectors of a trained model: give --model MODEL_DIR, not --sessions "
+                          "(with --sessions only same-shop and same-category read a catalogue)")
     cfg = IndexConfig(pairs=parse_pairs(pairs), k=k, m=m, ef_construction=ef_construction, ef_search=ef_search,
                       score=score, backoff=backoff, shrink=shrink, rollup=rollup, rollup_per_group=rollup_per_group,
                       threads=threads)
@@ -154,15 +158,17 @@ def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: P
         train = file.train(train, keep=given(METHOD_TRAIN_FIELDS))
         manifest = build_method_index(spec.name, sessions, out, cfg, _method_config(train, als_factors, blend_config(
             (spec.name,), sources, valid_share, valid_days)), progress,
-                                      time_unit, where)
+                                      time_unit, where, catalog)
     rows = [{"candidate_set": name, "items": s["items"], "rows": s["rows"], "mean_list_length": s["mean_list_length"]}
             for name, s in manifest["candidate_sets"].items()]
     how = f", score: {cfg.score}, backoff: {'on' if cfg.backoff else 'off'}" if spec.searches_vectors else ""
     if engine != ENGINE_DEFAULTS.engine:
         how += f", engine: {engine} on {manifest['engine']['master']}" + (f", {shards} shards" if shards > 1 else "")
     console.print(table(f"wrote {out} (method: {spec.name}{how}, k={cfg.k})", rows))
-    if "catalog" in manifest:
+    if "rollup" in manifest.get("catalog", {}):
         console.print(rollup_line(manifest))
+    elif "catalog" in manifest:
+        console.print(f"catalogue: {manifest['catalog']['path']} ({manifest['catalog']['items']:,} items)")
 
 
 def rollup_line(manifest: dict) -> str:

@@ -100,14 +100,16 @@ AB_RULES = ["user_hit_share", "discovery_hit_rate"]
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), required=True,
               help="Index of the treatment arms (ours, from build-index --model).")
 @click.option("--control-index", type=click.Path(path_type=Path), default=None,
-              help="Index the recent arm reads (an item-level method's, e.g. build-index --method embedding-reg) "
-                   "[default: --index].")
+              help="Index the recent arm and every MODULE@control arm read (an item-level method's: build-index "
+                   "--method embedding-reg for recent, --method same-shop for cart-page@control) [default: --index].")
 @click.option("--history", type=click.Path(path_type=Path), required=True,
               help="Events before the cut-off (e.g. the train file of recs split); needs user_id.")
 @click.option("--sessions", type=click.Path(path_type=Path), required=True,
               help="Test window (e.g. the test file of recs split); needs user_id.")
 @click.option("--arms", default=",".join(AB_ARMS), show_default=True, callback=comma_list,
-              help=f"Modules to compare (comma-separated; any of {', '.join(MODULES)}).")
+              help=f"Modules to compare (comma-separated; any of {', '.join(MODULES)}); MODULE@control runs "
+                   "MODULE on --control-index. The first arm on the control index (recent or an @control arm) "
+                   "is the reference of the differences.")
 @click.option("--targets", default=",".join(EvalConfig().targets), show_default=True, callback=comma_list,
               help="Interactions of the test window that count as purchase intent.")
 @recommend_options
@@ -125,11 +127,15 @@ def eval_recommend_cmd(index_dir: Path, control_index: Path | None, history: Pat
     (a multiset), share of users with a hit, the split into re-finding targets (the user had an event
     on the item before) and discovery targets (new to the user), list length and catalogue reach.
     Each hit rate has a 95% bootstrap interval (--bootstrap replicates, users resampled), and each
-    arm's difference to the control (recent) a paired one, with a verdict: ahead, behind or within noise.
+    arm's difference to the control (recent, or the first MODULE@control arm) a paired one, with a
+    verdict: ahead, behind or within noise.
 
     \b
-    Example:
+    Examples:
       recs eval-recommend --index runs/index --control-index runs/index-item \\
+        --history runs/train.parquet --sessions runs/test.parquet
+      # the paper's cart-page experiment: the same-shop control against ours, one module on each index
+      recs eval-recommend --index runs/index --control-index runs/index-shop --arms cart-page@control,cart-page \\
         --history runs/train.parquet --sessions runs/test.parquet
     """
     from recs.eval.recommend_ab import evaluate_arms

@@ -52,7 +52,7 @@ ROLLUP_AUTO, ROLLUP_MEAN, ROLLUP_TRAINED, ROLLUP_OFF = ROLLUPS
 # each is built, under these names.
 METHOD_NAMES: tuple[str, ...] = (
     "embedding", "embedding-reg", "mf", "co-purchase", "ours", "ours-noreg", "interaction-mf", "co-occurrence",
-    "co-visitation", "blend",
+    "co-visitation", "same-shop", "same-category", "blend",
 )
 BLEND = "blend"  # the learned second stage over the other methods (recs.candidates.blend)
 # the sources a blend combines by default: ours, the item-level embedding, co-visitation and ALS (README, "Blend")

@@ -1,7 +1,12 @@
 """``recs eval-recommend``: the paper's online A/B test (sec. 5.4) replayed offline.
 
 Each arm is a module of ``recs.recommend`` (the control ``recent`` on an item-level index, the
-treatments ``click``, ``cart`` and ``both`` on ours). For every user with history before the cut-off
+treatments ``click``, ``cart`` and ``both`` on ours). An arm ``MODULE@control`` runs MODULE on the
+control index instead: ``cart-page@control`` on a ``build-index --method same-shop`` index against
+``cart-page`` on ours is the paper's cart-page experiment (sec. 5.4: "items that come from the same
+shop as the last item added to the shopping cart" against the carted item's ``purchase`` candidates),
+one command. The first arm on the control index (``recent`` or an ``@control`` arm) is the reference
+of the paired differences. For every user with history before the cut-off
 (the training file) and carts or purchases in the test window (the test file), each arm builds the
 user's list from the history only; the user's targets are the multiset of items carted or purchased
 in the test window, and a target is a hit when its item is in the list. Per arm:
@@ -38,7 +43,6 @@ from recs.config import (
     MODULES,
     EvalConfig,
     RecommendConfig,
-    check_choice,
     check_seed,
     config_dict,
 )
@@ -54,6 +58,18 @@ from recs.sessions.times import DEFAULT_TIME_UNIT
 
 _ORDER = "_order"  # history events all come before the test window
 CONTROL = "recent"
+ON_CONTROL = "@control"  # an arm ``MODULE@control``: MODULE on the control index
+
+
+def arm_module(arm: str) -> tuple[str, bool]:
+    """An arm's module, and whether it reads the control index: ``recent`` (the paper's control) and
+    ``MODULE@control`` do, any other module reads the treatment index. A ConfigError for a name that
+    is no module."""
+    module = arm.removesuffix(ON_CONTROL)
+    if module not in MODULES:
+        raise ConfigError(f"--arms {arm!r}: an arm is a module ({', '.join(MODULES)}), or MODULE{ON_CONTROL} to run "
+                          "it on --control-index")
+    return module, module == CONTROL or arm.endswith(ON_CONTROL)
 
 
 def evaluate_arms(
@@ -72,17 +88,26 @@ def evaluate_arms(
 ) -> dict[str, Any]:
     """Score every arm on the users of ``history`` with targets in ``test``; return the report.
 
-    ``control_index``: the index the ``recent`` arm reads (an item-level method's, e.g. built with
-    ``recs build-index --method embedding-reg``); default ``index_dir``. ``replicates`` (0 = off),
-    ``confidence`` and ``seed``: the bootstrap intervals, users resampled (``recs.eval.intervals``)."""
+    ``control_index``: the index the ``recent`` arm and every ``MODULE@control`` arm read (for
+    ``recent`` an item-level method's, e.g. built with ``recs build-index --method embedding-reg``; for
+    ``cart-page@control`` a ``same-shop`` one); default ``index_dir``, and an ``@control`` arm needs it.
+    ``replicates`` (0 = off), ``confidence`` and ``seed``: the bootstrap intervals, users resampled
+    (``recs.eval.intervals``)."""
     cfg = cfg or RecommendConfig()
     cfg.validate()
     EvalConfig(bootstrap=replicates, confidence=confidence).validate()
     check_seed(seed)
     if not arms:
         raise ConfigError("--arms names no arm")
+    modules = {arm: arm_module(arm) for arm in arms}
+    repeated = sorted({a for a in arms if arms.count(a) > 1})
+    if repeated:
+        raise ConfigError(f"--arms: {', '.join(repeated)} given more than once")
     for arm in arms:
-        check_choice("--arms", arm, MODULES)
+        if arm.endswith(ON_CONTROL) and control_index is None:
+            raise ConfigError(f"--arms {arm} runs {modules[arm][0]} on the control index: give --control-index "
+                              f"(e.g. an index of build-index --method same-shop)")
+    reference = next((a for a in arms if modules[a][1]), CONTROL)  # of the paired differences
     if not targets:
         raise ConfigError("--targets names no interaction")
     progress = progress or NullProgress()
@@ -114,9 +139,11 @@ def evaluate_arms(
             recs_by_index[str(path)] = Recommender.open(path, cfg)
         return recs_by_index[str(path)]
 
+    def arm_index(arm: str) -> str | Path:
+        return control_index if (modules[arm][1] and control_index is not None) else index_dir
+
     for arm in arms:  # every arm's sets exist, before any arm is scored
-        arm_index = control_index if (arm == CONTROL and control_index is not None) else index_dir
-        recommender(arm_index)._rules(replace(cfg, module=arm))
+        recommender(arm_index(arm))._rules(replace(cfg, module=modules[arm][0]))
     control = recommender(control_index if control_index is not None else index_dir)
     method = control.store.manifest.get("method", {}).get("name")
     if CONTROL in arms and method in METHOD_NAMES and method_spec(method).group == INTERACTION:
@@ -126,13 +153,14 @@ def evaluate_arms(
     rows = []
     sums: dict[str, pl.DataFrame] = {}  # arm -> per-user hits and targets, for the intervals
     for arm in arms:
-        path = control_index if (arm == CONTROL and control_index is not None) else index_dir
+        path = arm_index(arm)
         rec = recommender(path)
         with progress.stage(f"arm {arm}", total=len(users), unit="user") as bar:
-            counts, sums[arm] = _score_arm(rec, replace(cfg, module=arm), hist, tgt, users, catalogue, bar)
+            counts, sums[arm] = _score_arm(rec, replace(cfg, module=modules[arm][0]), hist, tgt, users, catalogue,
+                                           bar)
             rows.append({"arm": arm, "index": str(path), **counts})
     # every arm is scored on the same users and targets: one set of replicate weights pairs them
-    result = bootstrap(sums, (CONTROL,), replicates, confidence, seed, unit=Col.USER)
+    result = bootstrap(sums, (reference,), replicates, confidence, seed, unit=Col.USER)
     rows = [_with_interval(row, result["rates"][row["arm"]]) for row in rows]
     differences = [{"arm": d["method"], **{k: v for k, v in d.items() if k != "method"}}
                    for d in result["differences"]]

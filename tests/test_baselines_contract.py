@@ -17,6 +17,7 @@ from recs.candidates.baselines import (
     CoVisitationCandidates,
     ItemEmbeddingCandidates,
     OptionalDependencyError,
+    SameGroupCandidates,
 )
 from recs.candidates.baselines.sparse import popularity_codes, sparse_knn, topk_rows
 from recs.config import CoocConfig, IndexConfig, TrainConfig
@@ -73,6 +74,18 @@ class TestCoVisitation(GeneratorContract):
     @classmethod
     def make_generator(cls):
         return CoVisitationCandidates()
+
+
+class TestSameShop(GeneratorContract):  # the planted log has shop_id and category (tests/test_same_group.py)
+    @classmethod
+    def make_generator(cls):
+        return SameGroupCandidates()
+
+
+class TestSameCategory(GeneratorContract):
+    @classmethod
+    def make_generator(cls):
+        return SameGroupCandidates(column="category", name="same-category")
 
 
 # --- hand-computed answers ------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 | ``mf``            | implicit ALS on user x item and user x (item, interaction)        |
 | ``counts``        | co-purchase cosine; (item, interaction) session co-occurrence     |
 | ``covisit``       | OTTO-style type-weighted co-visitation                            |
+| ``same_group``    | same shop / same category (the paper's cart-page control)         |
 """
 
 from recs.candidates.baselines.common import ITEM_ONLY, OptionalDependencyError
@@ -13,6 +14,7 @@ from recs.candidates.baselines.counts import CooccurrenceCandidates, CoPurchaseC
 from recs.candidates.baselines.covisit import CoVisitationCandidates, CoVisitConfig
 from recs.candidates.baselines.item_embedding import ItemEmbeddingCandidates
 from recs.candidates.baselines.mf import ALSCandidates, ALSConfig
+from recs.candidates.baselines.same_group import SameGroupCandidates
 
 __all__ = [
     "ITEM_ONLY",
@@ -24,4 +26,5 @@ __all__ = [
     "CooccurrenceCandidates",
     "ItemEmbeddingCandidates",
     "OptionalDependencyError",
+    "SameGroupCandidates",
 ]
