@@ -187,9 +187,27 @@ def build_index(
     _check_pairs(gen.interactions(), cfg, "the model")
     built_from: dict[str, Any] = {"model": {"path": str(model_dir), "fingerprint": fingerprint_json(model.manifest)}}
     rolled = _rollup(model, cfg, catalog, on_spark=writer is not None)
+    trained = model.manifest.get("counts", {}).get("items")
+    listable = trained
     if rolled is not None:
         gen.rollup, built_from["catalog"] = rolled
-    return write_index(out, gen, cfg, built_from, model.manifest.get("counts", {}).get("items"), writer=writer)
+        known = model.items[Col.ITEM] if model.items is not None else model.vocab[Col.ITEM]
+        listable = _listable_items(trained, known, rolled[0].catalog[Col.ITEM])
+    return write_index(out, gen, cfg, built_from, trained, writer=writer, catalogue_items=listable)
+
+
+def _listable_items(trained: int | None, known: pl.Series, listed: pl.Series) -> int | None:
+    """How many items an index can list: the ``trained`` training items (``known``: their ids, as far
+    as they are recorded) plus the catalogue's ``listed`` items that are not among them.
+
+    The denominator of catalogue reach. A roll-up or a same-shop catalogue makes never-seen listings
+    candidates, so counting them against the training items alone gave "shares" of 1.5 and more."""
+    if trained is None:
+        return None
+    known = known.unique()
+    if listed.dtype != known.dtype:  # ids of the other kind are compared as text, as everywhere in recs
+        known, listed = known.cast(pl.String), listed.cast(pl.String)
+    return trained + int((~listed.unique().is_in(known.implode())).sum())
 
 
 def training_rollup(model: EmbeddingModel, cfg: IndexConfig) -> RollUp | None:
@@ -282,11 +300,13 @@ def build_method_index(
     fit_s = time.perf_counter() - t
     built_from: dict[str, Any] = {"sessions": {"path": str(sessions), "fingerprint": fingerprint_sessions(sessions),
                                                "time_unit": time_unit}}
+    trained = listable = train[Col.ITEM].n_unique()
     if catalog is not None:
         assert given is not None
         built_from["catalog"] = {"from": "file", "path": str(catalog), "fingerprint": fingerprint_sessions(catalog),
                                  "items": given.height}
-    return write_index(out, gen, cfg, built_from, train[Col.ITEM].n_unique(), {"fit_s": fit_s}, writer)
+        listable = _listable_items(trained, train[Col.ITEM], given[Col.ITEM])
+    return write_index(out, gen, cfg, built_from, trained, {"fit_s": fit_s}, writer, catalogue_items=listable)
 
 
 def write_index(
@@ -297,9 +317,13 @@ def write_index(
     training_catalogue_items: int | None,
     timings: dict[str, float] | None = None,
     writer: SetWriter | None = None,
+    catalogue_items: int | None = None,
 ) -> dict[str, Any]:
     """Write a fitted generator's candidate sets for ``cfg.pairs`` (and, for our model, its faiss
     indexes) into ``out`` atomically; return the manifest.
+
+    ``catalogue_items``: the items the index can list (the training items plus a catalogue's listings
+    they lack; default ``training_catalogue_items``), recorded as catalogue reach's denominator.
 
     ``built_from`` is the manifest field naming the input, ``{"model": ...}`` or ``{"sessions": ...}``,
     with its fingerprint. The caller has run ``preflight_artifact`` and ``_check_pairs``. ``writer``
@@ -340,6 +364,7 @@ def write_index(
             method={"name": gen.name, "config": gen.settings(), **({"files": extra} if extra else {})},
             **built_from,
             training_catalogue_items=training_catalogue_items,
+            catalogue_items=catalogue_items if catalogue_items is not None else training_catalogue_items,
             indexes=indexes,
             candidate_sets=sets,
             timings=timings,

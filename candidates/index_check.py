@@ -15,9 +15,10 @@ Rules:
   ``candidates/<name>/part-00000.parquet`` .. ``part-<n-1>.parquet``) resolve inside the directory
   (no symlink out) and, when the manifest has a ``files`` record, are listed in it; ``indexes``, when
   present, an object keyed by such names (empty for a method without a faiss index);
-  ``training_catalogue_items`` null or an integer >= 0; ``model`` (an index of our trained model) and
-  ``sessions`` (a method fitted on training sessions), when present, objects whose ``path`` is a
-  string; ``method``, when present, an object whose ``name`` is a method name and ``config`` an object.
+  ``training_catalogue_items`` and ``catalogue_items`` null or an integer >= 0; ``model`` (an index of
+  our trained model) and ``sessions`` (a method fitted on training sessions), when present, objects
+  whose ``path`` is a string; ``method``, when present, an object whose ``name`` is a method name and
+  ``config`` an object.
 * ``candidates/<name>.parquet``, and each part of a partitioned set: columns item_id and
   candidate_item_id, both integers or both strings, rank an integer, score a float; the parts of one
   set have one schema, and all of them exist (a lazy reader would otherwise fail in mid-scan).
@@ -117,9 +118,10 @@ def check_index_manifest(index_dir: str | Path, manifest: dict[str, Any]) -> Non
     indexes = manifest.get("indexes", {})
     if not isinstance(indexes, dict) or not all(is_safe_name(t) for t in indexes):
         raise fail("indexes", f"must be an object keyed by interaction names ({NAME_RULE}), got {indexes!r}")
-    items = manifest.get("training_catalogue_items")
-    if items is not None and not (isinstance(items, int) and not isinstance(items, bool) and items >= 0):
-        raise fail("training_catalogue_items", f"must be null or an integer >= 0, got {items!r}")
+    for key in ("training_catalogue_items", "catalogue_items"):
+        items = manifest.get(key)
+        if items is not None and not (isinstance(items, int) and not isinstance(items, bool) and items >= 0):
+            raise fail(key, f"must be null or an integer >= 0, got {items!r}")
     for source_field in ("model", "sessions"):
         source = manifest.get(source_field, {})
         if not isinstance(source, dict) or not isinstance(source.get("path", ""), str):

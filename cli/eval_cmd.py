@@ -61,7 +61,9 @@ def eval_cmd(index_dir: Path, sessions: Path, targets: tuple[str, ...], triggers
     their candidate lists. Hit rate = hits / targets with a trigger. Every count is split into
     re-finding targets (the item already occurred earlier in the session, or for the same user_id)
     and discovery targets (new to the user). Coverage: share of items with a source event in the
-    test sessions that have candidates, and the mean list length. Each hit rate has a 95% bootstrap
+    test sessions that have candidates, and the mean list length. Catalogue reach: share of the
+    catalogue the index can list (the training items plus the new listings of a build-index --catalog)
+    that is a candidate in some list. Each hit rate has a 95% bootstrap
     interval (--bootstrap replicates, whole sessions resampled: a session's targets share triggers).
 
     \b
@@ -76,7 +78,8 @@ def eval_cmd(index_dir: Path, sessions: Path, targets: tuple[str, ...], triggers
     report = evaluate_index(index_dir, sessions, cfg, list(names) or None, time_unit=time_unit,
                             any_trigger=any_trigger, train_path=train_path, seed=seed)
     which = " (any event)" if any_trigger else ""
-    title = (f"purchase-intent hit rate, k={report['k']}, score={report['score']}, triggers={triggers}{which}, "
+    score = f"score={report['score']}, " if report["score"] is not None else ""  # a baseline has none
+    title = (f"purchase-intent hit rate, k={report['k']}, {score}triggers={triggers}{which}, "
              f"targets={','.join(cfg.targets)}")
     fields, rules = (FIELDS, RULES) if train_path is None else (FIELDS + COLD_FIELDS, RULES + COLD_RULES)
     rows, headers = report["results"], HEADERS

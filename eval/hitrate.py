@@ -276,7 +276,9 @@ def split_counts(table: pl.DataFrame) -> dict[str, Any]:
 def coverage(
     test: pl.DataFrame, candidates: pl.DataFrame | pl.LazyFrame, source: str, catalogue_items: int | None = None
 ) -> dict[str, Any]:
-    """Paper 5.3.3: how many active source items get candidates, how many, and catalogue reach."""
+    """Paper 5.3.3: how many active source items get candidates, how many, and catalogue reach: the
+    distinct candidates over ``catalogue_items``, the items the index can list (its training items plus
+    a catalogue's listings they lack), so it stays a share when a roll-up lists never-seen items."""
     active = test.filter(pl.col(Col.INTERACTION) == source).select(Col.ITEM).unique()
     # Lazy: the lazy engine counts in bounded memory, where the eager group_by and n_unique over the
     # items x k rows of a candidate table took about 30 bytes a row (440 MB at 15M rows).

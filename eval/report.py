@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 
 from recs.candidates.build import load_candidates, load_index_manifest
+from recs.candidates.registry import METHODS, OURS
 from recs.columns import Col
 from recs.config import EvalConfig, config_dict
 from recs.eval.cold import cold_counts
@@ -17,6 +18,19 @@ from recs.eval.intervals import DEFAULT_SEED, bootstrap, unit_sums
 from recs.eval.novelty import event_refinding
 from recs.sessions.io import read_sessions
 from recs.sessions.times import DEFAULT_TIME_UNIT
+
+
+def index_score(manifest: dict[str, Any]) -> str | None:
+    """The score setting an index's lists were ranked by, as its manifest records it, or None for a
+    method that never reads one (counts-based baselines: co-visitation, co-purchase, same-shop ...).
+
+    Every manifest's ``config`` holds ``IndexConfig``'s ``score`` default, used or not; a report that
+    printed it for co-visitation would credit a baseline with a setting it does not have. An index
+    written before methods were recorded is our model's."""
+    spec = METHODS.get(manifest.get("method", {}).get("name", OURS))
+    if spec is None or not spec.searches_vectors:
+        return None
+    return manifest["config"].get("score")
 
 
 def evaluate_sets(
@@ -103,7 +117,10 @@ def evaluate_index(
             notes.append(note)
     sets = {n: (ANY if any_trigger else available[n]["source"], frame) for n, frame in frames.items()}
     scored = any_trigger_view(test) if any_trigger else test
-    rows = evaluate_sets(scored, sets, cfg, manifest.get("training_catalogue_items"), known, seed)
+    # catalogue reach's denominator: the items the index can list (training items plus a catalogue's new
+    # listings); an index written before it was recorded knew the training items only
+    catalogue = manifest.get("catalogue_items", manifest.get("training_catalogue_items"))
+    rows = evaluate_sets(scored, sets, cfg, catalogue, known, seed)
     return {
         "index": str(index_dir),
         "sessions": str(sessions_path),
@@ -113,7 +130,7 @@ def evaluate_index(
         "train": str(train_path) if train_path is not None else None,
         "method": method,
         "k": manifest["config"]["k"],
-        "score": manifest["config"]["score"],
+        "score": index_score(manifest),
         "results": rows,
         "notes": notes,
     }
