@@ -21,10 +21,10 @@ import pyarrow.parquet as pq
 from recs.atomic import writing
 from recs.columns import Col
 from recs.config import RecommendConfig, config_dict
-from recs.errors import ConfigError, InputError
+from recs.errors import ConfigError, InputError, SchemaError
 from recs.progress import NullProgress, Progress
 from recs.recommend.recommender import Recommender
-from recs.sessions.io import read_sessions
+from recs.sessions.io import input_columns, read_sessions
 from recs.sessions.times import DEFAULT_TIME_UNIT
 
 
@@ -42,6 +42,15 @@ def key_blocks(events: pl.DataFrame, key: str, size: int) -> Iterator[tuple[pl.S
     for lo in range(0, starts.height, size):
         hi = min(lo + size, starts.height)
         yield starts[key].slice(lo, hi - lo), events.slice(first[lo], first[hi] - first[lo])
+
+
+def check_key_column(path: str | Path) -> None:
+    """Lists are keyed by ``user_id``, else ``session_id``: a history with neither is refused naming
+    both (``read_sessions`` alone would name ``session_id`` only, as if ``user_id`` could not serve)."""
+    columns = input_columns(path)
+    if Col.USER not in columns and Col.SESSION not in columns:
+        raise SchemaError(f"{path}: needs a column {Col.USER!r} (lists per user) or {Col.SESSION!r} (lists per "
+                          f"session); it has neither; columns found: {', '.join(columns) or 'none'}")
 
 
 def check_key(events: pl.DataFrame, key: str, path: str | Path) -> None:
@@ -75,6 +84,7 @@ def recommend_file(
     progress = progress or NullProgress()
     t0 = time.perf_counter()
     rec = Recommender.open(index_dir, cfg)
+    check_key_column(history)
     events = read_sessions(history, time_unit=time_unit)
     key = history_key(events)
     check_key(events, key, history)

@@ -354,6 +354,28 @@ def read_sessions(path: str | Path, time_unit: str = times.DEFAULT_TIME_UNIT) ->
     return _sorted(_read_parts(src, time_unit))
 
 
+def input_columns(path: str | Path) -> list[str]:
+    """The column names of a sessions input, from its footers or CSV header alone (no rows read), each
+    once: every part's own columns and its partition directories' keys. For a check that must name
+    more than ``read_sessions`` would (a history needs ``user_id`` or ``session_id``); an input that
+    cannot be read this way is left to ``read_sessions`` to name."""
+    src = session_files(path)
+    if src.single:
+        check_input_file(src.files[0], "a sessions file (.parquet or .csv)")
+    names: dict[str, None] = {}
+    for f in src.files:
+        if src.single and _kind(f) == "csv":
+            try:
+                header = pl.scan_csv(f, separator=csv_separator(f), infer_schema=False).collect_schema()
+            except (pl.exceptions.PolarsError, OSError) as e:
+                raise _cannot_read(f, "csv", e) from None
+            names.update(dict.fromkeys(header.names()))
+        else:
+            names.update(dict.fromkeys(_parquet_schema(f)))
+        names.update(dict.fromkeys(src.partitions(f)))
+    return list(names)
+
+
 def sessions_output_kind(path: str | Path, option: str = "--out") -> str:
     """``parquet`` or ``csv`` for an output path, or a ConfigError naming the option, checked before any work."""
     kind = _READERS.get(Path(path).suffix.lower())

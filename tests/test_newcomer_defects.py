@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from helpers import planted_split, run_cli
+from helpers import one_line_error, planted_split, run_cli
 
 
 def strict_json(text: str) -> object:
@@ -103,3 +103,17 @@ def test_catalogue_reach_of_a_rolled_up_index_is_a_share(cold):
         assert row["catalogue_reach"] == pytest.approx(len(reached) / len(listable))
         assert 0 < row["catalogue_reach"] <= 1
     assert "catalogue the index can list" in " ".join(run_cli("eval-hitrate", "--help").output.split())
+
+
+# ---- 8: a history without user_id and session_id is refused naming both ------------------------
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_recommend_history_without_either_key_names_both(planted, tmp_path, suffix):
+    history = tmp_path / f"h.{suffix}"
+    frame = pl.read_parquet(planted / "train.parquet").drop("session_id", "user_id", strict=False)
+    frame.write_parquet(history) if suffix == "parquet" else frame.write_csv(history)
+    r = run_cli("recommend", "--index", planted / "covisit", "--history", history, "--out", tmp_path / "r.parquet",
+                "--quiet")
+    line = one_line_error(r)
+    assert "'user_id'" in line and "'session_id'" in line, line
+    assert not (tmp_path / "r.parquet").exists()
