@@ -99,6 +99,15 @@ class CandidateStore:
         found = known & (self.ids[pos] == query)
         return np.where(found, pos, -1).astype(np.int64)
 
+    def typed_id(self, text: str) -> int | str | None:
+        """``text`` (an id as a URL path gives it) as this index's ids are typed: itself for text ids,
+        the integer for a canonical one (``"42"``) in an integer index, else None: no item of this index
+        can have it. So an answer names an item in one JSON type, whether the index knows it or not."""
+        if self.text_ids:
+            return text
+        value, known = _int_or_missing([text])
+        return int(value[0]) if known[0] else None
+
     def code_frame(self, items: pl.Series) -> pl.Series:
         """Codes of a polars column of ids (the batch path); null for unknown ids. Integers against an
         integer index: ``codes`` (searchsorted); text on either side: a join against the id table,

@@ -8,7 +8,9 @@ without locks.
 Routes
   ``POST /recommend``                    a history and a module -> one merged list (recs.serve.validate),
                                          as columns (the default) or rows (recs.serve.render)
-  ``GET  /items/{item_id}/candidates``   one item's list in one candidate set (``?set=...&k=200``)
+  ``GET  /items/{item_id}/candidates``   one item's list in one candidate set (``?set=...&k=200``); the
+                                         answer's item_id has the index's id type, known item or not
+                                         (an integer index refuses a text id with 422)
   ``GET  /health``                       the index served (path, method, sets, items, format), uptime and
                                          the worker's pid
 
@@ -111,7 +113,11 @@ def create_app(recommender: Recommender, limits: ServeConfig | None = None) -> S
         name, k = candidates_query(dict(request.query_params), recommender.set_names, limits)
         raw = request.path_params["item_id"]
         code = int(store.codes([raw])[0])
-        item = store.ids[code].item() if code >= 0 else raw
+        # the id answered in the index's one type, known or not ("42" asked of an integer index: 42)
+        item = store.ids[code].item() if code >= 0 else store.typed_id(raw)
+        if item is None:
+            raise BadRequest(422, f"item_id: {raw!r} cannot be an item of this index: its ids are integers "
+                                  "(0, or digits without a leading zero, below 2**63)")
         frame = recommender.candidates(raw, name, k)
         out: dict[str, Any] = {Col.ITEM: item, "set": name, "k": k, "items": candidate_rows(frame)}
         if code < 0:

@@ -117,3 +117,25 @@ def test_recommend_history_without_either_key_names_both(planted, tmp_path, suff
     line = one_line_error(r)
     assert "'user_id'" in line and "'session_id'" in line, line
     assert not (tmp_path / "r.parquet").exists()
+
+
+# ---- 7: GET /items/ID/candidates answers the item id in the index's one type ---------------------
+
+def test_item_route_answers_ids_of_the_index_type_known_or_not(tmp_path):
+    testclient = pytest.importorskip("starlette.testclient")
+    from recs.recommend.recommender import Recommender
+    from recs.serve.app import create_app
+
+    from hand_index import hand_index
+
+    integers = hand_index(tmp_path / "int", {"click_to_cart": {1: [10, 11]}})
+    c = testclient.TestClient(create_app(Recommender.open(integers)))
+    known, unknown = (c.get(f"/items/{i}/candidates?set=click_to_cart").json() for i in (1, 42))
+    assert known["item_id"] == 1 and unknown["item_id"] == 42  # numbers both: the index's ids are integers
+    assert unknown["items"] == [] and "42" in unknown["note"]
+    for text in ("abc", "007", "-1", "99999999999999999999"):  # can be no item of an integer index
+        r = c.get(f"/items/{text}/candidates?set=click_to_cart")
+        assert r.status_code == 422 and text in r.json()["error"] and "integer" in r.json()["error"], r.text
+    texts = hand_index(tmp_path / "text", {"click_to_cart": {"a": ["b"]}})
+    c = testclient.TestClient(create_app(Recommender.open(texts)))
+    assert [c.get(f"/items/{i}/candidates?set=click_to_cart").json()["item_id"] for i in ("a", "42")] == ["a", "42"]
