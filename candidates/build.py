@@ -67,6 +67,7 @@ from recs.candidates.index_check import (
 )
 from recs.candidates.registry import OURS, MethodConfig, method_spec
 from recs.candidates.rollup import RollUp
+from recs.checks import check_interactions
 from recs.columns import Col
 from recs.config import (
     ENGINES,
@@ -134,12 +135,7 @@ def _check_pairs(present: Iterable[str], cfg: IndexConfig, where: str) -> None:
     checked before a method is fitted or the index directory started; ``where`` names the source."""
     present = set(present)
     for source, target in cfg.pairs:
-        for name in (source, target):
-            if name not in present:
-                raise ConfigError(
-                    f"--pairs {source}:{target}: interaction {name!r} is not in {where} "
-                    f"(interactions present: {', '.join(sorted(present))})"
-                )
+        check_interactions(f"--pairs {source}:{target}", (source, target), present, where, canonical=False)
 
 
 def _checked(cfg: IndexConfig | None) -> IndexConfig:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterable
 from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from recs.columns import Interaction
 from recs.errors import ConfigError
 
 
@@ -53,6 +55,30 @@ def check_seed(seed: int, option: str = "--seed") -> None:
 def check_threads(threads: int, option: str) -> None:
     """At least one thread (faiss takes 0 and -1 silently), at most MAX_THREADS."""
     check_range(option, threads, 1, MAX_THREADS)
+
+
+def check_interactions(option: str, names: Iterable[str], present: Iterable[str], where: str,
+                       canonical: bool = True) -> None:
+    """Raise a ConfigError when an interaction ``option`` names is unknown, naming it and the known ones.
+
+    Known: those ``present`` in ``where`` (the sessions an option applies to) and, with ``canonical``,
+    click, favorite, cart and purchase, which a log may simply lack (a log without purchases scores
+    none). A typo (``purchse``) or a name ``prepare`` maps to another (``buy`` is purchase) would
+    otherwise count nothing, silently. ``--pairs`` (``canonical=False``: a pair needs its data) and
+    every ``--targets`` go through here, so a name is refused alike wherever it is given."""
+    present = set(present)
+    if not canonical:
+        for name in names:
+            if name not in present:
+                raise ConfigError(f"{option}: interaction {name!r} is not in {where} "
+                                  f"(interactions present: {', '.join(sorted(present))})")
+        return
+    known = present | set(Interaction.CANONICAL)
+    unknown = [n for n in dict.fromkeys(names) if n not in known]
+    if unknown:
+        raise ConfigError(f"{option}: unknown interaction{'s' if len(unknown) > 1 else ''} "
+                          f"{', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))} (the canonical ones "
+                          f"and those in {where})")
 
 
 def check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:

@@ -38,6 +38,7 @@ from recs.candidates.base import CandidateGenerator
 from recs.candidates.blend import BlendCandidates
 from recs.candidates.embedding import EmbeddingCandidates
 from recs.candidates.registry import INTERACTION, METHODS, NO_INTERACTION, OURS, PEER
+from recs.checks import check_interactions
 from recs.columns import Col, Interaction
 from recs.config import BLEND, CompareConfig, config_dict
 from recs.embeddings.similarity import category_similarity, item_categories
@@ -141,6 +142,8 @@ def compare(
     """
     cfg = (cfg or CompareConfig()).resolved()
     cfg.validate()
+    # a typo'd target would score zero targets after minutes of fitting every method
+    check_interactions("--targets", cfg.eval.targets, test[Col.INTERACTION].unique(), "the test sessions")
     progress = progress or NullProgress()
     methods = cfg.method_config()
     catalogue = train[Col.ITEM].n_unique()

@@ -36,6 +36,7 @@ from typing import Any
 import polars as pl
 
 from recs.candidates.registry import INTERACTION, method_spec
+from recs.checks import check_interactions
 from recs.columns import Col
 from recs.config import (
     AB_ARMS,
@@ -114,6 +115,7 @@ def evaluate_arms(
     t0 = time.perf_counter()
     hist = read_sessions(history, time_unit=time_unit)
     tst = read_sessions(test, time_unit=time_unit)
+    check_interactions("--targets", targets, tst[Col.INTERACTION].unique(), f"the test window {test}")
     for path, frame in ((history, hist), (test, tst)):
         if Col.USER not in frame.columns:
             raise InputError(f"{path}: has no {Col.USER!r} column; eval-recommend follows users from their "

@@ -9,6 +9,7 @@ import polars as pl
 
 from recs.candidates.build import load_candidates, load_index_manifest
 from recs.candidates.registry import METHODS, OURS
+from recs.checks import check_interactions
 from recs.columns import Col
 from recs.config import EvalConfig, config_dict
 from recs.eval.cold import cold_counts
@@ -99,6 +100,7 @@ def evaluate_index(
     cfg.validate()
     manifest = load_index_manifest(index_dir)
     test = read_sessions(sessions_path, time_unit=time_unit)
+    check_interactions("--targets", cfg.targets, test[Col.INTERACTION].unique(), f"the test sessions {sessions_path}")
     known = read_sessions(train_path, time_unit=time_unit)[Col.ITEM].unique() if train_path is not None else None
     available = manifest["candidate_sets"]
     chosen = names or list(available)

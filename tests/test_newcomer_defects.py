@@ -10,6 +10,7 @@ Small data only: one 5,000-event planted log, split, shared by the module.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import polars as pl
@@ -139,3 +140,34 @@ def test_item_route_answers_ids_of_the_index_type_known_or_not(tmp_path):
     texts = hand_index(tmp_path / "text", {"click_to_cart": {"a": ["b"]}})
     c = testclient.TestClient(create_app(Recommender.open(texts)))
     assert [c.get(f"/items/{i}/candidates?set=click_to_cart").json()["item_id"] for i in ("a", "42")] == ["a", "42"]
+
+
+# ---- 4: an interaction an option names that no data has is refused, with the known ones ---------
+
+KNOWN = "cart, click, favorite, purchase"
+
+
+@pytest.mark.parametrize("targets, unknown", [("buy", "'buy'"), ("cart,purchse", "'purchse'"),
+                                              ("buy,cart,purchse", "'buy', 'purchse'")])
+def test_unknown_targets_are_refused_wherever_they_are_named(planted, tmp_path, targets, unknown):
+    d = planted
+    runs = {
+        "eval-hitrate": ["eval-hitrate", "--index", d / "covisit", "--sessions", d / "test.parquet",
+                         "--json", tmp_path / "e.json"],
+        "compare": ["compare", d / "train.parquet", d / "test.parquet", "--methods", "co-visitation", "--quiet",
+                    "--json", tmp_path / "c.json"],
+        "eval-recommend": ["eval-recommend", "--index", d / "covisit", "--history", d / "train.parquet",
+                           "--sessions", d / "test.parquet", "--arms", "click,cart", "--quiet",
+                           "--json", tmp_path / "r.json"],
+    }
+    for name, args in runs.items():
+        line = one_line_error(run_cli(*args, "--targets", targets))
+        assert re.search(f"--targets: unknown interactions? {unknown}; known: {KNOWN} ", line), (name, line)
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_canonical_target_absent_from_the_data_is_still_scored(planted):
+    # favorite is canonical: a log without it scores zero of them rather than refusing the name
+    r = run_cli("eval-hitrate", "--index", planted / "covisit", "--sessions", planted / "test.parquet",
+                "--targets", "cart,favorite", "--bootstrap", 0)
+    assert r.exit_code == 0, r.output
