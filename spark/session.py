@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import warnings
@@ -100,6 +101,38 @@ def resolve_master(master: str | None) -> str:
     return master or os.environ.get(MASTER_ENV) or DEFAULT_MASTER
 
 
+STANDALONE = "spark://"
+STANDALONE_PORT = 7077  # a standalone master's port when the URL gives none
+REACH_TIMEOUT_S = 3.0  # per master address: a master that answers does so in milliseconds
+
+
+def check_reachable(master: str, timeout: float = REACH_TIMEOUT_S) -> None:
+    """Raise a ConfigError naming the cause when no master of a standalone URL (``spark://h:p``, or
+    ``spark://h1:p1,h2:p2`` for standby masters) accepts a TCP connection within ``timeout`` seconds.
+
+    Spark itself retries an unreachable master for over a minute, then fails with a gateway error
+    whose cause ("All masters are unresponsive") is only in a log line; a socket connect names a
+    wrong host, a closed port or a firewall in seconds. Other masters (local, yarn, k8s://) are
+    left to Spark: their addresses come from configuration this process does not read."""
+    if not master.startswith(STANDALONE):
+        return
+    causes = []
+    for address in master[len(STANDALONE):].split(","):
+        host, _, port = address.strip().rpartition(":") if ":" in address else (address.strip(), "", "")
+        host = host.strip("[]")  # an IPv6 literal: spark://[::1]:7077
+        if not host or (port and not port.isdigit()):
+            raise ConfigError(f"Spark master {master}: {address!r} is not HOST:PORT")
+        try:
+            with socket.create_connection((host, int(port) if port else STANDALONE_PORT), timeout=timeout):
+                return  # one master answers: Spark finds the active one among them
+        except TimeoutError:
+            causes.append(f"{address}: no answer within {timeout:g} s")
+        except OSError as e:  # refused, no such host, no route
+            causes.append(f"{address}: {e.strerror or e}")
+    raise ConfigError(f"could not start Spark on {master}: no master is reachable ({'; '.join(causes)}); is the "
+                      "master running, and are its host and port right?")
+
+
 def is_local(master: str) -> bool:
     return master == "local" or master.startswith("local[") or master.startswith("local-cluster[")
 
@@ -139,6 +172,7 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
         resolved = "spark-submit's --master"
     else:
         resolved = resolve_master(master)
+        check_reachable(resolved)  # seconds, where Spark would retry for over a minute
         check_java()
         if is_local(resolved) and "PYSPARK_PYTHON" not in os.environ:
             # local workers are this interpreter (pyspark's default is whatever python3 is on PATH, which

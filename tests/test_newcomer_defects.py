@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import time
 from pathlib import Path
 
 import polars as pl
@@ -171,3 +173,28 @@ def test_a_canonical_target_absent_from_the_data_is_still_scored(planted):
     r = run_cli("eval-hitrate", "--index", planted / "covisit", "--sessions", planted / "test.parquet",
                 "--targets", "cart,favorite", "--bootstrap", 0)
     assert r.exit_code == 0, r.output
+
+
+# ---- 5: an unreachable Spark master fails in seconds, naming the cause --------------------------
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_spark_master_fails_in_seconds_with_the_cause(planted, tmp_path):
+    pytest.importorskip("pyspark")
+    from recs.spark.session import active_session
+
+    if active_session() is not None:
+        pytest.skip("a SparkSession already runs in this process: its master would be refused first")
+    master = f"spark://127.0.0.1:{closed_port()}"
+    start = time.monotonic()
+    r = run_cli("train-embeddings", planted / "train.parquet", "--out", tmp_path / "model", "--engine", "spark",
+                "--spark-master", master, "--quiet")
+    line = one_line_error(r)
+    assert time.monotonic() - start < 20, "Spark retried the master instead of failing fast"
+    assert master in line and "no master is reachable" in line and "refused" in line.lower(), line
+    assert not (tmp_path / "model").exists()
