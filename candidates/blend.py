@@ -41,7 +41,17 @@ import polars as pl
 
 from recs.candidates.base import CandidateGenerator, write_blocks
 from recs.candidates.baselines.common import OptionalDependencyError
-from recs.candidates.blend_features import BEST_RANK, ItemStats, feature_frame, matrix, rank_col, score_col, union_rows
+from recs.candidates.blend_features import (
+    BEST_RANK,
+    N_SOURCES,
+    RRF,
+    ItemStats,
+    feature_frame,
+    matrix,
+    rank_col,
+    score_col,
+    union_rows,
+)
 from recs.candidates.blend_labels import GROUP, LABEL, group_labels, trigger_groups
 from recs.candidates.index_check import set_name
 from recs.columns import Col
@@ -55,6 +65,7 @@ FEATURE_FAMILIES: tuple[str, ...] = ("sources", "counts", "groups")
 _PRED = "_pred"
 PAIR = "pair"  # the pooled ranker's categorical feature: which pair (index into the pairs) a row is of
 HARD_RANK = 20  # a candidate this high in any source's list is always kept as a training negative
+MIN_HELD_GROUPS = 20  # fewer held-out triggers than this choose no number of rounds: ``rounds`` is used
 
 
 def _lightgbm() -> Any:
@@ -84,6 +95,9 @@ class BlendCandidates(CandidateGenerator):
     _names: dict[tuple[str, str], list[str]] = field(default_factory=dict, repr=False)  # each ranker's columns
     _details: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict, repr=False)
     _valid: dict[str, Any] = field(default_factory=dict, repr=False)
+    # item-level sources answer one list for every pair: spilled once, read by each pair's scoring
+    _spills: dict[tuple[str, int], Path] = field(default_factory=dict, repr=False)
+    _scratch: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     @property
     def pairs(self) -> tuple[tuple[str, str], ...]:
@@ -93,9 +107,17 @@ class BlendCandidates(CandidateGenerator):
     def k(self) -> int:
         return self.methods.index.k
 
+    def _keep(self, k: int) -> int:
+        """Union rows per item the ranker orders: ``union_max`` (0: all), never fewer than the k asked for."""
+        cut = self.methods.blend.union_max
+        return 0 if cut <= 0 else max(cut, k)
+
     def _reset(self) -> None:
         self._sources, self._rankers, self._stats, self._details, self._valid = {}, {}, None, {}, {}
-        self._names = {}
+        self._names, self._spills = {}, {}
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
 
     def settings(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -157,7 +179,7 @@ class BlendCandidates(CandidateGenerator):
         x = np.concatenate([d[0] for d in data.values()])
         y = np.concatenate([d[1] for d in data.values()])
         sizes = np.concatenate([d[2] for d in data.values()])
-        booster = self._train_ranker(lgb, x, y, sizes, names)
+        booster, rounds = self._train_ranker(lgb, x, y, sizes, names)
         gains = booster.feature_importance(importance_type="gain")
         total = float(gains.sum()) or 1.0
         importance = {n: round(float(g) / total, 4) for n, g in sorted(zip(names, gains, strict=True),
@@ -166,6 +188,7 @@ class BlendCandidates(CandidateGenerator):
             self._rankers[pair] = booster
             self._names[pair] = list(names)
             self._details[pair] |= {"importance": importance, "train_rows": int(y.size),
+                                    "rounds": rounds,
                                     "train_s": round(time.perf_counter() - t, 3),
                                     "learnt_from": [f"{src}->{tgt}" for src, tgt in data]}
 
@@ -178,17 +201,19 @@ class BlendCandidates(CandidateGenerator):
                 out[name] = self.prefit[name]
                 continue
             gen = build_method(name, self.methods, self.progress)
+            t = time.perf_counter()
             try:
                 gen.fit(frame)
             except ConfigError as e:
                 raise ConfigError(f"blend source {name} ({what}): {e}") from None
+            self._valid.setdefault("fit_s", {}).setdefault(what, {})[name] = round(time.perf_counter() - t, 2)
             out[name] = gen
         return out
 
     def _feature_names(self, stats: ItemStats) -> list[str]:
         names = stats.feature_names(self.methods.blend.sources)
         keep = []
-        source_cols = {c for s in self.methods.blend.sources for c in (score_col(s), rank_col(s))} | {"n_sources"}
+        source_cols = {c for s in self.methods.blend.sources for c in (score_col(s), rank_col(s))} | {N_SOURCES, RRF}
         for n in names:
             family = "sources" if n in source_cols else "groups" if n.startswith("same_") else "counts"
             if family in self.features:
@@ -211,7 +236,7 @@ class BlendCandidates(CandidateGenerator):
             groups = groups.sample(cfg.max_groups, seed=cfg.seed).sort(GROUP)
         triggers = groups.select(Col.ITEM).unique()
         lists = {name: gen.candidates_of(source, target, self.k, triggers[Col.ITEM]) for name, gen in stage.items()}
-        union = feature_frame(union_rows(lists, cfg.sources), stats, target)
+        union = feature_frame(union_rows(lists, cfg.sources, self._keep(self.k)), stats, target)
         rows = (
             groups.select(GROUP, Col.ITEM)
             .join(union, on=Col.ITEM)
@@ -236,7 +261,32 @@ class BlendCandidates(CandidateGenerator):
                    "mean_rows_per_trigger": round(rows.height / max(sizes.size, 1), 1)}
         return rows, sizes, details
 
-    def _train_ranker(self, lgb: Any, x: np.ndarray, y: np.ndarray, sizes: np.ndarray, names: list[str]) -> Any:
+    def _train_ranker(self, lgb: Any, x: np.ndarray, y: np.ndarray, sizes: np.ndarray, names: list[str]
+                      ) -> tuple[Any, int]:
+        """The ranker, with as many rounds as held-out triggers say help (``early_stop``), retrained on all rows."""
+        cfg = self.methods.blend
+        rounds = cfg.rounds
+        held = self._held_out(sizes)
+        if held is not None:
+            rows = np.repeat(held, sizes)
+            stopped = self._boost(lgb, x[~rows], y[~rows], sizes[~held], names, cfg.rounds,
+                                  valid=(x[rows], y[rows], sizes[held]))
+            rounds = max(stopped.best_iteration, 1)
+        return self._boost(lgb, x, y, sizes, names, rounds), rounds
+
+    def _held_out(self, sizes: np.ndarray) -> np.ndarray | None:
+        """A seeded fifth of the groups, to choose the number of rounds on; None when early stopping is off or
+        too few groups would be held out to say anything (then ``rounds`` as configured)."""
+        cfg = self.methods.blend
+        n_held = sizes.size // 5
+        if cfg.early_stop <= 0 or n_held < MIN_HELD_GROUPS:
+            return None
+        held = np.zeros(sizes.size, dtype=bool)
+        held[np.random.default_rng(cfg.seed).choice(sizes.size, n_held, replace=False)] = True
+        return held
+
+    def _boost(self, lgb: Any, x: np.ndarray, y: np.ndarray, sizes: np.ndarray, names: list[str], rounds: int,
+               valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Any:
         cfg = self.methods.blend
         monotone = [-1 if n.endswith("_rank") else 1 if n.endswith("_score") else 0 for n in names]
         params = {
@@ -249,9 +299,16 @@ class BlendCandidates(CandidateGenerator):
         # positional names: LightGBM rewrites or refuses names with spaces or JSON characters, and interaction
         # names (hence feature names) are free text; the real names are kept beside the ranker (``_names``)
         positional = [f"f{i}" for i in range(len(names))]
+        categorical = [positional[names.index(PAIR)]] if PAIR in names else "auto"
         data = lgb.Dataset(x, label=y.astype(np.int32), group=sizes, feature_name=positional, free_raw_data=True,
-                           categorical_feature=[positional[names.index(PAIR)]] if PAIR in names else "auto")
-        return lgb.train(params, data, num_boost_round=cfg.rounds)
+                           categorical_feature=categorical)
+        if valid is None:
+            return lgb.train(params, data, num_boost_round=rounds)
+        held = lgb.Dataset(valid[0], label=valid[1].astype(np.int32), group=valid[2], reference=data,
+                           feature_name=positional, categorical_feature=categorical)
+        params |= {"metric": "ndcg", "eval_at": [self.k]}
+        return lgb.train(params, data, num_boost_round=rounds, valid_sets=[held],
+                         callbacks=[lgb.early_stopping(cfg.early_stop, first_metric_only=True, verbose=False)])
 
     def save_files(self, directory: Path) -> dict[str, Any]:
         """The ranker of every pair as LightGBM's text model (``blend/<source>_to_<target>.lgbm.txt``):
@@ -269,6 +326,18 @@ class BlendCandidates(CandidateGenerator):
     def set_details(self, source: str, target: str) -> dict[str, Any]:
         return {"blend": self._details.get((source, target), {})}
 
+    def _spill_of(self, name: str, source: str, target: str, width: int, pair_dir: Path) -> Path:
+        """Source ``name``'s lists sorted by item: an item-level source's once for every pair (in the blend's
+        scratch directory), an interaction-aware one's per pair (in ``pair_dir``, removed after the pair)."""
+        gen = self._sources[name]
+        if gen.interaction_aware:
+            return _spill(gen, source, target, width, pair_dir / f"{self.methods.blend.sources.index(name)}.parquet")
+        if (name, width) not in self._spills:
+            assert self._scratch is not None
+            path = Path(self._scratch.name) / f"{len(self._spills)}.parquet"
+            self._spills[(name, width)] = _spill(gen, source, target, width, path)
+        return self._spills[(name, width)]
+
     def _candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
         if (source, target) not in self._rankers:
             fitted = ", ".join(f"{s}:{t}" for s, t in self._rankers)
@@ -282,9 +351,10 @@ class BlendCandidates(CandidateGenerator):
         booster = self._rankers[(source, target)]
         names = self._names[(source, target)]
         width = max(k, self.k)
-        with tempfile.TemporaryDirectory(prefix="recs-blend-") as scratch:
-            spills = {name: _spill(gen, source, target, width, Path(scratch) / f"{i}.parquet")
-                      for i, name in enumerate(cfg.sources) for gen in [self._sources[name]]}
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="recs-blend-")
+        with tempfile.TemporaryDirectory(prefix="pair-", dir=self._scratch.name) as scratch:
+            spills = {name: self._spill_of(name, source, target, width, Path(scratch)) for name in cfg.sources}
             items = pl.concat([pl.scan_parquet(p).select(Col.ITEM).unique() for p in spills.values()],
                               how="vertical_relaxed").unique().sort(Col.ITEM).collect()[Col.ITEM]
             empty = True
@@ -295,7 +365,7 @@ class BlendCandidates(CandidateGenerator):
                     lo, hi = pl.lit(block[0], items.dtype), pl.lit(block[-1], items.dtype)
                     lists = {name: pl.scan_parquet(p).filter(pl.col(Col.ITEM).is_between(lo, hi)).collect()
                              for name, p in spills.items()}
-                    frame = feature_frame(union_rows(lists, cfg.sources), self._stats, target)
+                    frame = feature_frame(union_rows(lists, cfg.sources, self._keep(k)), self._stats, target)
                     x = matrix(frame, [n for n in names if n != PAIR])
                     if PAIR in names:
                         x = np.column_stack([x, np.full(frame.height, self.pairs.index((source, target)),

@@ -6,7 +6,9 @@ the ranker reads of a row, each for a reason:
 * ``<source>_score``, ``<source>_rank``: what each source thought of the candidate (missing where it
   did not list it: LightGBM learns which way missing goes). Ranks are comparable across sources and
   stages; scores carry the margin.
-* ``n_sources``: agreement between methods that fail on different targets.
+* ``n_sources``: agreement between methods that fail on different targets; ``rrf_score``, the reciprocal
+  rank fusion of the sources (sum of 1 / (60 + rank), Cormack et al. 2009): a sum over sources that
+  trees would need many splits to approximate, and the order the union is cut to ``union_max`` by.
 * candidate and trigger counts per interaction in the training sessions, per million events (so the
   validation stage, fitted on 90% of the log, reads the same scale as the final one): popularity, and
   ``cand_target_share`` = the candidate's events of the pair's target interaction over all its
@@ -29,6 +31,8 @@ import polars as pl
 from recs.columns import Col
 
 N_SOURCES = "n_sources"
+RRF = "rrf_score"
+RRF_K = 60.0  # reciprocal rank fusion's constant (Cormack, Clarke, Buettcher, SIGIR 2009)
 BEST_RANK = "_best_rank"  # the tie-break of equal model scores: the best rank any source gave
 
 
@@ -73,7 +77,7 @@ class ItemStats:
 
     def feature_names(self, sources: Sequence[str]) -> list[str]:
         """The ranker's columns, in order: the same list at fit and at scoring time."""
-        names = [c for s in sources for c in (score_col(s), rank_col(s))] + [N_SOURCES]
+        names = [c for s in sources for c in (score_col(s), rank_col(s))] + [N_SOURCES, RRF]
         for side in ("cand", "trig"):
             names += [f"{side}_n_{n}" for n in self.interactions] + [f"{side}_n_all"]
         names.append("cand_target_share")
@@ -81,9 +85,15 @@ class ItemStats:
         return names
 
 
-def union_rows(lists: Mapping[str, pl.DataFrame], sources: Sequence[str]) -> pl.DataFrame:
+def union_rows(lists: Mapping[str, pl.DataFrame], sources: Sequence[str], keep: int = 0) -> pl.DataFrame:
     """One row per (item_id, candidate_item_id) listed by any source, with each source's score and
-    rank (null where it did not list the pair), how many listed it, and the best rank among them."""
+    rank (null where it did not list the pair), how many listed it, their reciprocal rank fusion and
+    the best rank among them.
+
+    ``keep`` > 0: only each item's ``keep`` best rows by fusion (then best rank, then candidate id). The
+    ranker's cost is per row, four sources' top 200 make ~450 rows per item, and the rows all sources
+    place low rarely reach the final top k; the same cut at training and at scoring time, so the
+    ranker learns on the rows it will order."""
     parts = [lists[s].select(Col.ITEM, Col.CANDIDATE, pl.lit(s).alias("_src"), pl.col(Col.SCORE).cast(pl.Float32),
                              pl.col(Col.RANK).cast(pl.Float32)) for s in sources if s in lists]
     long = pl.concat(parts, how="vertical_relaxed")
@@ -92,9 +102,14 @@ def union_rows(lists: Mapping[str, pl.DataFrame], sources: Sequence[str]) -> pl.
         here = pl.col("_src") == s
         aggs += [pl.col(Col.SCORE).filter(here).max().alias(score_col(s)),
                  pl.col(Col.RANK).filter(here).min().alias(rank_col(s))]
-    return long.group_by(Col.ITEM, Col.CANDIDATE).agg(
-        *aggs, pl.col("_src").n_unique().cast(pl.Float32).alias(N_SOURCES), pl.col(Col.RANK).min().alias(BEST_RANK)
+    union = long.group_by(Col.ITEM, Col.CANDIDATE).agg(
+        *aggs, pl.col("_src").n_unique().cast(pl.Float32).alias(N_SOURCES), pl.col(Col.RANK).min().alias(BEST_RANK),
+        (1.0 / (RRF_K + pl.col(Col.RANK))).sum().cast(pl.Float32).alias(RRF),
     )
+    if keep <= 0:
+        return union
+    return (union.sort([Col.ITEM, RRF, BEST_RANK, Col.CANDIDATE], descending=[False, True, False, False])
+            .filter(pl.int_range(pl.len()).over(Col.ITEM) < keep))
 
 
 def feature_frame(union: pl.DataFrame, stats: ItemStats, target: str) -> pl.DataFrame:

@@ -13,12 +13,18 @@ import numpy as np
 import polars as pl
 
 from recs.candidates.base import CandidateGenerator, candidate_block, item_codes
-from recs.candidates.hnsw import Hnsw, build_hnsw, search_blocks
+from recs.candidates.hnsw import Hnsw, build_hnsw, exact_blocks, search_blocks
 from recs.candidates.rollup import RolledTarget, RollUp, rolled_blocks
 from recs.candidates.scoring import Side, query_side, target_side
 from recs.config import IndexConfig, TrainConfig
 from recs.embeddings.model import EmbeddingModel
 from recs.progress import NullProgress, Progress
+
+# ``candidates_of`` scans the target rows exactly, without building the HNSW graph, when the queries are
+# fewer than 1 / EXACT_SHARE of them: the blend's validation stage asks for a few thousand triggers' lists
+# of a catalogue of tens of thousands, and the graph's build (``efConstruction`` 128, M 64) costs more than
+# the scan. The exact lists are what the graph approximates (recall 0.999 at efSearch 256, BENCHMARKS.md).
+EXACT_SHARE = 4
 
 
 class TargetIndex(NamedTuple):
@@ -99,14 +105,20 @@ class EmbeddingCandidates(CandidateGenerator):
         if self.rollup is not None:
             return super().candidates_of(source, target, k, items)
         self.candidate_blocks(source, target, k)  # the checks of a full request (fitted, interactions, k)
-        tgt, index, _ = self.target_index(target)
         src = query_side(self._model(), source, self.index_config)
         keep = src.items.is_in(items.unique().implode()).to_numpy()
         src = replace(src, items=src.items.filter(keep), vectors=src.vectors[keep])
-        width = min(k + 1, len(tgt.items))
+        tgt = None if (target, self.index_config.score) in self.indexes else target_side(
+            self._model(), target, self.index_config)
+        if tgt is not None and len(src.items) * EXACT_SHARE <= len(tgt.items):
+            # a few queries: an exact scan of the target rows costs less than building the graph for them
+            found = exact_blocks(tgt.vectors, src.vectors, min(k + 1, len(tgt.items)), self.index_config)
+        else:
+            tgt, index, _ = self.target_index(target)
+            found = search_blocks(index, src.vectors, min(k + 1, len(tgt.items)), self.index_config)
         q_code, t_code = item_codes(src.items, tgt.items)
-        blocks = [candidate_block(src.items, tgt.items, ids, scores, q_code, t_code, k, a)
-                  for a, scores, ids in search_blocks(index, src.vectors, width, self.index_config)]
+        width = min(k + 1, len(tgt.items))
+        blocks = [candidate_block(src.items, tgt.items, ids, scores, q_code, t_code, k, a) for a, scores, ids in found]
         return pl.concat(blocks) if blocks else candidate_block(src.items, tgt.items, np.zeros((0, width), np.int64),
                                                                np.zeros((0, width), np.float32), q_code, t_code, k, 0)
 

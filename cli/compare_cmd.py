@@ -122,7 +122,7 @@ def compare_cmd(sessions: tuple[Path, ...], k: int, methods: tuple[str, ...], se
                          keep=given(INDEX_FIELDS)),
         eval=file.eval(EvalConfig(targets=targets, triggers=triggers, bootstrap=bootstrap), keep=given(EVAL_FIELDS)),
         als=replace(COMPARE_DEFAULTS.als, factors=als_factors),
-        blend=blend_config(methods, sources, valid_share, valid_days),
+        blend=blend_config(methods, sources, valid_share, valid_days, file),
     )
     # fail on a bad option (an unknown --methods name among them) before reading or training anything
     cfg.resolved().validate()

@@ -157,7 +157,7 @@ def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: P
                         cooc=replace(COMPARE_DEFAULTS.train.cooc, k=cooc_k))
         train = file.train(train, keep=given(METHOD_TRAIN_FIELDS))
         manifest = build_method_index(spec.name, sessions, out, cfg, _method_config(train, als_factors, blend_config(
-            (spec.name,), sources, valid_share, valid_days)), progress,
+            (spec.name,), sources, valid_share, valid_days, file)), progress,
                                       time_unit, where, catalog)
     rows = [{"candidate_set": name, "items": s["items"], "rows": s["rows"], "mean_list_length": s["mean_list_length"]}
             for name, s in manifest["candidate_sets"].items()]

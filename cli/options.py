@@ -31,6 +31,7 @@ from recs.config import (
     SynthConfig,
     TrainConfig,
 )
+from recs.config_file import ConfigFile
 from recs.embeddings import epochs
 
 COMPARE_DEFAULTS = CompareConfig()
@@ -215,11 +216,18 @@ def blend_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )
 
 
+# option parameter -> BlendConfig field: these typed on the command line win over a config file's [blend]
+BLEND_FIELDS = {"sources": "sources", "valid_share": "valid_share", "valid_days": "valid_days"}
+
+
 def blend_config(methods: tuple[str, ...], sources: tuple[str, ...], valid_share: float, valid_days: int | None,
-                 **kw: Any) -> BlendConfig:
-    """The blend settings of the options, checked now when ``methods`` include the blend (so an unknown
-    source fails before anything is read); ``methods`` empty means every method, the blend included."""
+                 file: ConfigFile | None = None, **kw: Any) -> BlendConfig:
+    """The blend settings of the options over a config file's ``[blend]`` (an option typed on the command
+    line wins), checked now when ``methods`` include the blend (so an unknown source fails before anything
+    is read); ``methods`` empty means every method, the blend included."""
     cfg = BlendConfig(sources=sources, valid_share=valid_share, valid_days=valid_days, **kw)
+    if file is not None:
+        cfg = file.blend(cfg, keep=given(BLEND_FIELDS))
     if BLEND in methods or not methods:
         cfg.validate()
     return cfg

@@ -2,8 +2,9 @@
 
 A tuned set of settings (``recs tune`` writes one) must travel from one command to the next without
 being retyped as a dozen options, and reach the manifests exactly as the options would. So a file holds
-``[train]`` (``TrainConfig``'s fields), ``[train.cooc]`` (``CoocConfig``), ``[index]`` (``IndexConfig``)
-and ``[eval]`` (``EvalConfig``); every command reads the sections it uses and leaves the others, so
+``[train]`` (``TrainConfig``'s fields), ``[train.cooc]`` (``CoocConfig``), ``[index]`` (``IndexConfig``),
+``[eval]`` (``EvalConfig``) and ``[blend]`` (``BlendConfig``, the learned second stage); every command reads
+the sections it uses and leaves the others, so
 one file serves ``train-embeddings``, ``build-index`` and ``compare``. An option typed on the command
 line wins over the file, the file wins over the defaults.
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from recs.config import EvalConfig, IndexConfig, TrainConfig, parse_pairs
+from recs.config import BlendConfig, EvalConfig, IndexConfig, TrainConfig, parse_pairs
 from recs.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -38,7 +39,7 @@ T = TypeVar("T")
 
 # Top-level sections and the config each one mirrors; a nested dataclass field is a sub-section
 # (``[train.cooc]``), found from the type hints.
-SECTIONS: dict[str, type] = {"train": TrainConfig, "index": IndexConfig, "eval": EvalConfig}
+SECTIONS: dict[str, type] = {"train": TrainConfig, "index": IndexConfig, "eval": EvalConfig, "blend": BlendConfig}
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -201,6 +202,9 @@ class ConfigFile:
 
     def eval(self, base: EvalConfig | None = None, keep: Collection[str] = ()) -> EvalConfig:
         return self.apply(base or EvalConfig(), "eval", keep)
+
+    def blend(self, base: BlendConfig | None = None, keep: Collection[str] = ()) -> BlendConfig:
+        return self.apply(base or BlendConfig(), "blend", keep)
 
 
 def parse_config(text: str, path: str | Path = "<config>") -> ConfigFile:

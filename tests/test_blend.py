@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
@@ -37,7 +38,7 @@ def _methods(sources: tuple[str, ...], **blend) -> MethodConfig:
     return MethodConfig(
         train=TrainConfig(dim=16, epochs=3, workers=1, seed=1),
         index=IndexConfig(k=50, threads=1),
-        blend=BlendConfig(sources=sources, rounds=30, workers=1, min_data_in_leaf=5, **blend),
+        blend=BlendConfig(sources=sources, workers=1, min_data_in_leaf=5, **{"rounds": 30, **blend}),
     )
 
 
@@ -241,3 +242,84 @@ def test_build_index_blend_bad_options_are_one_line_and_write_nothing(tmp_path, 
                                  "--out", str(tmp_path / "index"), *args])
     assert message in one_line_error(r)
     assert not (tmp_path / "index").exists()
+
+
+# -- the union cut and the [blend] section of --config ---------------------------------------------------
+
+def test_union_is_cut_to_its_best_rows_by_reciprocal_rank_fusion():
+    from recs.candidates.blend_features import BEST_RANK, RRF, RRF_K, union_rows
+
+    def listing(pairs):
+        return pl.DataFrame({Col.ITEM: [1] * len(pairs), Col.CANDIDATE: [c for c, _ in pairs],
+                             Col.RANK: [r for _, r in pairs], Col.SCORE: [1.0 / r for _, r in pairs]})
+
+    lists = {"a": listing([(10, 1), (11, 2), (12, 3), (13, 4)]), "b": listing([(13, 1), (14, 2), (12, 3)])}
+    full = union_rows(lists, ["a", "b"])
+    assert full.height == 5
+    rrf = dict(zip(full[Col.CANDIDATE], full[RRF], strict=True))
+    assert rrf[12] == pytest.approx(2 / (RRF_K + 3)) and rrf[10] == pytest.approx(1 / (RRF_K + 1))
+    # 13 (ranks 4 and 1) and 12 (3 and 3) are listed twice and lead; then 10 (rank 1) before 14 (rank 2)
+    cut = union_rows(lists, ["a", "b"], keep=3)
+    assert cut[Col.CANDIDATE].to_list() == [13, 12, 10] and cut[BEST_RANK].to_list() == [1, 3, 1]
+    assert union_rows(lists, ["a", "b"], keep=0).height == 5
+
+
+def test_blend_keeps_k_rows_however_small_the_union_cut(small_split):
+    gen = BlendCandidates(methods=_methods(("co-visitation", "co-occurrence"), union_max=5)).fit(small_split.train)
+    assert gen._keep(50) == 50 and gen._keep(3) == 5
+    lists = gen.candidates("click", "cart", 20)
+    assert lists.group_by(Col.ITEM).len()["len"].max() == 20
+
+
+def test_config_file_blend_section_round_trip_and_options_win(tmp_path):
+    from recs.config_file import config_sections, parse_config, to_toml
+
+    cfg = BlendConfig(sources=("ours", "co-visitation"), union_max=0, rounds=40, valid_days=2)
+    assert parse_config(to_toml(config_sections(blend=cfg))).blend() == cfg
+    with pytest.raises(ConfigError, match=r"\[blend\] sources: unknown nope"):
+        parse_config("[blend]\nsources = ['ours', 'nope']\n", "b.toml")
+    train = sessions_frame({s: [(s % 5, "click"), (s % 5 + 1, "cart")] for s in range(10)})
+    train.write_parquet(tmp_path / "train.parquet")
+    (tmp_path / "bad.toml").write_text("[blend]\nunion_max = -1\n")
+    r = CliRunner().invoke(cli, ["build-index", "--method", "blend", "--sessions", str(tmp_path / "train.parquet"),
+                                 "--out", str(tmp_path / "index"), "--config", str(tmp_path / "bad.toml")])
+    assert "[blend] union_max must be in 0..100,000" in one_line_error(r)
+    assert not (tmp_path / "index").exists()
+
+
+def test_build_index_reads_the_blend_section(small_split, tmp_path):
+    small_split.train.write_parquet(tmp_path / "train.parquet")
+    (tmp_path / "b.toml").write_text("[blend]\nsources = ['co-visitation', 'co-occurrence']\nunion_max = 60\n"
+                                     "rounds = 20\nmin_data_in_leaf = 5\n")
+    args = ["build-index", "--method", "blend", "--sessions", str(tmp_path / "train.parquet"), "--k", "30",
+            "--threads", "1", "--quiet", "--config", str(tmp_path / "b.toml")]
+    r = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "i")])
+    assert r.exit_code == 0, r.output
+    import json
+
+    blend = json.loads((tmp_path / "i" / "manifest.json").read_text())["method"]["config"]["blend"]
+    assert (blend["sources"], blend["union_max"], blend["rounds"]) == (["co-visitation", "co-occurrence"], 60, 20)
+    r = CliRunner().invoke(cli, [*args, "--sources", "co-visitation", "--out", str(tmp_path / "i2")])
+    assert r.exit_code == 0, r.output
+    blend = json.loads((tmp_path / "i2" / "manifest.json").read_text())["method"]["config"]["blend"]
+    assert (blend["sources"], blend["union_max"]) == (["co-visitation"], 60)  # the typed option wins
+
+
+def test_rounds_are_chosen_on_held_out_triggers(small_split):
+    """Early stopping on a fifth of the validation triggers picks at most ``rounds``; off, ``rounds`` exactly;
+    the ranker kept has the rounds chosen (retrained on every trigger), and it is recorded per set."""
+    train = small_split.train
+    stopped = BlendCandidates(methods=_methods(("co-visitation", "co-occurrence"), rounds=200, min_grade=1,
+                                               max_groups=10_000)).fit(train)
+    held = stopped._held_out(np.ones(500, dtype=np.int64))
+    assert held is not None and held.sum() == 100
+    rounds = []
+    for pair in [("click", "cart"), ("cart", "cart")]:
+        details = stopped.set_details(*pair)["blend"]
+        assert 1 <= details["rounds"] <= 200 and stopped._rankers[pair].num_trees() == details["rounds"]
+        rounds.append(details["rounds"])
+    assert min(rounds) < 200  # Click-to-Cart has hundreds of triggers here: its held-out fifth stops it early
+    fixed = BlendCandidates(methods=_methods(("co-visitation", "co-occurrence"), rounds=7, early_stop=0)).fit(train)
+    assert fixed.set_details("click", "cart")["blend"]["rounds"] == 7
+    assert fixed._rankers[("click", "cart")].num_trees() == 7
+    assert fixed._held_out(np.ones(500, dtype=np.int64)) is None
