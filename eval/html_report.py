@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ COLUMN_TITLES = {c: header(c) for c in (ITEM_TO_ITEM, CLICK_TO_CART, CART_TO_CAR
 BAR_COLORS = {ITEM_TO_ITEM: "#9aa5b1", CLICK_TO_CART: "#2f6fb3", CART_TO_CART: "#e07b24"}
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:70em;color:#222}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;padding:0 1.5em;max-width:70em;
+color:#222;box-sizing:border-box}
+svg{max-width:100%;height:auto}
 h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.8em}
 table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.3em .6em}th{background:#f3f4f6;text-align:left}
@@ -62,39 +65,87 @@ def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str | tuple[str,
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+# Text is measured without a browser: a generous average glyph width (em) of a sans-serif font, so a
+# label given room by it is never cut at the picture's left edge (real glyphs average ~0.5 em).
+CHAR_EM = 0.62
+LABEL_PX = 12  # font size of the method labels
+TICK_STEPS = (1, 2, 5)  # axis steps are these times a power of ten: 0.05, 0.1, 0.2 ...
+
+
+def text_px(text: str, size: float = LABEL_PX) -> float:
+    """The width ``text`` may take at ``size`` px, by ``CHAR_EM`` (an upper estimate)."""
+    return len(text) * CHAR_EM * size
+
+
+def nice_ticks(top: float, most: int = 6) -> list[float]:
+    """Ticks 0, s, 2s, ... up to the first multiple of s at or above ``top``, at most ``most`` + 1 of
+    them, s a round step (1, 2 or 5 times a power of ten), so a reader reads 0.1 and 0.2, not 0.09."""
+    top = top if top > 0 else 1.0
+    power = 10.0 ** math.floor(math.log10(top / most))
+    step = next(m * power for m in (*TICK_STEPS, 10) if top / (m * power) <= most)
+    count = math.ceil(top / step - 1e-9)
+    return [round(i * step, 12) for i in range(count + 1)]
+
+
+def _tick_text(value: float, step: float) -> str:
+    digits = max(0, -math.floor(math.log10(step) + 1e-9))
+    return f"{value:.{digits}f}"
+
+
+def _label_lines(label: str, room: float) -> list[str]:
+    """``label`` in lines that fit ``room`` px, broken at spaces (a word is never cut)."""
+    chars = max(1, int(room // (CHAR_EM * LABEL_PX)))
+    return textwrap.wrap(label, chars, break_long_words=False, break_on_hyphens=False) or [label]
+
+
 def bar_chart(table1: Sequence[Mapping[str, Any]], width: int = 760) -> str:
-    """Grouped horizontal bars: one group per method, one bar per hit-rate column that it has."""
+    """Grouped horizontal bars: one group per method, one bar per hit-rate column that it has.
+
+    The label column is as wide as the longest label needs (up to 40% of the chart; a longer label
+    wraps onto more lines), so no label is cut; the axis ends at a round tick above the longest bar."""
     cols = [c for c in COLUMN_TITLES if any(r.get(c) is not None for r in table1)]
     rows = [r for r in table1 if any(r.get(c) is not None for c in cols)]
-    top = max((r[c] for r in rows for c in cols if r.get(c) is not None), default=0.0) or 1.0
-    label_w, bar_h, gap, pad = 250, 12, 10, 24
+    ticks = nice_ticks(max((r[c] for r in rows for c in cols if r.get(c) is not None), default=0.0))
+    top, step = ticks[-1], ticks[1] - ticks[0]
+    margin, bar_h, gap, pad, line_h = 8, 12, 10, 24, 14
+    labels = [str(r.get("label", r["method"])) for r in rows]
+    room = width * 0.4 - margin - 6
+    lines = [_label_lines(label, room) for label in labels]
+    label_w = math.ceil(margin + 6 + max((text_px(ln) for ls in lines for ln in ls), default=0.0))
     plot_w = width - label_w - 60
-    group_h = bar_h * len(cols) + gap
-    height = pad + group_h * len(rows) + 30
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="hit rate per method" font-family="system-ui,sans-serif" font-size="12">']
+    heights = [max(bar_h * len(cols), line_h * len(ls)) + gap for ls in lines]
+    height = pad + sum(heights) + 30
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="hit rate per method" '
+             f'font-family="system-ui,sans-serif" font-size="{LABEL_PX}">']
     for i, c in enumerate(cols):  # legend
         x = label_w + i * 130
         parts.append(f'<rect x="{x}" y="4" width="12" height="12" fill="{BAR_COLORS[c]}"/>'
                      f'<text x="{x + 16}" y="14">{_e(COLUMN_TITLES[c])}</text>')
-    for g, r in enumerate(rows):
-        y0 = pad + g * group_h
-        parts.append(f'<text x="{label_w - 6}" y="{y0 + bar_h * len(cols) / 2 + 4}" text-anchor="end">'
-                     f'{_e(r.get("label", r["method"]))}</text>')
+    y0 = pad
+    for r, ls, group_h in zip(rows, lines, heights, strict=True):
+        middle = y0 + (group_h - gap) / 2
+        first = middle - line_h * (len(ls) - 1) / 2 + 4
+        spans = "".join(f'<tspan x="{label_w - 6}" y="{first + j * line_h:.1f}">{_e(ln)}</tspan>'
+                        for j, ln in enumerate(ls))
+        parts.append(f'<text x="{label_w - 6}" y="{first:.1f}" text-anchor="end">{spans}</text>')
+        bars_y = middle - bar_h * len(cols) / 2
         for i, c in enumerate(cols):
             v = r.get(c)
             if v is None:
                 continue
-            y, w = y0 + i * bar_h, max(0.5, plot_w * v / top)
-            parts.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h - 2}" fill="{BAR_COLORS[c]}">'
-                         f'<title>{_e(COLUMN_TITLES[c])}: {v:.4f}</title></rect>'
-                         f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h - 3}" font-size="10">{v:.3f}</text>')
-    axis_y = pad + group_h * len(rows)
+            y, w = bars_y + i * bar_h, max(0.5, plot_w * v / top)
+            parts.append(f'<rect x="{label_w}" y="{y:.1f}" width="{w:.1f}" height="{bar_h - 2}" '
+                         f'fill="{BAR_COLORS[c]}"><title>{_e(COLUMN_TITLES[c])}: {v:.4f}</title></rect>'
+                         f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h - 3:.1f}" font-size="10">{v:.3f}</text>')
+        y0 += group_h
+    axis_y = y0
     parts.append(f'<line x1="{label_w}" y1="{axis_y}" x2="{label_w + plot_w}" y2="{axis_y}" stroke="#888"/>')
-    for t in range(5):
-        v = top * t / 4
-        x = label_w + plot_w * t / 4
-        parts.append(f'<text x="{x:.1f}" y="{axis_y + 14}" text-anchor="middle" font-size="10">{v:.2f}</text>')
+    for v in ticks:
+        x = label_w + plot_w * v / top
+        parts.append(f'<line x1="{x:.1f}" y1="{axis_y}" x2="{x:.1f}" y2="{axis_y + 4}" stroke="#888"/>'
+                     f'<text x="{x:.1f}" y="{axis_y + 15}" text-anchor="middle" font-size="10" class="tick">'
+                     f'{_tick_text(v, step)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -9,7 +9,10 @@ Small data only: one 5,000-event planted log, split, shared by the module.
 
 from __future__ import annotations
 
+import html
+import itertools
 import json
+import math
 import re
 import socket
 import time
@@ -17,6 +20,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
+from recs.candidates.registry import METHODS
 
 from helpers import one_line_error, planted_split, run_cli
 
@@ -198,3 +203,41 @@ def test_an_unreachable_spark_master_fails_in_seconds_with_the_cause(planted, tm
     assert time.monotonic() - start < 20, "Spark retried the master instead of failing fast"
     assert master in line and "no master is reachable" in line and "refused" in line.lower(), line
     assert not (tmp_path / "model").exists()
+
+
+# ---- 3: the HTML report's chart shows every label whole, ticks at round values, a page margin ----
+
+CHAR_PX = 0.62  # a generous average glyph width of a sans-serif font, in em: real labels are narrower
+
+
+def test_html_chart_labels_whole_ticks_round_and_a_page_margin():
+    from recs.eval.compare import CART_TO_CART, CLICK_TO_CART, ITEM_TO_ITEM
+    from recs.eval.html_report import CSS, bar_chart
+
+    labels = [spec.label for spec in METHODS.values()]
+    rows = [{"method": name, "label": spec.label, ITEM_TO_ITEM: 0.091 + 0.01 * i, CLICK_TO_CART: 0.17 + 0.005 * i,
+             CART_TO_CART: 0.26 - 0.01 * i} for i, (name, spec) in enumerate(METHODS.items())]
+    svg = bar_chart(rows)
+    texts = re.findall(r'<text x="([\d.]+)" y="[\d.]+"([^>]*)>(.*?)</text>', svg)
+    # every method label is there whole: its lines (tspans) joined give it back, and none starts left
+    # of the picture (text-anchor end: the text runs leftwards from x)
+    for label in labels:
+        shown = [(float(x), attrs, body) for x, attrs, body in texts
+                 if html.unescape(" ".join(re.findall(r">([^<]*)</tspan>", body) or [body])) == label]
+        assert len(shown) == 1, (label, svg[:2000])
+        x, attrs, body = shown[0]
+        size = float(re.search(r'font-size="([\d.]+)"', attrs).group(1)) if "font-size" in attrs else 12.0
+        assert 'text-anchor="end"' in attrs
+        for line in re.findall(r">([^<]*)</tspan>", body) or [body]:
+            assert x - CHAR_PX * size * len(html.unescape(line)) >= 0, (label, line, x)
+    # axis ticks at round values: equal steps of 1, 2 or 5 times a power of ten, covering every bar
+    ticks = [float(body) for _, attrs, body in texts if 'class="tick"' in attrs]
+    steps = {round(b - a, 9) for a, b in itertools.pairwise(ticks)}
+    assert len(steps) == 1 and ticks[0] == 0, ticks
+    (step,) = steps
+    mantissa = step / 10 ** math.floor(math.log10(step))
+    assert round(mantissa, 6) in (1, 2, 5), ticks
+    assert ticks[-1] >= max(r[c] for r in rows for c in (ITEM_TO_ITEM, CLICK_TO_CART, CART_TO_CART))
+    # the page keeps a margin on a narrow window, where margin:auto alone leaves none
+    body = re.search(r"body\{([^}]*)\}", CSS).group(1)
+    assert re.search(r"padding:[^;]*\d(em|px)", body), body
