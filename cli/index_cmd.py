@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import click
+from rich.console import RenderableType
 
 from recs.candidates.build import build_index, build_method_index
 from recs.candidates.registry import METHODS, OURS, MethodConfig, method_spec
@@ -166,20 +167,21 @@ def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: P
         how += f", engine: {engine} on {manifest['engine']['master']}" + (f", {shards} shards" if shards > 1 else "")
     console.print(table(f"wrote {out} (method: {spec.name}{how}, k={cfg.k})", rows))
     if "rollup" in manifest.get("catalog", {}):
-        console.print(rollup_line(manifest))
+        console.print(rollup_table(manifest))
     elif "catalog" in manifest:
         console.print(f"catalogue: {manifest['catalog']['path']} ({manifest['catalog']['items']:,} items)")
 
 
-def rollup_line(manifest: dict) -> str:
-    """One line per set: how many items asked through each level of the cold-start chain."""
+def rollup_table(manifest: dict) -> RenderableType:
+    """How many items asked through each level of the cold-start chain, one row per set: a table, so
+    a count never wraps away from its level (a line of text put a lone ``0`` under ``popular``)."""
     cat = manifest["catalog"]
-    lines = [f"cold start ({cat['rollup']['representation']} vectors, catalogue from {cat['from']}, "
-             f"{cat['items']:,} items):"]
-    for name, entry in manifest["candidate_sets"].items():
-        queries = entry.get("rollup", {}).get("queries", {})
-        lines.append(f"  {name}: queries by level " + ", ".join(f"{lvl} {n:,}" for lvl, n in queries.items()))
-    return "\n".join(lines)
+    rows = [{"candidate_set": name, **entry.get("rollup", {}).get("queries", {})}
+            for name, entry in manifest["candidate_sets"].items()]
+    title = (f"cold start ({cat['rollup']['representation']} vectors, catalogue from {cat['from']}, "
+             f"{cat['items']:,} items): queries by level")
+    levels = list(dict.fromkeys(level for r in rows for level in r if level != "candidate_set"))
+    return table(title, rows, ["candidate_set", *levels])
 
 
 COMMANDS = [index_cmd]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -87,6 +88,64 @@ def _fit_headers(names: list[str], cells: Sequence[Sequence[str]], width: int) -
     return shown
 
 
+# where a cell of text may break: after a space, or after a "/" (a path's directories stay with it and its
+# file name is whole: candidates/click_to_cart/ then part-00000.parquet, never part-00000.p / arquet)
+_PIECES = re.compile(r"[^\s/]+/?|/|\s+")
+
+
+def _pieces(text: str) -> list[str]:
+    return _PIECES.findall(text)
+
+
+def _unbreakable(text: str) -> int:
+    """The widest piece of ``text`` that ``_break`` keeps on one line (a word, a file name, a directory/)."""
+    return max((cell_len(p) for line in text.split("\n") for p in _pieces(line) if not p.isspace()), default=0)
+
+
+def _break(text: str, width: int) -> str:
+    """``text`` in lines of at most ``width`` cells, broken after spaces and slashes only (a piece wider
+    than ``width`` gets a line of its own)."""
+    out: list[str] = []
+    for para in text.split("\n"):
+        line = ""
+        for piece in _pieces(para):
+            if line and cell_len((line + piece).rstrip()) > width:
+                out.append(line.rstrip())
+                line = "" if piece.isspace() else piece
+            else:
+                line += piece
+        out.append(line.rstrip())
+    return "\n".join(out)
+
+
+def _wide(text: str) -> int:
+    return max((cell_len(line) for line in text.split("\n")), default=0)
+
+
+def _fit_text(names: Sequence[str], cells: list[list[str]], numeric: Sequence[bool], width: int) -> list[list[str]]:
+    """``cells`` (by column) with text columns broken (``_break``) until the table fits ``width``, widest
+    column first, none narrower than its widest unbreakable piece or its header. Rich would otherwise
+    narrow a too-wide table by cutting cells anywhere: a file name into ``part-00000.p`` / ``arquet``."""
+    cells = [list(col) for col in cells]
+
+    def widths() -> list[int]:
+        return [max([_wide(names[i]), *(_wide(c) for c in col)]) for i, col in enumerate(cells)]
+
+    text = [i for i in range(len(cells)) if not numeric[i]]
+    while _box_width(widths()) > width:
+        now = widths()
+        floors = {i: max([_wide(names[i]), *(_unbreakable(c) for c in cells[i])]) for i in text}
+        narrowable = [i for i in text if now[i] > floors[i]]
+        if not narrowable:
+            break
+        i = max(narrowable, key=lambda j: now[j])
+        target = max(floors[i], now[i] - (_box_width(now) - width))
+        cells[i] = [_break(c, target) for c in cells[i]]
+        if widths()[i] >= now[i]:  # nothing could break further
+            break
+    return cells
+
+
 def table(
     title: str | None,
     rows: Sequence[Mapping[str, Any]],
@@ -114,11 +173,17 @@ def table(
         lines.append(([fmt(r[c], specs[c]) if c in r else "" for c in columns], False))
     cells = [[line[i] for line, _ in lines] for i in range(len(columns))]
     names = _fit_headers(names, cells, console.width)
-    t = Table()
-    for i, c in enumerate(columns):
+    numeric = []
+    for c in columns:
         values = [r.get(c) for r in rows if r.get(c) is not None]
-        numeric = any(_is_number(v) for v in values) or not any(isinstance(v, str) for v in values)  # all "-"
-        t.add_column(names[i], justify="right" if numeric else "left", overflow="fold")
+        numeric.append(any(_is_number(v) for v in values) or not any(isinstance(v, str) for v in values))  # all "-"
+    cells = _fit_text(names, cells, numeric, console.width)
+    lines = [([cells[i][n] for i in range(len(columns))], label) for n, (_, label) in enumerate(lines)]
+    t = Table()
+    for i in range(len(columns)):
+        # a number is never split (no_wrap: rich narrows the text columns instead); text folds only
+        # where _fit_text could not break it at a space or after a "/"
+        t.add_column(names[i], justify="right" if numeric[i] else "left", overflow="fold", no_wrap=numeric[i])
     for n, (line, label) in enumerate(lines):
         end = n + 1 < len(lines) and lines[n + 1][1]
         t.add_row(*line, style="bold" if label else None, end_section=end)

@@ -22,6 +22,7 @@ import polars as pl
 import pytest
 
 from recs.candidates.registry import METHODS
+from recs.display import set_name
 
 from helpers import one_line_error, planted_split, run_cli
 
@@ -241,3 +242,56 @@ def test_html_chart_labels_whole_ticks_round_and_a_page_margin():
     # the page keeps a margin on a narrow window, where margin:auto alone leaves none
     body = re.search(r"body\{([^}]*)\}", CSS).group(1)
     assert re.search(r"padding:[^;]*\d(em|px)", body), body
+
+
+# ---- 6: at 80 columns no table splits a number or a file name ------------------------------------
+
+NUMBER = re.compile(r"\d[\d,.]*")
+
+
+def assert_whole(output: str, words: list[str]) -> None:
+    """Each of ``words`` (a file name, a number as shown) is on one line of ``output``, and no line
+    is wider than 80 columns."""
+    lines = output.splitlines()
+    assert max(len(ln) for ln in lines) <= 80, output
+    for word in words:
+        assert any(word in ln for ln in lines), (word, output)
+
+
+def test_check_at_80_columns_keeps_file_names_whole(tmp_path):
+    from hand_index import hand_index
+
+    long_set = "add-to-wishlist-app_to_add-to-cart-app"  # its file name fits 80 columns, its path does not
+    index = hand_index(tmp_path / "index", {long_set: {1: [2, 3]}, "click_to_cart": {1: [2]}})
+    r = run_cli("check", index)
+    assert r.exit_code == 0, r.output
+    sizes = [f"{p.stat().st_size:,}" for p in (index / "candidates").iterdir()]
+    assert_whole(r.output, [f"{long_set}.parquet", "click_to_cart.parquet", *sizes])
+
+
+def test_table_helper_folds_paths_at_slashes_and_never_inside_a_number():
+    from recs.cli.render import console, table
+
+    rows = [{"file": f"candidates/click_to_cart/part-{i:05d}.parquet", "bytes": 12_345_678 + i,
+             "recorded_bytes": 12_345_678 + i, "status": "ok"} for i in range(3)]
+    assert console.width == 80
+    with console.capture() as captured:
+        console.print(table("an index of parts", rows, ["file", "bytes", "recorded_bytes", "status"]))
+    assert_whole(captured.get(), [f"part-{i:05d}.parquet" for i in range(3)]
+                 + [f"{12_345_678 + i:,}" for i in range(3)])
+
+
+def test_build_index_cold_start_counts_stay_beside_their_level(cold, tmp_path):
+    r = run_cli("build-index", "--model", cold / "model", "--catalog", cold / "catalog.parquet", "--out",
+                tmp_path / "index", "--k", 20, "--threads", 1, "--quiet")
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
+    lines = r.output.splitlines()
+    assert max(len(ln) for ln in lines) <= 80, r.output
+    at = next(i for i, ln in enumerate(lines) if "popular" in ln)  # the cold-start table's header
+    for name, entry in manifest["candidate_sets"].items():
+        queries = entry["rollup"]["queries"]
+        assert all(level in lines[at] for level in queries), lines[at]
+        row = next(ln for ln in lines[at:] if set_name(name) in ln)
+        # every level's count on its set's line, in the levels' order
+        assert NUMBER.findall(row) == [f"{n:,}" for n in queries.values()], (row, r.output)
