@@ -100,6 +100,11 @@ class CandidateGenerator(ABC):
             return iter(cache[k])
         return _kept(self._candidate_blocks(source, target, k), cache, k)
 
+    def forget_lists(self) -> None:
+        """Drop the item-level list kept in memory for the next pair: a caller that has written it to disk
+        once (the blend's spills) does not need a second, in-memory copy of every (item, candidate) row."""
+        self.__dict__[_CACHE] = {}
+
     @abstractmethod
     def _candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
         """Yield the table in one or more blocks (at least one, empty if need be, so its schema is

@@ -336,6 +336,7 @@ class BlendCandidates(CandidateGenerator):
             assert self._scratch is not None
             path = Path(self._scratch.name) / f"{len(self._spills)}.parquet"
             self._spills[(name, width)] = _spill(gen, source, target, width, path)
+            gen.forget_lists()  # the spill serves every pair; memory keeps no copy of the source's whole list
         return self._spills[(name, width)]
 
     def _candidate_blocks(self, source: str, target: str, k: int) -> Iterator[pl.DataFrame]:
