@@ -7,15 +7,18 @@ from pathlib import Path
 import click
 
 from recs.artifacts import MANIFEST, verify_artifact
+from recs.cli.options import quiet_option
 from recs.cli.render import console, table
 from recs.errors import ArtifactError
+from recs.progress import TqdmProgress
 
 COLUMNS = ["file", "bytes", "recorded_bytes", "status"]
 
 
 @click.command("check")
 @click.argument("directory", type=click.Path(path_type=Path))
-def check_cmd(directory: Path) -> None:
+@quiet_option
+def check_cmd(directory: Path, quiet: bool) -> None:
     """Verify a model or index directory byte for byte against its manifest.
 
     Every file's size and blake2b hash are compared with those recorded in manifest.json when the
@@ -29,7 +32,9 @@ def check_cmd(directory: Path) -> None:
       recs check runs/model
       recs check runs/index
     """
-    report = verify_artifact(directory)
+    with TqdmProgress(not quiet).stage("verifying") as bar:  # reads every byte: minutes for a large index
+        report = verify_artifact(directory)
+        bar.update(len(report["files"]))
     title = f"{directory} ({report['format']} version {report['format_version']})"
     console.print(table(title, report["files"], COLUMNS))  # a size not recorded or not there shows as "-"
     if not report["recorded"]:

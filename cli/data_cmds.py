@@ -7,10 +7,11 @@ from pathlib import Path
 import click
 
 from recs.atomic import Outputs
-from recs.cli.options import SYNTH_DEFAULTS, json_option, split_options, time_unit_option
+from recs.cli.options import SYNTH_DEFAULTS, json_option, quiet_option, split_options, time_unit_option
 from recs.cli.render import console, key_values, transposed, write_json
 from recs.config import SplitConfig
 from recs.paths import check_paths
+from recs.progress import TqdmProgress
 from recs.sessions.io import read_sessions, sessions_output_kind, write_sessions
 from recs.sessions.split import split_sessions
 from recs.sessions.synth import SynthConfig, generate
@@ -36,8 +37,9 @@ from recs.sessions.synth import SynthConfig, generate
 @click.option("--variant", default=SYNTH_DEFAULTS.variant, show_default=True,
               help=f"Which world: {' or '.join(SynthConfig.VARIANTS)} (every cart follows a click on the same "
                    "item and sessions click items of one co-view cluster, so item-level methods are strong).")
+@quiet_option
 def synth_cmd(events: int, seed: int, items: int | None, days: int, out: Path, world: Path | None,
-              new_items: float, catalog: Path | None, variant: str) -> None:
+              new_items: float, catalog: Path | None, variant: str, quiet: bool) -> None:
     """Generate a marketplace log with planted structure.
 
     Items sit in a two-level category taxonomy and in shops, with Zipf popularity; each category has
@@ -65,13 +67,16 @@ def synth_cmd(events: int, seed: int, items: int | None, days: int, out: Path, w
     for path, option in ((world, "--world"), (catalog, "--catalog")):
         if path is not None:
             sessions_output_kind(path, option)
-    frame, w = generate(cfg)
-    with Outputs() as outputs:  # every file appears, or none
-        write_sessions(frame, out, outputs)
-        if world is not None:
-            write_sessions(w.frame(), world, outputs)
-        if catalog is not None:
-            write_sessions(w.catalog(), catalog, outputs)
+    # one stage: a failure prints its Error line alone, never after a line for a stage that went well
+    with TqdmProgress(not quiet).stage("generating", total=cfg.events, unit="event") as bar:
+        frame, w = generate(cfg)
+        with Outputs() as outputs:  # every file appears, or none
+            write_sessions(frame, out, outputs)
+            if world is not None:
+                write_sessions(w.frame(), world, outputs)
+            if catalog is not None:
+                write_sessions(w.catalog(), catalog, outputs)
+        bar.update(frame.height)
     mix = frame["interaction"].value_counts(normalize=True).sort("proportion", descending=True)
     console.print(key_values(f"wrote {out}", {
         "events": frame.height, "sessions": frame["session_id"].n_unique(), "users": frame["user_id"].n_unique(),
@@ -90,8 +95,9 @@ def synth_cmd(events: int, seed: int, items: int | None, days: int, out: Path, w
               help="Output file for test sessions.")
 @json_option(what="the summary")
 @time_unit_option
+@quiet_option
 def split_cmd(sessions: Path, test_days: int, cutoff: str | None, train_out: Path, test_out: Path,
-              json_out: Path | None, time_unit: str) -> None:
+              json_out: Path | None, time_unit: str, quiet: bool) -> None:
     """Split SESSIONS by time: train = sessions starting before T, test = those starting in the
     --test-days after T (the paper's offline set-up). A session goes wholly to one side.
 
@@ -102,13 +108,17 @@ def split_cmd(sessions: Path, test_days: int, cutoff: str | None, train_out: Pat
     check_paths([("SESSIONS", sessions)], [("--train", train_out), ("--test", test_out), ("--json", json_out)])
     sessions_output_kind(train_out, "--train")
     sessions_output_kind(test_out, "--test")
-    result = split_sessions(read_sessions(sessions, time_unit), SplitConfig(test_days=test_days, cutoff=cutoff))
-    summary = result.summary()
-    with Outputs() as outputs:  # all three files appear, or none
-        write_sessions(result.train, train_out, outputs)
-        write_sessions(result.test, test_out, outputs)
-        if json_out:
-            write_json(json_out, summary, outputs)
+    # one stage: a failure prints its Error line alone, never after a line for a stage that went well
+    with TqdmProgress(not quiet).stage("splitting", unit="event") as bar:
+        events = read_sessions(sessions, time_unit)
+        result = split_sessions(events, SplitConfig(test_days=test_days, cutoff=cutoff))
+        summary = result.summary()
+        with Outputs() as outputs:  # all three files appear, or none
+            write_sessions(result.train, train_out, outputs)
+            write_sessions(result.test, test_out, outputs)
+            if json_out:
+                write_json(json_out, summary, outputs)
+        bar.update(events.height)
     rows = [{"side": side, "file": str(path), **{k: v for k, v in summary[side].items()}}
             for side, path in (("train", train_out), ("test", test_out))]
     # train and test side by side, one line per number: a path and two times do not fit 80 columns in one row

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
-from recs.cli.options import bootstrap_options, eval_options, json_option, time_unit_option
+from recs.cli.options import bootstrap_options, eval_options, json_option, quiet_option, time_unit_option
 from recs.cli.render import console, header, interval, percent, transposed, write_json
 from recs.config import EvalConfig, check_seed
 from recs.eval.cold import COLD_SPLITS
 from recs.eval.hitrate import SPLITS
 from recs.eval.report import evaluate_index
 from recs.paths import check_paths
+from recs.progress import TqdmProgress
 
 # One column per candidate set, one line per number: sixteen numbers per set do not fit 80 columns side
 # by side. Groups, each under a rule: all targets, re-finding, discovery (recs.eval.novelty), coverage.
@@ -51,9 +52,10 @@ INTERVAL = "hit_rate_interval"  # a display line only: the JSON has hit_rate_low
                    "(cold start) apart, and the coverage of the new items.")
 @json_option(what="the numbers")
 @time_unit_option
+@quiet_option
 def eval_cmd(index_dir: Path, sessions: Path, targets: tuple[str, ...], triggers: int, bootstrap: int, seed: int,
              names: tuple[str, ...], any_trigger: bool, train_path: Path | None, json_out: Path | None,
-             time_unit: str) -> None:
+             time_unit: str, quiet: bool) -> None:
     """Score candidate sets on test sessions.
 
     A target is each cart or purchase event; its triggers are the last N distinct items with a
@@ -75,8 +77,10 @@ def eval_cmd(index_dir: Path, sessions: Path, targets: tuple[str, ...], triggers
     check_seed(seed)
     inputs = [("--index", index_dir), ("--sessions", sessions)] + ([("--train", train_path)] if train_path else [])
     check_paths(inputs, [("--json", json_out)])
-    report = evaluate_index(index_dir, sessions, cfg, list(names) or None, time_unit=time_unit,
-                            any_trigger=any_trigger, train_path=train_path, seed=seed)
+    with TqdmProgress(not quiet).stage("scoring", unit="candidate set") as bar:
+        report = evaluate_index(index_dir, sessions, cfg, list(names) or None, time_unit=time_unit,
+                                any_trigger=any_trigger, train_path=train_path, seed=seed)
+        bar.update(len(report["results"]))
     which = " (any event)" if any_trigger else ""
     score = f"score={report['score']}, " if report["score"] is not None else ""  # a baseline has none
     title = (f"purchase-intent hit rate, k={report['k']}, {score}triggers={triggers}{which}, "

@@ -64,10 +64,12 @@ def _register() -> None:
         train_cmd,
         tune_cmd,
     )
+    from recs.cli.options import verbose_option
 
     for module in (prepare_cmd, stats_cmd, data_cmds, train_cmd, index_cmd, eval_cmd, recommend_cmd, serve_cmd,
                    compare_cmd, tune_cmd, check_cmd):
         for command in module.COMMANDS:
+            command.params.append(verbose_option())  # one option, one meaning, on every command
             cli.add_command(command)
 
 

@@ -70,7 +70,31 @@ def json_option(f: Callable[..., Any] | None = None, *, what: str = "every numbe
 
 def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
     """--quiet: no progress bars (and no plain progress lines off a terminal)."""
-    return click.option("--quiet", is_flag=True, help="No progress bars.")(f)
+    return click.option("--quiet", is_flag=True, help="No progress bars or progress lines.")(f)
+
+
+# the libraries whose log messages --verbose shows (the CLI keeps them quiet otherwise: recs reports its
+# own progress); recs itself logs nothing, it reports through Progress and raises RecsError
+VERBOSE_LOGGERS = ("gensim", "optuna", "py4j", "uvicorn", "faiss", "lightgbm", "implicit")
+
+
+def _verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value:
+        return
+    import logging
+    import sys
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    for name in VERBOSE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
+def verbose_option() -> click.Option:
+    """--verbose: the libraries' own log messages (gensim's training, optuna's trials, Spark's gateway) at
+    INFO on stderr, beside recs' progress lines; for a run that misbehaves. Every command takes it
+    (``recs.cli.main`` adds it), as every command that reports progress takes --quiet."""
+    return click.Option(["--verbose"], is_flag=True, expose_value=False, callback=_verbose,
+                        help="Also show the libraries' log messages (gensim, optuna, Spark) on stderr.")
 
 
 CONFIG_HELP = ("Settings from a TOML file with sections [train], [train.cooc], [index], [eval] (as recs tune "

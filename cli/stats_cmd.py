@@ -10,10 +10,11 @@ import click
 from rich.console import RenderableType
 from rich.table import Table
 
-from recs.cli.options import json_option, time_unit_option
+from recs.cli.options import json_option, quiet_option, time_unit_option
 from recs.cli.render import console, fmt, key_values, titled, write_json
 from recs.config import DEFAULT_TIME_ZONE, check_time_zone
 from recs.paths import check_paths
+from recs.progress import TqdmProgress
 from recs.sessions.io import read_sessions
 from recs.sessions.stats import session_stats
 
@@ -89,7 +90,8 @@ def render_stats(st: dict[str, Any], path: Path) -> None:
               help="Time zone for the events-per-day buckets, e.g. Asia/Shanghai for Taobao.")
 @json_option
 @time_unit_option
-def stats_cmd(sessions: Path, tz: str, json_out: Path | None, time_unit: str) -> None:
+@quiet_option
+def stats_cmd(sessions: Path, tz: str, json_out: Path | None, time_unit: str, quiet: bool) -> None:
     """Describe a sessions file before training on it: events per interaction, sessions, users,
     items and the share seen only once, session lengths, events per day, click -> cart -> purchase
     funnel, and how many carts and purchases were of an item clicked earlier in the session.
@@ -100,7 +102,10 @@ def stats_cmd(sessions: Path, tz: str, json_out: Path | None, time_unit: str) ->
     """
     check_time_zone(tz)  # session_stats checks it too; here it fails before a large file is read
     check_paths([("SESSIONS", sessions)], [("--json", json_out)])
-    st = session_stats(read_sessions(sessions, time_unit), tz=tz)
+    with TqdmProgress(not quiet).stage("counting", unit="event") as bar:  # one stage: see synth
+        events = read_sessions(sessions, time_unit)
+        st = session_stats(events, tz=tz)
+        bar.update(events.height)
     render_stats(st, sessions)
     if json_out:
         write_json(json_out, st)

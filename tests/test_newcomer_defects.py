@@ -65,7 +65,7 @@ def test_eval_hitrate_header_of_a_baseline_names_no_score(planted):
     d = planted
     r = run_cli("eval-hitrate", "--index", d / "covisit", "--sessions", d / "test.parquet", "--json", d / "e10.json")
     assert r.exit_code == 0, r.output
-    title = r.output.splitlines()[0]
+    title = next(ln for ln in r.output.splitlines() if ln.startswith("purchase-intent"))
     assert title.startswith("purchase-intent hit rate, k=20,") and "score" not in title, title
     assert strict_json((d / "e10.json").read_text())["score"] is None
 
@@ -91,7 +91,7 @@ def cold(tmp_path_factory) -> Path:
 def test_eval_hitrate_header_of_our_index_names_its_score(cold):
     r = run_cli("eval-hitrate", "--index", cold / "index", "--sessions", cold / "test.parquet")
     assert r.exit_code == 0, r.output
-    assert ", score=prob, " in r.output.splitlines()[0]
+    assert ", score=prob, " in next(ln for ln in r.output.splitlines() if ln.startswith("purchase-intent"))
 
 
 # ---- 2: catalogue reach is a share of the catalogue the index can list ---------------------------
@@ -295,3 +295,33 @@ def test_build_index_cold_start_counts_stay_beside_their_level(cold, tmp_path):
         row = next(ln for ln in lines[at:] if set_name(name) in ln)
         # every level's count on its set's line, in the levels' order
         assert NUMBER.findall(row) == [f"{n:,}" for n in queries.values()], (row, r.output)
+
+
+# ---- 9: --quiet on every command that reports progress, --verbose on every command ---------------
+
+# recs serve reports requests, not stages: its log is --access-log / --no-access-log
+NO_PROGRESS = {"serve"}
+
+
+def test_every_command_with_progress_takes_quiet_and_every_command_verbose():
+    from recs.cli.main import cli
+
+    for name, command in cli.commands.items():
+        options = {o for p in command.params for o in p.opts}
+        assert "--verbose" in options, name
+        assert ("--quiet" in options) != (name in NO_PROGRESS), name
+
+
+def test_synth_reports_its_stages_and_quiet_silences_them(tmp_path):
+    from click.testing import CliRunner
+
+    from recs.cli.main import cli
+
+    runner = CliRunner()
+    loud = runner.invoke(cli, ["synth", "--events", "2000", "--out", str(tmp_path / "a.parquet")])
+    assert loud.exit_code == 0, loud.output
+    assert re.search(r"^generating: 2,000 events in [\d.]+ s$", loud.stderr, re.M), loud.stderr
+    quiet = runner.invoke(cli, ["synth", "--events", "2000", "--out", str(tmp_path / "b.parquet"), "--quiet"])
+    assert quiet.exit_code == 0 and quiet.stderr == "", quiet.stderr
+    verbose = runner.invoke(cli, ["synth", "--events", "2000", "--out", str(tmp_path / "c.parquet"), "--verbose"])
+    assert verbose.exit_code == 0, verbose.output
