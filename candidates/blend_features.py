@@ -94,18 +94,25 @@ def union_rows(lists: Mapping[str, pl.DataFrame], sources: Sequence[str], keep: 
     ranker's cost is per row, four sources' top 200 make ~450 rows per item, and the rows all sources
     place low rarely reach the final top k; the same cut at training and at scoring time, so the
     ranker learns on the rows it will order."""
-    parts = [lists[s].select(Col.ITEM, Col.CANDIDATE, pl.lit(s).alias("_src"), pl.col(Col.SCORE).cast(pl.Float32),
-                             pl.col(Col.RANK).cast(pl.Float32)) for s in sources if s in lists]
-    long = pl.concat(parts, how="vertical_relaxed")
-    aggs = []
-    for s in sources:
-        here = pl.col("_src") == s
-        aggs += [pl.col(Col.SCORE).filter(here).max().alias(score_col(s)),
-                 pl.col(Col.RANK).filter(here).min().alias(rank_col(s))]
-    union = long.group_by(Col.ITEM, Col.CANDIDATE).agg(
-        *aggs, pl.col("_src").n_unique().cast(pl.Float32).alias(N_SOURCES), pl.col(Col.RANK).min().alias(BEST_RANK),
-        (1.0 / (RRF_K + pl.col(Col.RANK))).sum().cast(pl.Float32).alias(RRF),
-    )
+    present = [s for s in sources if s in lists]
+    ids = lists[present[0]].schema[Col.ITEM]
+    # full joins on (item, candidate), one per source (a source lists a pair at most once: the contract), 2-3x
+    # faster than a group_by over the sources' rows stacked, and each sum in a fixed order (source order)
+    union: pl.LazyFrame | None = None
+    for s in present:
+        part = lists[s].lazy().select(pl.col(Col.ITEM).cast(ids), pl.col(Col.CANDIDATE).cast(ids),
+                                      pl.col(Col.SCORE).cast(pl.Float32).alias(score_col(s)),
+                                      pl.col(Col.RANK).cast(pl.Float32).alias(rank_col(s)))
+        union = part if union is None else union.join(part, on=[Col.ITEM, Col.CANDIDATE], how="full", coalesce=True)
+    assert union is not None
+    ranks = [pl.col(rank_col(s)) for s in present]
+    union = union.with_columns(
+        *[pl.lit(None, pl.Float32).alias(c) for s in sources if s not in lists for c in (score_col(s), rank_col(s))],
+        pl.sum_horizontal([r.is_not_null() for r in ranks]).cast(pl.Float32).alias(N_SOURCES),
+        pl.min_horizontal(ranks).alias(BEST_RANK),
+        pl.sum_horizontal([(1.0 / (RRF_K + r.cast(pl.Float64))).fill_null(0.0) for r in ranks]).cast(pl.Float32)
+        .alias(RRF),
+    ).collect()
     if keep <= 0:
         return union
     return (union.sort([Col.ITEM, RRF, BEST_RANK, Col.CANDIDATE], descending=[False, True, False, False])
