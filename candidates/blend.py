@@ -98,6 +98,7 @@ class BlendCandidates(CandidateGenerator):
     # item-level sources answer one list for every pair: spilled once, read by each pair's scoring
     _spills: dict[tuple[str, int], Path] = field(default_factory=dict, repr=False)
     _scratch: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+    _used: tuple[str, ...] = field(default=(), repr=False)  # the sources fitted: those of the config the log allows
 
     @property
     def pairs(self) -> tuple[tuple[str, str], ...]:
@@ -134,10 +135,13 @@ class BlendCandidates(CandidateGenerator):
         unknown = [f for f in self.features if f not in FEATURE_FAMILIES]
         if unknown or not self.features:
             raise ConfigError(f"blend features: {unknown or 'none'}; choose from {', '.join(FEATURE_FAMILIES)}")
+        self._used, left_out = self._usable_sources(train)
         carve = carve_validation(train, cfg.valid_share, cfg.valid_days)
         fit_part, valid = carve.train, carve.test
         self._valid = {"cutoff": carve.cutoff.isoformat(), "fit_events": fit_part.height, "valid_events": valid.height,
                        "valid_sessions": valid[Col.SESSION].n_unique()}
+        if left_out:
+            self._valid["left_out"] = left_out
         stage = self._fit_sources(fit_part, "validation stage", reuse=False)
         stats = ItemStats.of(fit_part)
         names = self._feature_names(stats)
@@ -192,11 +196,29 @@ class BlendCandidates(CandidateGenerator):
                                     "train_s": round(time.perf_counter() - t, 3),
                                     "learnt_from": [f"{src}->{tgt}" for src, tgt in data]}
 
+    def _usable_sources(self, train: pl.DataFrame) -> tuple[tuple[str, ...], dict[str, str]]:
+        """The configured sources, less those that need a column this log lacks (same-category without a
+        ``category`` column), which are named in the manifest (``validation.left_out``). Given only such
+        sources, there is nothing to blend: one error naming them."""
+        from recs.candidates.registry import method_spec
+
+        used, left_out = [], {}
+        for name in self.methods.blend.sources:  # validated names: method_spec finds each
+            column = method_spec(name, "sources").needs_column
+            if column is not None and (column not in train.columns or train[column].null_count() == train.height):
+                left_out[name] = f"the sessions have no {column!r} values"
+            else:
+                used.append(name)
+        if not used:
+            raise InputError(f"blend sources: {', '.join(f'{n} ({why})' for n, why in left_out.items())}; "
+                             "give --sources that this log can fit")
+        return tuple(used), left_out
+
     def _fit_sources(self, frame: pl.DataFrame, what: str, reuse: bool) -> dict[str, CandidateGenerator]:
         from recs.candidates.registry import build_method  # the registry builds blend too: imported when used
 
         out: dict[str, CandidateGenerator] = {}
-        for name in self.methods.blend.sources:
+        for name in self._used:
             if reuse and name in self.prefit:
                 out[name] = self.prefit[name]
                 continue
@@ -211,9 +233,9 @@ class BlendCandidates(CandidateGenerator):
         return out
 
     def _feature_names(self, stats: ItemStats) -> list[str]:
-        names = stats.feature_names(self.methods.blend.sources)
+        names = stats.feature_names(self._used)
         keep = []
-        source_cols = {c for s in self.methods.blend.sources for c in (score_col(s), rank_col(s))} | {N_SOURCES, RRF}
+        source_cols = {c for s in self._used for c in (score_col(s), rank_col(s))} | {N_SOURCES, RRF}
         for n in names:
             family = "sources" if n in source_cols else "groups" if n.startswith("same_") else "counts"
             if family in self.features:
@@ -236,7 +258,7 @@ class BlendCandidates(CandidateGenerator):
             groups = groups.sample(cfg.max_groups, seed=cfg.seed).sort(GROUP)
         triggers = groups.select(Col.ITEM).unique()
         lists = {name: gen.candidates_of(source, target, self.k, triggers[Col.ITEM]) for name, gen in stage.items()}
-        union = feature_frame(union_rows(lists, cfg.sources, self._keep(self.k)), stats, target)
+        union = feature_frame(union_rows(lists, self._used, self._keep(self.k)), stats, target)
         rows = (
             groups.select(GROUP, Col.ITEM)
             .join(union, on=Col.ITEM)
@@ -331,7 +353,7 @@ class BlendCandidates(CandidateGenerator):
         scratch directory), an interaction-aware one's per pair (in ``pair_dir``, removed after the pair)."""
         gen = self._sources[name]
         if gen.interaction_aware:
-            return _spill(gen, source, target, width, pair_dir / f"{self.methods.blend.sources.index(name)}.parquet")
+            return _spill(gen, source, target, width, pair_dir / f"{self._used.index(name)}.parquet")
         if (name, width) not in self._spills:
             assert self._scratch is not None
             path = Path(self._scratch.name) / f"{len(self._spills)}.parquet"
@@ -355,7 +377,7 @@ class BlendCandidates(CandidateGenerator):
         if self._scratch is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="recs-blend-")
         with tempfile.TemporaryDirectory(prefix="pair-", dir=self._scratch.name) as scratch:
-            spills = {name: self._spill_of(name, source, target, width, Path(scratch)) for name in cfg.sources}
+            spills = {name: self._spill_of(name, source, target, width, Path(scratch)) for name in self._used}
             items = pl.concat([pl.scan_parquet(p).select(Col.ITEM).unique() for p in spills.values()],
                               how="vertical_relaxed").unique().sort(Col.ITEM).collect()[Col.ITEM]
             empty = True
@@ -366,7 +388,7 @@ class BlendCandidates(CandidateGenerator):
                     lo, hi = pl.lit(block[0], items.dtype), pl.lit(block[-1], items.dtype)
                     lists = {name: pl.scan_parquet(p).filter(pl.col(Col.ITEM).is_between(lo, hi)).collect()
                              for name, p in spills.items()}
-                    frame = feature_frame(union_rows(lists, cfg.sources, self._keep(k)), self._stats, target)
+                    frame = feature_frame(union_rows(lists, self._used, self._keep(k)), self._stats, target)
                     x = matrix(frame, [n for n in names if n != PAIR])
                     if PAIR in names:
                         x = np.column_stack([x, np.full(frame.height, self.pairs.index((source, target)),

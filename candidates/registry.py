@@ -45,6 +45,9 @@ class MethodSpec:
     searches_vectors: bool = True
     # the method reads a catalogue (build-index --sessions TRAIN --catalog FILE) for the items' groups
     takes_catalog: bool = False
+    # a column of the sessions the method cannot do without (the blend leaves such a source out of its
+    # default sources on a log without it, and says so)
+    needs_column: str | None = None
 
 
 def unregularized(cfg: TrainConfig) -> TrainConfig:
@@ -121,9 +124,9 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec(name="co-visitation", label="Co-visitation (OTTO-style)", group=PEER, build=_co_visitation,
                    searches_vectors=False),
         MethodSpec(name="same-shop", label="Same shop (the cart-page control)", group=SAME_GROUP, build=_same_shop,
-                   searches_vectors=False, takes_catalog=True),
+                   searches_vectors=False, takes_catalog=True, needs_column=Col.SHOP),
         MethodSpec(name="same-category", label="Same category", group=SAME_GROUP, build=_same_category,
-                   searches_vectors=False, takes_catalog=True),
+                   searches_vectors=False, takes_catalog=True, needs_column=Col.CATEGORY),
         MethodSpec(name=BLEND, label="Blend: LambdaRank over the sources' union", group=LEARNED, build=_blend),
     )
 }

@@ -149,6 +149,7 @@ def test_same_seed_same_lists_and_k_is_respected(small_split):
 def _stage(train, gen):
     carve = carve_validation(train, gen.methods.blend.valid_share)
     gen._valid = {"cutoff": carve.cutoff.isoformat(), "valid_sessions": 0}
+    gen._used, _ = gen._usable_sources(train)
     stage = gen._fit_sources(carve.train, "validation stage", reuse=False)
     return carve, stage, ItemStats.of(carve.train)
 
@@ -158,7 +159,7 @@ def test_training_rows_are_the_same_on_every_call_when_negatives_are_sampled(sma
     carve, stage, stats = _stage(small_split.train, gen)
     runs = [gen._training_rows(stage, stats, carve.test, "click", "cart")[0] for _ in range(4)]
     assert all(r.equals(runs[0]) for r in runs[1:])
-    full = BlendCandidates(methods=_methods(("co-visitation", "co-occurrence"), negatives=10_000))
+    full = BlendCandidates(methods=_methods(("co-visitation", "co-occurrence"), negatives=10_000), _used=gen._used)
     everything = full._training_rows(stage, stats, carve.test, "click", "cart")[0]
     assert runs[0].height < everything.height  # the sample did drop rows, so the test above tested it
     # per trigger: every positive and hard negative is kept, and at most 2 others
@@ -323,3 +324,16 @@ def test_rounds_are_chosen_on_held_out_triggers(small_split):
     assert fixed.set_details("click", "cart")["blend"]["rounds"] == 7
     assert fixed._rankers[("click", "cart")].num_trees() == 7
     assert fixed._held_out(np.ones(500, dtype=np.int64)) is None
+
+
+def test_a_source_that_needs_a_missing_column_is_left_out_and_named(small_split):
+    train = small_split.train.drop(Col.CATEGORY)
+    gen = BlendCandidates(methods=_methods(("co-visitation", "same-category"))).fit(train)
+    assert gen._used == ("co-visitation",)
+    assert gen.settings()["validation"]["left_out"] == {"same-category": "the sessions have no 'category' values"}
+    assert gen.candidates("click", "cart", 10).height > 0
+    with_column = BlendCandidates(methods=_methods(("co-visitation", "same-category"))).fit(small_split.train)
+    assert with_column._used == ("co-visitation", "same-category")
+    assert "left_out" not in with_column.settings()["validation"]
+    with pytest.raises(InputError, match=r"same-category \(the sessions have no 'category' values\)"):
+        BlendCandidates(methods=_methods(("same-category",))).fit(train)
