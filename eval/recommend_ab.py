@@ -14,7 +14,7 @@ in the test window, and a target is a hit when its item is in the list. Per arm:
 * ``hit_rate`` = hits / targets (every evaluated user's targets, whether or not the arm had a list
   for them: an arm that cannot answer a user misses), ``user_hit_share`` = users with >= 1 hit / users;
 * ``users_with_list``, ``mean_list_length`` (over users with a list), ``catalogue_reach`` (distinct
-  candidates shown to anyone / items in the history);
+  candidates shown to anyone / items any arm could show: the history's and the indexes', so at most 1);
 * the same hit rate split into **re-finding** targets (the user had an event on the item in the
   history) and **discovery** targets (new to the user): lists that only re-surface what a user has
   seen are what "recently viewed" already does; a generator earns its keep on discovery.
@@ -132,7 +132,7 @@ def evaluate_arms(
         notes.append(note)
     tgt = user_targets(hist, tst, targets, item_kind)
     users = tgt.select(Col.USER).unique().sort(Col.USER)[Col.USER]
-    catalogue = hist[Col.ITEM].n_unique()  # every item of the history, not only the evaluated users'
+    history_items = hist[Col.ITEM].unique()  # every item of the history, not only the evaluated users'
     hist = hist.filter(pl.col(Col.USER).is_in(users.implode())).sort(Col.USER, maintain_order=True)
     recs_by_index: dict[str, Recommender] = {}
 
@@ -152,6 +152,10 @@ def evaluate_arms(
         notes.append(f"the recent arm (the paper's control) reads {method!r}, an interaction-aware method; the "
                      "paper's control is item-level: give --control-index an index of build-index "
                      "--method embedding-reg")
+    # catalogue reach's denominator: every item an arm could show, the history's (recent shows their lists'
+    # items) and every item of the indexes read, compared as text (ids of a CSV history may be text); so a share
+    catalogue = pl.concat([history_items.cast(pl.String).rename("x"),
+                           *[pl.Series("x", r.store.ids.astype(str)) for r in recs_by_index.values()]]).n_unique()
     rows = []
     sums: dict[str, pl.DataFrame] = {}  # arm -> per-user hits and targets, for the intervals
     for arm in arms:

@@ -65,9 +65,9 @@ def test_hand_worked_example(example):
     # both: the click lists plus 20, 21; recent: 10 (no click_to_cart list), 2 and 1, so the click lists again
     assert arms["both"]["hits"] == 3 and arms["recent"]["hits"] == 3
     assert arms["both"]["mean_list_length"] == (6 + 1) / 2
-    # catalogue reach: distinct candidates shown (11, 10, 13, 12, 14) over the history's 4 items (1, 2, 3, 10);
-    # above 1 only because this hand index names items the history never saw
-    assert arms["click"]["catalogue_reach"] == 5 / 4
+    # catalogue reach: distinct candidates shown (11, 10, 13, 12, 14) over every item an arm could show: the
+    # history's 1, 2, 3, 10 and the index's 1, 2, 3, 10, 11, 12, 13, 14, 20, 21 (a share, never above 1)
+    assert arms["click"]["catalogue_reach"] == 5 / 10 and report["catalogue_items"] == 10
     for row in report["arms"]:
         assert row["refinding_targets"] + row["discovery_targets"] == row["targets"]
         assert row["refinding_hits"] + row["discovery_hits"] == row["hits"]
