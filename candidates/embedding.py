@@ -108,16 +108,15 @@ class EmbeddingCandidates(CandidateGenerator):
         src = query_side(self._model(), source, self.index_config)
         keep = src.items.is_in(items.unique().implode()).to_numpy()
         src = replace(src, items=src.items.filter(keep), vectors=src.vectors[keep])
-        tgt = None if (target, self.index_config.score) in self.indexes else target_side(
-            self._model(), target, self.index_config)
-        if tgt is not None and len(src.items) * EXACT_SHARE <= len(tgt.items):
-            # a few queries: an exact scan of the target rows costs less than building the graph for them
-            found = exact_blocks(tgt.vectors, src.vectors, min(k + 1, len(tgt.items)), self.index_config)
-        else:
-            tgt, index, _ = self.target_index(target)
-            found = search_blocks(index, src.vectors, min(k + 1, len(tgt.items)), self.index_config)
-        q_code, t_code = item_codes(src.items, tgt.items)
+        built = (target, self.index_config.score) in self.indexes
+        tgt = self.target_index(target).side if built else target_side(self._model(), target, self.index_config)
         width = min(k + 1, len(tgt.items))
+        if not built and len(src.items) * EXACT_SHARE <= len(tgt.items):
+            # a few queries: an exact scan of the target rows costs less than building the graph for them
+            found = exact_blocks(tgt.vectors, src.vectors, width, self.index_config)
+        else:
+            found = search_blocks(self.target_index(target).hnsw, src.vectors, width, self.index_config)
+        q_code, t_code = item_codes(src.items, tgt.items)
         blocks = [candidate_block(src.items, tgt.items, ids, scores, q_code, t_code, k, a) for a, scores, ids in found]
         return pl.concat(blocks) if blocks else candidate_block(src.items, tgt.items, np.zeros((0, width), np.int64),
                                                                np.zeros((0, width), np.float32), q_code, t_code, k, 0)

@@ -97,7 +97,7 @@ def verbose_option() -> click.Option:
                         help="Also show the libraries' log messages (gensim, optuna, Spark) on stderr.")
 
 
-CONFIG_HELP = ("Settings from a TOML file with sections [train], [train.cooc], [index], [eval] (as recs tune "
+CONFIG_HELP = ("Settings from a TOML file with sections [train], [train.cooc], [index], [eval], [blend] (as recs tune "
                "writes); options given here win over the file, the file over the defaults.")
 
 
