@@ -52,3 +52,22 @@ def planted_split(d, events: int, seed: int) -> None:
     assert run_cli("synth", "--events", events, "--seed", seed, "--out", d / "s.parquet").exit_code == 0
     r = run_cli("split", d / "s.parquet", "--train", d / "train.parquet", "--test", d / "test.parquet")
     assert r.exit_code == 0, r.output
+
+
+def planted_covisit_split(d, index: str = "index") -> None:
+    """``planted_split(d, 5_000, 1)`` and a co-visitation index of its training part at ``d/index``: an index
+    in seconds (no training), for tests of what reads one."""
+    planted_split(d, 5_000, 1)
+    r = run_cli("build-index", "--method", "co-visitation", "--sessions", d / "train.parquet", "--out", d / index,
+                "--k", 20, "--threads", 1, "--quiet")
+    assert r.exit_code == 0, r.output
+
+
+def assert_plausible_mix(df) -> None:
+    """A planted log's interaction shares and session lengths stay in the ranges of real marketplace logs
+    (mostly clicks, a few percent carts, a heavy tail of long sessions), whichever world made it."""
+    mix = dict(df["interaction"].value_counts(normalize=True).iter_rows())
+    assert 0.86 < mix["click"] < 0.93 and 0.035 < mix["cart"] < 0.07
+    assert 0.015 < mix["favorite"] < 0.045 and 0.01 < mix["purchase"] < 0.035
+    lengths = df.group_by("session_id").len()["len"]
+    assert lengths.median() < 10 and lengths.max() > 100

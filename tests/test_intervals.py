@@ -19,7 +19,7 @@ from recs.eval.compare import CART_TO_CART, CLICK_TO_CART, ITEM_TO_ITEM, _interv
 from recs.eval.intervals import AHEAD, BEHIND, WITHIN_NOISE, align, bootstrap, replicate_rates, unit_sums
 from recs.eval.report import evaluate_sets
 
-from helpers import planted_split, run_cli, sessions_frame
+from helpers import planted_covisit_split, run_cli, sessions_frame
 
 
 def sums(hits: list[int], scored: list[int], ids: list[object] | None = None) -> pl.DataFrame:
@@ -173,10 +173,7 @@ INTERVAL_CELL = re.compile(r"\d\.\d{4}–\d\.\d{4}")
 def planted(tmp_path_factory) -> Path:
     """A 5,000-event planted log, split, and a co-visitation index of its training part (no training)."""
     d = tmp_path_factory.mktemp("intervals")
-    planted_split(d, 5_000, 1)
-    r = run_cli("build-index", "--method", "co-visitation", "--sessions", d / "train.parquet", "--out", d / "index",
-                "--k", 20, "--threads", 1, "--quiet")
-    assert r.exit_code == 0, r.output
+    planted_covisit_split(d)
     return d
 
 

@@ -24,7 +24,7 @@ import pytest
 from recs.candidates.registry import METHODS
 from recs.display import set_name
 
-from helpers import one_line_error, planted_split, run_cli
+from helpers import one_line_error, planted_covisit_split, run_cli
 
 
 def strict_json(text: str) -> object:
@@ -40,10 +40,7 @@ def planted(tmp_path_factory) -> Path:
     """A 5,000-event planted log (every target re-finds an item: discovery has none), split, and a
     co-visitation index of its training part."""
     d = tmp_path_factory.mktemp("newcomer")
-    planted_split(d, 5_000, 1)
-    r = run_cli("build-index", "--method", "co-visitation", "--sessions", d / "train.parquet", "--out", d / "covisit",
-                "--k", 20, "--threads", 1, "--quiet")
-    assert r.exit_code == 0, r.output
+    planted_covisit_split(d, "covisit")
     return d
 
 
