@@ -101,6 +101,11 @@ def render_report(report: dict[str, Any]) -> None:
         "items": report["items"],
         "seconds": report["seconds"],
     }, formats={"seconds": SECONDS}))
+    if report.get("mapped_events"):
+        console.print(table("events mapped: raw name -> interaction (before dedupe)", [
+            {"raw event": m["raw"], "interaction": m["interaction"], "events": m["events"]}
+            for m in report["mapped_events"]
+        ]))
     console.print(table("events by interaction", [
         {"interaction": k, "events": v, "share": v / report["events"]} for k, v in report["interactions"].items()
     ]))

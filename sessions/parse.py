@@ -17,6 +17,7 @@ from recs.sessions.formats import FIELDS, FILE, LINE, Format
 from recs.sessions.io import datetime_to_utc
 
 REASON, DETAIL = "_reason", "_detail"
+RAW_EVENT = "_raw_event"  # the raw event name as read (lower-cased, trimmed): what `prepare` says it mapped
 
 # Reasons a row cannot be used. The first six are errors (``--on-error`` decides); the last two
 # are expected in real logs and are always dropped and counted.
@@ -136,6 +137,7 @@ def tag_rows(lf: pl.LazyFrame, fmt: Format, keep_session: bool, keep_unmapped: b
             tcol.alias(Col.TIMESTAMP),
             pl.col(REASON),
             detail.alias(DETAIL),
+            ev.alias(RAW_EVENT),
         )
     )
 
@@ -188,6 +190,21 @@ def error_message(errors: dict[str, dict[str, Any]], fmt: Format) -> str:
 def _sort_key(where: str) -> tuple[str, int]:
     head, _, n = where.rpartition(" ")
     return head, int(n) if n.isdigit() else 0
+
+
+def mapped_counts(parsed: pl.LazyFrame) -> list[dict[str, Any]]:
+    """How each raw event name of the usable rows was read: ``{"raw", "interaction", "events"}`` rows,
+    most events first (``view`` -> click, ``buy`` -> purchase, and a name kept as it is: ``click`` -> click)."""
+    df = (
+        parsed.filter(pl.col(REASON).is_null())
+        .group_by(RAW_EVENT, Col.INTERACTION)
+        .len()
+        .sort(["len", RAW_EVENT], descending=[True, False])
+        .collect()
+    )
+    return [{"raw": r, "interaction": i, "events": n}
+            for r, i, n in zip(df[RAW_EVENT].to_list(), df[Col.INTERACTION].to_list(), df["len"].to_list(),
+                               strict=True)]
 
 
 def unmapped_counts(parsed: pl.LazyFrame, kept: bool, fmt: Format) -> dict[str, int]:

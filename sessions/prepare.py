@@ -44,7 +44,17 @@ from recs.sessions.formats import CANONICAL_OF, FILE, ID_FIELDS, LINE, Format
 from recs.sessions.ids import apply_id_types
 from recs.sessions.ids import id_types as resolve_id_types
 from recs.sessions.io import check_input_file, csv_separator, sessions_output_kind, validate_sessions
-from recs.sessions.parse import DETAIL, ERROR_REASONS, REASON, drop_summary, error_message, tag_rows, unmapped_counts
+from recs.sessions.parse import (
+    DETAIL,
+    ERROR_REASONS,
+    RAW_EVENT,
+    REASON,
+    drop_summary,
+    error_message,
+    mapped_counts,
+    tag_rows,
+    unmapped_counts,
+)
 from recs.sessions.scan import find_bad_text_line, scan
 from recs.sessions.sessionize import dedupe_mask, sessionize
 
@@ -73,6 +83,7 @@ class _Parsed:
     rows_read: int
     dropped: dict[str, dict[str, Any]]
     unmapped: dict[str, int]
+    mapped: list[dict[str, Any]]  # raw event name -> interaction, events (usable rows, before dedupe and filters)
 
 
 @dataclass(frozen=True)
@@ -243,14 +254,14 @@ def _parse_and_tag(src: _Inputs, cfg: PrepareConfig, work: Path, progress: Progr
     if errors and cfg.on_error == ON_ERRORS[0]:  # "fail"
         raise InputError(error_message(errors, src.fmt))
     unmapped = unmapped_counts(parsed, cfg.keep_unmapped, src.fmt)
-    return _Parsed(parsed, rows_read, dropped, unmapped)
+    return _Parsed(parsed, rows_read, dropped, unmapped, mapped_counts(parsed))
 
 
 def _sessionize_and_dedupe(
     parsed: _Parsed, src: _Inputs, cfg: PrepareConfig, work: Path, progress: Progress
 ) -> _Sessions:
     """Pass 2: canonical ids and names, sessions (cut at --gap or kept), immediate repeats collapsed."""
-    good = parsed.rows.filter(pl.col(REASON).is_null()).drop(REASON, DETAIL)
+    good = parsed.rows.filter(pl.col(REASON).is_null()).drop(REASON, DETAIL, RAW_EVENT)
     # ids from text become Int64 only when every value is a canonical integer; parquet keeps its types
     id_types = resolve_id_types(good, ID_FIELDS, text=src.fmt.layout != "parquet")
     good = apply_id_types(good, id_types).rename({f: CANONICAL_OF[f] for f in id_types})
@@ -340,6 +351,7 @@ def _report(
         "rows_read": parsed.rows_read,
         "dropped": parsed.dropped,
         "unmapped_events": parsed.unmapped,
+        "mapped_events": parsed.mapped,
         "keep_unmapped": cfg.keep_unmapped,
         "sessions_from": (
             f"inactivity gap {cfg.gap} per {'user' if 'user' in fmt.columns else 'session'}"
