@@ -118,6 +118,7 @@ class Outputs:
             raise OutputError(f"{out}: is a directory; give a file path")
         try:
             self.created_dirs += temps.makedirs(out.parent)
+            temps.settle(out)  # a crash mid-way through an earlier multi-file commit: finish or undo it first
             for p in temps.leftovers(out):
                 temps.remove_path(p)
             tmp = temps.temp_name(out, "tmp", out.suffix)
@@ -128,6 +129,12 @@ class Outputs:
         return tmp
 
     def commit(self) -> list[Path]:
+        """Flush every staged file and rename it into place, all or nothing.
+
+        One file alone is one ``os.replace``. Several go through the journal (``recs.temps``, "the
+        journal of a multi-file commit"): the plan is written before the first rename, so a crash
+        between two renames is finished (or undone) by whoever next writes or reads an output, instead
+        of leaving one output new and another old. A rename that fails here is undone here."""
         staged = list(self._staged.items())
         try:
             for _, tmp in staged:
@@ -135,46 +142,58 @@ class Outputs:
         except OSError as e:
             self.abort()
             raise output_error(e, staged[0][0]) from None
-        done: list[tuple[Path, Path | None]] = []  # (out, where what it replaced is kept)
-        current: tuple[Path, Path | None] | None = None
-        try:
-            for out, tmp in staged:
-                backup = None
-                if len(staged) > 1 and out.exists():  # one file alone: os.replace is all-or-nothing already
-                    backup = temps.temp_name(out, "bak")
-                    try:
-                        os.link(out, backup)
-                    except OSError:  # no hard links here (vfat, some network mounts): move it aside
-                        os.replace(out, backup)
-                current = (out, backup)
+        if len(staged) == 1:
+            out, tmp = staged[0]
+            try:
                 os.replace(tmp, out)
-                done.append(current)
-                current = None
+            except OSError as e:
+                self.abort()
+                raise output_error(e, out) from None
+            self._finish(staged)
+            return [out]
+        try:
+            entries = [{"out": str(out.absolute()), "tmp": str(tmp.absolute()),
+                        "bak": str(temps.temp_name(out, "bak").absolute()) if out.exists() else None,
+                        "ident": temps.identity(tmp)} for out, tmp in staged]
+            plan = temps.write_plan(entries)
         except OSError as e:
-            if current is not None and current[1] is not None:
-                with suppress(OSError):
-                    if current[0].exists():
-                        current[1].unlink()  # linked: `out` still holds it
-                    else:
-                        os.replace(current[1], current[0])  # moved aside: move it back
-            for out, backup in reversed(done):
-                with suppress(OSError):
-                    if backup is not None:
-                        os.replace(backup, out)
-                    else:
-                        out.unlink()
             self.abort()
-            raise output_error(e, current[0] if current else staged[0][0]) from None
-        for _, backup in done:
-            if backup is not None:
+            raise output_error(e, staged[0][0]) from None
+        current = staged[0][0]
+        try:
+            for e in entries:  # keep what each output replaces until every rename is done
+                if e["bak"] is not None:
+                    current = Path(e["out"])
+                    try:
+                        os.link(e["out"], e["bak"])
+                    except OSError:  # no hard links here (vfat, some network mounts): move it aside
+                        os.replace(e["out"], e["bak"])
+            for e in entries:
+                current = Path(e["out"])
+                os.replace(e["tmp"], e["out"])
+        except OSError as err:
+            with suppress(OSError):
+                temps.roll_back(entries)
+                temps.remove_plan(plan)  # undone: the plan is spent (if undoing failed, it stays for the next run)
+            self.abort()
+            raise output_error(err, current) from None
+        for parent in {out.parent for out, _ in staged}:
+            with suppress(OSError):
+                _fsync(parent)
+        for e in entries:  # committed: the copies of what was replaced, then the plan, can go
+            if e["bak"] is not None:
                 with suppress(OSError):
-                    backup.unlink()
+                    Path(e["bak"]).unlink()
+        temps.remove_plan(plan)
+        self._finish(staged)
+        return [out for out, _ in staged]
+
+    def _finish(self, staged: list[tuple[Path, Path]]) -> None:
         for parent in {out.parent for out, _ in staged}:
             with suppress(OSError):
                 _fsync(parent)
         self._staged.clear()
         self.created_dirs = []
-        return [out for out, _ in staged]
 
     def abort(self) -> None:
         for tmp in self._staged.values():

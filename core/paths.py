@@ -20,7 +20,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from recs.errors import ConfigError, OutputError
-from recs.temps import new_file, temp_name
+from recs.temps import new_file, settle, temp_name
 
 Named = Iterable[tuple[str, "str | Path | None"]]
 
@@ -138,6 +138,13 @@ def check_paths(inputs: Named, outputs: Named, directories: bool = False) -> Non
     outputs are ``directories``) one that is a directory. Pairs are (option name, path); None is skipped."""
     ins = _expand(inputs)
     outs = [(o, Path(p), Path(p).resolve()) for o, p in outputs if p is not None]
+    # an earlier multi-file commit killed mid-way is finished (or undone) before anything is read or
+    # written, so a reader never sees one output of it new and another old (recs.temps, the journal)
+    for _, i_path, _, pattern in ins:
+        if pattern is None:
+            settle(i_path)
+    for _, o_path, _ in outs:
+        settle(o_path)
     for i, (o_name, o_path, o_res) in enumerate(outs):
         for i_name, i_path, i_res, pattern in ins:
             how = _pattern_takes(pattern, o_path, directories) if pattern is not None else None

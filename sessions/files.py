@@ -34,6 +34,7 @@ from urllib.parse import unquote
 from recs.artifacts import fingerprint_file, fingerprint_members
 from recs.errors import InputError
 from recs.paths import glob_root, is_glob
+from recs.temps import settle
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # how Spark and Hive write a null partition value
@@ -122,6 +123,7 @@ def session_files(path: str | Path) -> SessionFiles:
     """
     given = str(path)
     p = Path(given)
+    settle(p)  # a multi-file commit that wrote this file and was killed mid-way: finished or undone first
     if p.is_file():
         return SessionFiles(given, p.parent, (p,), single=True)
     if p.is_dir():
