@@ -8,6 +8,10 @@ turns them into a one-line message and exit code 2 (click's own usage errors als
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -21,10 +25,40 @@ class UserFacingError(click.ClickException):
     exit_code = 2
 
 
+class Terminated(SystemExit):
+    """SIGTERM, raised where the command is: every ``with`` block unwinds as it does on an error, so
+    temporaries are removed (``recs.atomic``) and nothing half-written is committed. Exit code 143
+    (128 + SIGTERM), what a shell reports for a process the signal ended."""
+
+    def __init__(self) -> None:
+        super().__init__(128 + signal.SIGTERM)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def _cleanup_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into ``Terminated`` while a command runs. Only where the process has no handler of
+    its own (a program that embeds the CLI keeps its own), and only in the main thread (signals are
+    delivered there). ``recs serve`` installs its own handlers over this one, as it should."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 class RecsGroup(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
-            return super().invoke(ctx)
+            with _cleanup_on_sigterm():
+                return super().invoke(ctx)
         except RecsError as e:
             raise UserFacingError(str(e)) from None
 

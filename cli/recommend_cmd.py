@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from recs.atomic import Outputs
 from recs.cli.options import bootstrap_options, comma_list, json_option, quiet_option, time_unit_option
 from recs.cli.render import console, interval, key_values, percent, table, transposed, write_json
 from recs.config import AB_ARMS, MERGE_RULES, MODULES, EvalConfig, RecommendConfig
@@ -77,14 +78,15 @@ def recommend_cmd(index_dir: Path, history: Path, module: str, k: int, triggers:
     cfg.validate()
     when = parse_instant(at, "--at") if at is not None else None
     check_paths([("--index", index_dir), ("--history", history)], [("--out", out), ("--json", json_out)])
-    summary = recommend_file(index_dir, history, out, cfg, when, time_unit, TqdmProgress(not quiet))
+    with Outputs() as outputs:  # --out and --json appear together or not at all
+        summary = recommend_file(index_dir, history, out, cfg, when, time_unit, TqdmProgress(not quiet), outputs)
+        if json_out:
+            write_json(json_out, summary, outputs)
     console.print(key_values(f"recs recommend --module {module}", {
         "key": summary["key"], "users": summary["keys"], "with a list": summary["keys_with_list"],
         "without a list": summary["keys_without_list"], "rows": summary["rows"],
         "mean list length": summary["mean_list_length"], "out": str(out), "time (s)": summary["seconds"],
     }, formats={"mean list length": ".1f", "time (s)": ".1f"}))
-    if json_out:
-        write_json(json_out, summary)
 
 
 AB_FIELDS = ["users", "users_with_list", "targets", "hits", "hit_rate", "user_hit_share",

@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 import pyarrow.parquet as pq
 
-from recs.atomic import writing
+from recs.atomic import Outputs, writing
 from recs.columns import Col
 from recs.config import RecommendConfig, config_dict
 from recs.errors import ConfigError, InputError, SchemaError
@@ -70,8 +70,12 @@ def recommend_file(
     at: datetime | None = None,
     time_unit: str = DEFAULT_TIME_UNIT,
     progress: Progress | None = None,
+    outputs: Outputs | None = None,
 ) -> dict[str, Any]:
     """Write every key's list for ``history`` to ``out`` (parquet); return a summary.
+
+    With ``outputs`` the file is staged there and appears only with the command's other outputs (the
+    summary JSON): one transaction, so a JSON that cannot be written leaves no new lists either.
 
     Columns: the key, ``rank``, ``candidate_item_id``, ``score``, ``trigger_item_id``,
     ``trigger_interaction``, ``candidate_set``. Keys with no list (no trigger with candidates) have no
@@ -93,7 +97,7 @@ def recommend_file(
     n_keys = events[key].n_unique()
     n_rows = n_with = 0
     writer: pq.ParquetWriter | None = None
-    with writing(out) as tmp:
+    with writing(out, outputs) as tmp:
         try:
             with progress.stage("recommending", total=n_keys, unit="user") as bar:
                 for keys, block in key_blocks(events, key, cfg.block_users):

@@ -8,17 +8,22 @@ test reaches the network.
 
 from __future__ import annotations
 
+import errno
+import json
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 import recs.temps as temps
 from recs.atomic import Outputs
+from recs.errors import RecsError
 
-from helpers import planted_covisit_split, run_cli, tree
+from helpers import one_line_error, planted_covisit_split, run_cli, tree
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,3 +116,91 @@ def test_compare_json_and_report_killed_between_renames_come_out_as_a_pair(tmp_p
     assert r.exit_code == 0, r.output
     assert (tmp_path / "cmp.html").read_text() == old_html
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".cmp.")]
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory) -> Path:
+    """A planted 5,000-event log, its split and a co-visitation index of the training part (seconds)."""
+    d = tmp_path_factory.mktemp("planted")
+    planted_covisit_split(d)
+    return d
+
+
+def test_a_rename_that_fails_mid_commit_is_undone_in_process(tmp_path, monkeypatch):
+    """The in-process half of item 1: the second *output* rename fails (not the plan's): both old, nothing left."""
+    a, b = tmp_path / "a.json", tmp_path / "b.html"
+    a.write_text("old")
+    b.write_text("old")
+    real = os.replace
+
+    def flaky(src, dst, *args, **kwargs):
+        if Path(dst).name == "b.html":
+            raise OSError(errno.EXDEV, "Invalid cross-device link", str(dst))
+        return real(src, dst, *args, **kwargs)
+
+    out = Outputs()
+    out.stage(a).write_text("new")
+    out.stage(b).write_text("new")
+    monkeypatch.setattr(os, "replace", flaky)
+    with pytest.raises(RecsError, match="b.html"):
+        out.commit()
+    monkeypatch.setattr(os, "replace", real)
+    assert (a.read_text(), b.read_text()) == ("old", "old")
+    assert tree(tmp_path) == {"a.json", "b.html"}
+
+
+# ---- 3: recommend --out X --json Y is one transaction ---------------------------------------------
+
+def test_recommend_commits_no_lists_when_its_json_cannot_be_written(planted, tmp_path, monkeypatch):
+    real = Path.write_text
+
+    def full(self, *args, **kwargs):
+        if self.suffix == ".json":  # the summary's temporary: the disk is full by now
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+        return real(self, *args, **kwargs)
+
+    (tmp_path / "recs.parquet").write_bytes(b"the previous lists")
+    monkeypatch.setattr(Path, "write_text", full)
+    r = run_cli("recommend", "--index", planted / "index", "--history", planted / "train.parquet",
+                "--out", tmp_path / "recs.parquet", "--json", tmp_path / "recs.json", "--quiet")
+    line = one_line_error(r)
+    assert "recs.json" in line and "no space left on device" in line.lower()
+    assert (tmp_path / "recs.parquet").read_bytes() == b"the previous lists"  # not committed either
+    assert tree(tmp_path) == {"recs.parquet"}
+    monkeypatch.setattr(Path, "write_text", real)
+    r = run_cli("recommend", "--index", planted / "index", "--history", planted / "train.parquet",
+                "--out", tmp_path / "recs.parquet", "--json", tmp_path / "recs.json", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert pl.read_parquet(tmp_path / "recs.parquet").height == json.loads((tmp_path / "recs.json").read_text())["rows"]
+
+
+# ---- 17: SIGTERM of recs recommend leaves no temporary ------------------------------------------
+
+def test_sigterm_of_recommend_removes_its_temporary(planted, tmp_path):
+    r = _python(f"""
+        import os, signal
+        from recs.recommend.recommender import Recommender
+        real = Recommender.recommend_batch
+        def batch(self, *args, **kwargs):
+            out = real(self, *args, **kwargs)
+            assert any(p.name.startswith(".recs.parquet.tmp-") for p in os.scandir("."))  # mid-write
+            os.kill(os.getpid(), signal.SIGTERM)
+            return out
+        Recommender.recommend_batch = batch
+        from recs.cli.main import cli
+        cli(["recommend", "--index", {str(planted / "index")!r}, "--history", {str(planted / "train.parquet")!r},
+             "--out", "recs.parquet", "--json", "recs.json", "--quiet"], prog_name="recs")
+    """, tmp_path)
+    assert r.returncode == 143, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    assert tree(tmp_path) == set()
+
+
+def test_a_killed_recommends_temporary_is_swept_by_the_next_run(planted, tmp_path):
+    """kill -9 cannot be cleaned up after; the next run to the same path removes what the dead run left."""
+    dead = temps.temp_name(tmp_path / "recs.parquet", "tmp", ".parquet").name.replace(f"-{os.getpid()}-", "-999999999-")
+    (tmp_path / dead).write_bytes(b"x" * 1000)
+    r = run_cli("recommend", "--index", planted / "index", "--history", planted / "train.parquet",
+                "--out", tmp_path / "recs.parquet", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert tree(tmp_path) == {"recs.parquet"}
