@@ -13,6 +13,7 @@ so a code is the same item in every set.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,27 +87,50 @@ class CandidateStore:
         """Codes of ``items`` (a sequence or array of ids); -1 for an id no set knows.
 
         An id of the other kind (text for an index of integer ids, or the reverse) is compared as text,
-        as ``recs eval-hitrate`` compares them, so ``"42"`` finds item 42."""
-        if len(self.ids) == 0 or len(items) == 0:
-            return np.full(len(items), -1, dtype=np.int64)
-        query = _as_query(items, self.text_ids)
-        if query is None:  # text that is not an integer cannot be an item of an integer index
-            query, known = _int_or_missing(items)
+        as ``recs eval-hitrate`` and the batch path (``code_frame``) compare them, so ``"42"`` finds item
+        42 and ``"-103339"`` finds item -103339 (``int_of_text``).
+
+        Ids compare exactly, and the table is never widened: numpy compares fixed-width strings at the
+        wider of the two widths, so a 1,024-character query once copied the whole id table at 4 KB an id
+        (3.65 s and 1 GB for one request at 302k items), and it drops trailing NULs, so ``"sku-1\\0"``
+        found ``"sku-1"``. A text query longer than the longest id, or ending in NUL, cannot be an id of
+        the table: it is unknown without a comparison; the rest are cast to the table's own width."""
+        n = len(items)
+        if len(self.ids) == 0 or n == 0:
+            return np.full(n, -1, dtype=np.int64)
+        if self.text_ids:
+            query, known = self._text_query(items)
+        elif isinstance(items, np.ndarray) and items.dtype.kind in "iu":
+            query, known = items.astype(np.int64), np.ones(n, dtype=bool)
         else:
-            known = np.ones(len(query), dtype=bool)
+            query, known = _int_or_missing(items)
         pos = np.searchsorted(self.ids, query)
         pos = np.minimum(pos, len(self.ids) - 1)
         found = known & (self.ids[pos] == query)
         return np.where(found, pos, -1).astype(np.int64)
 
+    def _text_query(self, items: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``items`` as text at the id table's own width, and which of them can be ids of it at all."""
+        width = self.ids.dtype.itemsize // 4
+        values = items.tolist() if isinstance(items, np.ndarray) else items
+        keys, known = [], np.zeros(len(values), dtype=bool)
+        for i, value in enumerate(values):  # a request's few ids: the loop is cheap, a wide array is not
+            text = value if isinstance(value, str) else str(value)
+            if len(text) <= width and not text.endswith("\0"):
+                keys.append(text)
+                known[i] = True
+            else:
+                keys.append("")
+        return np.array(keys, dtype=self.ids.dtype), known
+
     def typed_id(self, text: str) -> int | str | None:
         """``text`` (an id as a URL path gives it) as this index's ids are typed: itself for text ids,
-        the integer for a canonical one (``"42"``) in an integer index, else None: no item of this index
-        can have it. So an answer names an item in one JSON type, whether the index knows it or not."""
+        the integer for a canonical one (``"42"``, ``"-7"``) in an integer index, else None: no item of
+        this index can have it. So an answer names an item in one JSON type, whether the index knows it
+        or not."""
         if self.text_ids:
             return text
-        value, known = _int_or_missing([text])
-        return int(value[0]) if known[0] else None
+        return int_of_text(text)
 
     def code_frame(self, items: pl.Series) -> pl.Series:
         """Codes of a polars column of ids (the batch path); null for unknown ids. Integers against an
@@ -194,23 +218,31 @@ def _int_codes(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.searchsorted(ids, values)
 
 
-def _as_query(items: Any, text_ids: bool) -> np.ndarray | None:
-    """``items`` as an array comparable with the index's ids, or None when integers are asked for text."""
-    arr = np.asarray(items)
-    if text_ids:
-        return arr.astype(str)
-    if arr.dtype.kind in "iu":
-        return arr.astype(np.int64)
-    return None
+_INT_TEXT = re.compile(r"0|-?[1-9][0-9]{0,18}")  # [0-9]: ASCII digits only (not "３" or "²")
+
+
+def int_of_text(text: str) -> int | None:
+    """The int64 whose decimal text ``text`` is (``str(n) == text``), else None.
+
+    The one rule for text that names an item of an integer index, in every path: the batch path
+    (``code_frame``) and ``recs eval-hitrate`` compare such ids as text, an integer's text being
+    ``str(n)``, so ``"-103339"`` is item -103339 (hashed ids are often negative) while ``"007"``,
+    ``"+7"``, ``"-0"`` and ``"７"`` are no integer's text and name no item of an integer index."""
+    if _INT_TEXT.fullmatch(text) is None:
+        return None
+    value = int(text)
+    return value if -_INT64_MAX - 1 <= value <= _INT64_MAX else None
 
 
 def _int_or_missing(items: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Text ids against an integer index: canonical integers (``"42"``) are looked up, the rest unknown."""
+    """Ids against an integer index: integers in int64 as they are, text by ``int_of_text``; the rest unknown."""
     out = np.zeros(len(items), dtype=np.int64)
     known = np.zeros(len(items), dtype=bool)
     for i, value in enumerate(items):  # a history's few items, not rows of a table
-        text = str(value)
-        if text == "0" or (text[:1] in "123456789" and text.isascii() and text.isdigit() and len(text) <= 19
-                           and int(text) <= _INT64_MAX):  # every int64 up to 2**63 - 1, as the batch path
-            out[i], known[i] = int(text), True
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            number: int | None = int(value) if -_INT64_MAX - 1 <= value <= _INT64_MAX else None
+        else:
+            number = int_of_text(str(value))
+        if number is not None:
+            out[i], known[i] = number, True
     return out, known

@@ -45,6 +45,7 @@ from recs.serve.render import candidate_rows, dumps, recommendations_body
 from recs.serve.validate import (
     BadRequest,
     candidates_query,
+    check_id_text,
     known_interactions,
     max_body_bytes,
     parse_json,
@@ -111,13 +112,13 @@ def create_app(recommender: Recommender, limits: ServeConfig | None = None) -> S
 
     async def candidates(request: Request) -> Response:
         name, k = candidates_query(dict(request.query_params), recommender.set_names, limits)
-        raw = request.path_params["item_id"]
+        raw = check_id_text(Col.ITEM, request.path_params["item_id"])  # the body's rule for a text id
         code = int(store.codes([raw])[0])
         # the id answered in the index's one type, known or not ("42" asked of an integer index: 42)
         item = store.ids[code].item() if code >= 0 else store.typed_id(raw)
         if item is None:
             raise BadRequest(422, f"item_id: {raw!r} cannot be an item of this index: its ids are integers "
-                                  "(0, or digits without a leading zero, below 2**63)")
+                                  "(0, or digits without a leading zero and an optional minus sign, in 64 bits)")
         frame = recommender.candidates(raw, name, k)
         out: dict[str, Any] = {Col.ITEM: item, "set": name, "k": k, "items": candidate_rows(frame)}
         if code < 0:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -111,9 +112,24 @@ def _item(path: str, value: Any) -> Any:
         raise _invalid(path, f"expected an integer or a string, got {json_type(value)}")
     if isinstance(value, int) and not -INT64 <= value < INT64:
         raise _invalid(path, f"{value} is outside 64-bit integers")
-    if isinstance(value, str) and not 0 < len(value) <= MAX_ID_CHARS:
-        raise _invalid(path, f"an id of 1..{MAX_ID_CHARS:,} characters (got {len(value):,})")
+    if isinstance(value, str):
+        check_id_text(path, value)
     return value
+
+
+def check_id_text(path: str, text: str) -> str:
+    """The one check of an id given as text, in a body or in a URL path (both routes): 1..MAX_ID_CHARS
+    characters (bounds a lookup's work whatever the index), and no control character or unpaired
+    surrogate (``"sku-1\\u0000"`` once matched ``"sku-1"``; no id recs reads has them, and a lone
+    surrogate cannot even be written back as JSON). Whether it names an item is the store's rule
+    (``CandidateStore.codes``: ``"42"`` and ``"-7"`` find integer items, compared exactly)."""
+    if not 0 < len(text) <= MAX_ID_CHARS:
+        raise _invalid(path, f"an id of 1..{MAX_ID_CHARS:,} characters (got {len(text):,})")
+    bad = next((c for c in text if unicodedata.category(c) in ("Cc", "Cs")), None)
+    if bad is not None:
+        raise _invalid(path, f"an id without control characters or unpaired surrogates (U+{ord(bad):04X} at "
+                             f"position {text.index(bad)})")
+    return text
 
 
 def _time(path: str, value: Any) -> tuple[str, Any]:
@@ -127,7 +143,11 @@ def _time(path: str, value: Any) -> tuple[str, Any]:
             dt = datetime.fromisoformat(value)
         except ValueError:
             raise _invalid(path, f"{value!r} is not an ISO-8601 time (e.g. 2024-05-01T12:00:00Z)") from None
-        return "iso", dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+        try:  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC: no datetime holds it
+            return "iso", dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+        except OverflowError:
+            raise _invalid(path, f"{value!r} is outside the times this service compares (0001-01-01 to "
+                                 "9999-12-31 in UTC)") from None
     if not math.isfinite(value):
         raise _invalid(path, f"{value} is not a finite number")
     return "number", value
@@ -221,7 +241,8 @@ def candidates_query(params: dict[str, str], set_names: tuple[str, ...], limits:
     k = 200
     if "k" in params:
         text = params["k"].strip()
-        if not (text.isdigit() and len(text) < 19):
+        # ASCII digits only: str.isdigit() is also true of "²" (int() refuses it: a 500) and of "٣"/"３"
+        if not (text.isascii() and text.isdigit() and len(text) < 19):
             raise _invalid("k", f"expected an integer, got {params['k']!r}")
         k = check_k("k", int(text), limits)
     return name, k
