@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import glob as globlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from urllib.parse import unquote
 
 from recs.artifacts import fingerprint_file, fingerprint_members
+from recs.columns import Col
 from recs.errors import InputError
 from recs.paths import glob_root, is_glob
 from recs.temps import settle
@@ -102,7 +104,29 @@ def _walk(directory: Path, root: Path, seen: set[Path]) -> list[Path]:
             found.extend(_walk(path, root, seen))
         elif entry.is_file():
             found.append(path)
+        else:
+            raise InputError(_unreadable(path))
     return found
+
+
+def _unreadable(path: Path) -> str:
+    """Why a member that is neither a file nor a directory cannot be read. Leaving it out would drop its
+    rows without a word (and from the fingerprint), so it is an error naming it. Decided from ``lstat``
+    and ``stat`` alone: a FIFO is never opened (opening one blocks until a writer comes)."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError as e:
+        return f"{path}: cannot read it ({e.strerror or e})"
+    if stat.S_ISLNK(mode):
+        try:
+            mode = path.stat().st_mode
+        except OSError as e:
+            return (f"{path}: a symbolic link to {os.readlink(path)} that cannot be followed ({e.strerror or e}); "
+                    "every file in a sessions input is read: restore its target or remove the link")
+    kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+    return (f"{path}: {kind}, not a data file; every file in a sessions input is read "
+            f"({SKIP_RULE}): remove it or move it out of the input")
 
 
 def _check_members(files: list[Path], root: Path, given: str) -> None:
@@ -113,6 +137,24 @@ def _check_members(files: list[Path], root: Path, given: str) -> None:
                 f"{f}: {kind} in the sessions input {given}; a directory or glob is read as parquet parts "
                 f"(.parquet, .pq; {SKIP_RULE}). Give one CSV as a file of its own, or join several with recs prepare"
             )
+
+
+# Per-event columns: a partition directory gives every row below it one value, which for these is never
+# the data (a ``timestamp=2026-11-01`` directory would put every event of the day at one instant).
+PER_EVENT_COLUMNS = (Col.TIMESTAMP, Col.SESSION, Col.ITEM, Col.USER)
+
+
+def _check_partition_names(files: list[Path], root: Path) -> None:
+    """Refuse a partition directory named after a canonical time or id column, naming it."""
+    for f in files:
+        rel = f.relative_to(root)
+        for i, part in enumerate(rel.parts[:-1]):
+            key = unquote(part.partition("=")[0]) if "=" in part else None
+            if key in PER_EVENT_COLUMNS:
+                raise InputError(
+                    f"{root.joinpath(*rel.parts[: i + 1])}: a partition directory named after the column {key!r} "
+                    f"would give every event below it one {key}; {', '.join(PER_EVENT_COLUMNS)} must be columns "
+                    "of the parquet parts. Rename the directory (e.g. dt=... for a day)")
 
 
 def session_files(path: str | Path) -> SessionFiles:
@@ -134,8 +176,13 @@ def session_files(path: str | Path) -> SessionFiles:
         hits = [h for h in hits if not any(is_skipped(n) for n in h.relative_to(root).parts)]
         dirs = [h for h in hits if h.is_dir()]
         matched = [h for h in hits if h.is_file()]
+        for h in hits:  # a dangling link or a FIFO the pattern matches is named, not dropped
+            if not h.is_dir() and not h.is_file():
+                raise InputError(_unreadable(h))
         if not dirs and not matched:
             raise InputError(f"{given}: no file matches this pattern ({SKIP_RULE})")
+    elif os.path.lexists(p):
+        raise InputError(_unreadable(p))
     else:
         raise InputError(f"{given}: no such file or directory")
     seen: set[Path] = set()
@@ -144,6 +191,7 @@ def session_files(path: str | Path) -> SessionFiles:
         files.update(_walk(d, root, seen))
     members = sorted(files, key=lambda f: f.relative_to(root).parts)
     _check_members(members, root, given)
+    _check_partition_names(members, root)
     if not members:
         where = "in this directory" if p.is_dir() else "in the directories this pattern matches"
         raise InputError(f"{given}: no parquet files {where} ({SKIP_RULE})")

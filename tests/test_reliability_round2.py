@@ -142,7 +142,7 @@ def test_a_rename_that_fails_mid_commit_is_undone_in_process(tmp_path, monkeypat
     out.stage(a).write_text("new")
     out.stage(b).write_text("new")
     monkeypatch.setattr(os, "replace", flaky)
-    with pytest.raises(RecsError, match="b.html"):
+    with pytest.raises(RecsError, match=r"b\.html"):
         out.commit()
     monkeypatch.setattr(os, "replace", real)
     assert (a.read_text(), b.read_text()) == ("old", "old")
@@ -204,3 +204,52 @@ def test_a_killed_recommends_temporary_is_swept_by_the_next_run(planted, tmp_pat
                 "--out", tmp_path / "recs.parquet", "--quiet")
     assert r.exit_code == 0, r.output
     assert tree(tmp_path) == {"recs.parquet"}
+
+
+# ---- 2: a part that cannot be read is an error naming it, never skipped --------------------------
+
+def _parts(d: Path, planted: Path) -> Path:
+    """The planted test split as a directory of two parquet parts."""
+    df = pl.read_parquet(planted / "test.parquet")
+    d.mkdir()
+    half = df.height // 2
+    df.head(half).write_parquet(d / "part-0.parquet")
+    df.tail(df.height - half).write_parquet(d / "part-1.parquet")
+    return d
+
+
+@pytest.mark.parametrize("kind", ["dangling symlink", "fifo"])
+@pytest.mark.parametrize("command", ["stats", "eval-hitrate"])
+def test_an_unreadable_part_is_named_not_skipped(planted, tmp_path, kind, command):
+    d = _parts(tmp_path / "logs", planted)
+    bad = d / "part-2.parquet"
+    if kind == "fifo":
+        os.mkfifo(bad)  # never opened: opening a FIFO would block until a writer comes
+    else:
+        bad.symlink_to(tmp_path / "gone.parquet")
+    args = {"stats": ["stats", d], "eval-hitrate": ["eval-hitrate", "--index", planted / "index", "--sessions", d,
+                                                     "--bootstrap", 0]}[command]
+    line = one_line_error(run_cli(*args))
+    assert str(bad) in line
+    assert ("named pipe" if kind == "fifo" else "symbolic link") in line
+
+
+def test_an_unreadable_part_in_a_subdirectory_or_glob_is_named(planted, tmp_path):
+    d = _parts(tmp_path / "logs", planted)
+    (d / "dt=2026-01-02").mkdir()
+    os.mkfifo(d / "dt=2026-01-02" / "part-0.parquet")
+    for given in (d, f"{d}/*/*.parquet"):
+        line = one_line_error(run_cli("stats", given))
+        assert "dt=2026-01-02/part-0.parquet" in line and "named pipe" in line
+
+
+# ---- also seen: a partition directory named after a per-event column is refused -----------------
+
+@pytest.mark.parametrize("column", ["timestamp", "session_id", "item_id", "user_id"])
+def test_a_partition_directory_named_after_a_time_or_id_column_is_refused(planted, tmp_path, column):
+    df = pl.read_parquet(planted / "test.parquet")
+    d = tmp_path / "logs" / f"{column}=2026-01-01"
+    d.mkdir(parents=True)
+    df.drop(column, strict=False).write_parquet(d / "part-0.parquet")
+    line = one_line_error(run_cli("stats", tmp_path / "logs"))
+    assert f"{column}=2026-01-01" in line and repr(column) in line
