@@ -305,11 +305,23 @@ class ServeConfig:
     # server processes (recs.serve.server): a request is ~1 ms of CPU under one GIL, so one process
     # uses one core; one per core by default, all mapping one copy of the index's arrays
     workers: int = field(default_factory=default_workers)
+    # slow or idle clients (docs/serving.md, "Limits and failure handling"): a connection that has not
+    # sent a request's headers this long after it opened (or after its last answer) is closed, a body
+    # not in this long after its headers is a 408, and a worker holding max_connections refuses more (503)
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 1000
+    # a worker that leaves a hand-off or a ping unanswered this long is killed and replaced
+    worker_timeout: float = 5.0
 
     def validate(self) -> None:
         if not self.host.strip():
             raise ConfigError("--host is empty")
         check_range("--workers", self.workers, 1, 256)
+        check_range("--header-timeout", self.header_timeout, 0.1, 3600)
+        check_range("--body-timeout", self.body_timeout, 0.1, 3600)
+        check_range("--max-connections", self.max_connections, 1, 1_000_000)
+        check_range("--worker-timeout", self.worker_timeout, 0.5, 3600)
         check_range("--port", self.port, 0, 65_535, "0 = a free port")
         check_range("--max-events", self.max_events, 1, 10_000_000)
         check_range("--max-k", self.max_k, 1, MAX_RECOMMEND_K)
