@@ -19,8 +19,24 @@ REES46_SAMPLE = (
 def shared_file(path: Path) -> Path:
     """Return ``path`` or skip the test: a user's clone has no ../shared, CI has it."""
     if not path.exists():
-        pytest.skip(f"real sample data not present at {path} (it lives in ../shared/data beside the repo)")
+        pytest.skip(f"real sample data not present at {path} (it lives in ../shared/data beside the repo; "
+                    "where each log comes from and how to get it: docs/own-data.md, 'The real sample logs')")
     return path
+
+
+CHROMIUMS = ("chromium", "chromium-browser", "google-chrome", "chrome")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The path of a headless-capable Chromium for browser tests, or skip saying how to get one."""
+    import shutil
+
+    for name in CHROMIUMS:
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip(f"no Chromium found on PATH (tried {', '.join(CHROMIUMS)}): on Debian, apt-get install chromium")
 
 
 @pytest.fixture

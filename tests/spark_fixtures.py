@@ -47,7 +47,7 @@ def _fd2_to(path: Path) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
-    pytest.importorskip("pyspark")
+    pytest.importorskip("pyspark", reason="pyspark is not installed: pip install -e '.[spark]' (and Java 17+)")
     from recs.errors import ConfigError
     from recs.spark.session import active_session, check_java, spark_session
 

@@ -25,7 +25,7 @@ from recs.sessions.synth import generate
 from contract import GeneratorContract
 from helpers import T0, one_line_error, sessions_frame
 
-pytest.importorskip("lightgbm")
+pytest.importorskip("lightgbm", reason="lightgbm is not installed (the learned blend): pip install -e '.[blend]'")
 
 
 @pytest.fixture(scope="module")

@@ -145,7 +145,7 @@ def test_ours_trained_from_sessions_writes_its_faiss_indexes(split, tmp_path):
 def test_non_default_options_rebuild_what_compare_scored(split, tmp_path):
     """compare's --seed, --dim, --epochs, --cooc-k, --als-factors reach build-index too, so any compare run
     (not only one with the defaults) can be rebuilt method by method."""
-    pytest.importorskip("implicit")
+    pytest.importorskip("implicit", reason="implicit is not installed (ALS): pip install -e '.[compare]'")
     d = split
     options = ["--seed", 3, "--dim", 12, "--epochs", 2, "--cooc-k", 2, "--als-factors", 8]
     r = run("compare", d / "train.parquet", d / "test.parquet", "--k", K, "--methods", "mf,embedding-reg",

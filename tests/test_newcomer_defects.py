@@ -128,7 +128,8 @@ def test_recommend_history_without_either_key_names_both(planted, tmp_path, suff
 # ---- 7: GET /items/ID/candidates answers the item id in the index's one type ---------------------
 
 def test_item_route_answers_ids_of_the_index_type_known_or_not(tmp_path):
-    testclient = pytest.importorskip("starlette.testclient")
+    testclient = pytest.importorskip("starlette.testclient",
+                                     reason="starlette is not installed: pip install -e '.[serve]'")
     from recs.recommend.recommender import Recommender
     from recs.serve.app import create_app
 
@@ -188,7 +189,7 @@ def closed_port() -> int:
 
 
 def test_an_unreachable_spark_master_fails_in_seconds_with_the_cause(planted, tmp_path):
-    pytest.importorskip("pyspark")
+    pytest.importorskip("pyspark", reason="pyspark is not installed: pip install -e '.[spark]' (and Java 17+)")
     from recs.spark.session import active_session
 
     if active_session() is not None:

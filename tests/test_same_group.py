@@ -267,7 +267,7 @@ def test_cli_replays_the_cart_page_experiment_in_one_command(cart_page, tmp_path
 
 
 def test_same_shop_is_a_source_of_the_blend():
-    pytest.importorskip("lightgbm")
+    pytest.importorskip("lightgbm", reason="lightgbm is not installed (the learned blend): pip install -e '.[blend]'")
     from recs.config import BlendConfig, IndexConfig, MethodConfig
     from recs.sessions.split import split_sessions
     from recs.sessions.synth import SynthConfig, generate

@@ -32,7 +32,8 @@ from recs.recommend.recommender import Recommender
 from hand_index import hand_index
 from helpers import one_line_error, run_cli
 
-starlette_testclient = pytest.importorskip("starlette.testclient")
+starlette_testclient = pytest.importorskip("starlette.testclient",
+                                           reason="starlette is not installed: pip install -e '.[serve]'")
 from recs.serve.app import create_app  # noqa: E402  (needs the [serve] extra)
 
 # starlette 1.x would rather drive its TestClient with httpx2; httpx (the test extra) still works

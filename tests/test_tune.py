@@ -19,7 +19,7 @@ from recs.sessions.synth import generate
 
 from helpers import one_line_error, run_cli, tree
 
-pytest.importorskip("optuna")
+pytest.importorskip("optuna", reason="optuna is not installed (recs tune): pip install -e '.[tune]'")
 
 # every trial trains 8-dimensional vectors for 3 epochs: about a second on the tiny log
 FIXED = "[train]\ndim = 8\nepochs = 3\n"

@@ -35,7 +35,7 @@ from recs.spark.session import check_java, java_major
 
 from helpers import one_line_error, planted_split, run_cli
 
-pytest.importorskip("pyspark")
+pytest.importorskip("pyspark", reason="pyspark is not installed: pip install -e '.[spark]' (and Java 17+)")
 
 from recs.spark import cooc, corpus, read, tokens
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-pytest.importorskip("pyspark")
+pytest.importorskip("pyspark", reason="pyspark is not installed: pip install -e '.[spark]' (and Java 17+)")
 
 from recs.artifacts import verify_artifact
 from recs.candidates.build import build_index, load_candidates, load_index_manifest
