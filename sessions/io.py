@@ -29,6 +29,7 @@ import polars as pl
 from recs.atomic import Outputs, writing
 from recs.columns import Col
 from recs.errors import ConfigError, InputError, SchemaError
+from recs.instants import EARLIEST_INSTANT, LATEST_INSTANT, range_words
 from recs.sessions import times
 from recs.sessions.files import SessionFiles, session_files
 from recs.sessions.ids import ID_COLUMNS, text_ids
@@ -200,6 +201,20 @@ def _sorted(df: pl.DataFrame) -> pl.DataFrame:
     return df.sort([Col.SESSION, Col.TIMESTAMP], maintain_order=True)
 
 
+def _check_representable(out: pl.DataFrame, df: pl.DataFrame, src: _Where) -> None:
+    """Refuse a time that polars holds and Python cannot (years 1..9999 in UTC, ``recs.instants``):
+    ``0001-01-01T00:00:00+01:00`` is year 0 in UTC, and every later step that turns a time into a
+    Python datetime (stats, split, a summary) would die with a traceback instead."""
+    ts = out[Col.TIMESTAMP]
+    outside = (ts < EARLIEST_INSTANT) | (ts > LATEST_INSTANT)
+    if outside.any():
+        row = int(outside.arg_max())
+        where, at = src.at(row)
+        value = df[Col.TIMESTAMP].slice(row, 1).cast(pl.String)[0]  # as text: Python cannot hold it as a datetime
+        raise InputError(f"{where}: column {Col.TIMESTAMP!r} row {at + 1}: {value!r} is outside "
+                         f"the times recs can hold ({range_words()}) once in UTC")
+
+
 def _canonical(df: pl.DataFrame, src: _Where, time_unit: str) -> pl.DataFrame:
     """``validate_sessions`` after the column and row-count checks, without the sort."""
     where, schema = src.name, src.schema
@@ -224,6 +239,7 @@ def _canonical(df: pl.DataFrame, src: _Where, time_unit: str) -> pl.DataFrame:
             dtype = df.schema[col]
             exprs.append(pl.col(col).cast(pl.String) if dtype == pl.Categorical else pl.col(col))
     out = df.select(exprs)
+    _check_representable(out, df, src)
     if (out[Col.INTERACTION] == "").any():
         part, row = src.at(int((out[Col.INTERACTION] == "").arg_max()))
         raise SchemaError(f"{part}: column {Col.INTERACTION!r} is blank in row {row + 1}")

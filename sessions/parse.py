@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from recs.columns import Col, Interaction
+from recs.instants import EARLIEST_INSTANT, LATEST_INSTANT
 from recs.sessions import times
 from recs.sessions.formats import FIELDS, FILE, LINE, Format
 from recs.sessions.io import datetime_to_utc
@@ -66,7 +67,7 @@ def time_expr(c: pl.Expr, dtype: pl.DataType, unit: str) -> pl.Expr:
     """
     as_datetime = datetime_to_utc(c, dtype)
     if as_datetime is not None:
-        return as_datetime
+        return _representable(as_datetime)
     as_int = _as_int(c, dtype)
     if as_int is None:
         return pl.lit(None, dtype=pl.Datetime("us", "UTC"))
@@ -74,7 +75,14 @@ def time_expr(c: pl.Expr, dtype: pl.DataType, unit: str) -> pl.Expr:
         return times.epoch_to_utc(as_int, unit)
     text = c.str.strip_chars().str.replace(r"\s*(?:UTC|GMT|Z)$", "")
     parsed = [text.str.to_datetime(f, strict=False, time_zone="UTC", time_unit="us") for f in _DATETIME_FORMATS]
-    return pl.when(as_int.is_not_null()).then(times.epoch_to_utc(as_int, unit)).otherwise(pl.coalesce(parsed))
+    return pl.when(as_int.is_not_null()).then(times.epoch_to_utc(as_int, unit)).otherwise(
+        _representable(pl.coalesce(parsed)))
+
+
+def _representable(t: pl.Expr) -> pl.Expr:
+    """Null where a parsed time lies outside years 1..9999 in UTC (``0001-01-01T00:00:00+01:00``): polars
+    holds it, Python's datetime cannot, so it is a time that cannot be read (``recs.instants``)."""
+    return pl.when(t.is_between(EARLIEST_INSTANT, LATEST_INSTANT)).then(t)
 
 
 def time_out_of_range(c: pl.Expr, dtype: pl.DataType, unit: str) -> pl.Expr:

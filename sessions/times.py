@@ -16,7 +16,7 @@ import polars as pl
 
 # the units and the default are option values, so they are defined with the other choices; readers import them here
 from recs.config import AUTO, DEFAULT_TIME_UNIT, TIME_UNITS, check_choice
-from recs.errors import ConfigError
+from recs.instants import parse_instant  # the one parser of ISO instants (--cutoff, --at, served events)
 
 __all__ = ["DEFAULT_TIME_UNIT", "TIME_UNITS", "bounds", "check_unit", "epoch_in_range", "epoch_to_utc",
            "parse_instant", "plausible_range", "range_message", "unit_hint", "unit_that_fits"]
@@ -86,11 +86,3 @@ def range_message(value: object, unit: str) -> str:
     return f"{value} is not a unix time in {plausible_range(unit)} ({unit_hint(value, unit)})"
 
 
-def parse_instant(text: str, option: str) -> datetime:
-    """An ISO-8601 date or time given on the command line (``--cutoff``, ``--at``) as an aware UTC
-    datetime; a naive one is UTC, as canonical timestamps are."""
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"{option}: {text!r} is not an ISO-8601 date or time (e.g. 2017-12-03)") from None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)

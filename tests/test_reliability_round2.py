@@ -253,3 +253,41 @@ def test_a_partition_directory_named_after_a_time_or_id_column_is_refused(plante
     df.drop(column, strict=False).write_parquet(d / "part-0.parquet")
     line = one_line_error(run_cli("stats", tmp_path / "logs"))
     assert f"{column}=2026-01-01" in line and repr(column) in line
+
+
+# ---- 11/12: ISO times at the edge of the range: one parser, one Error: line ------------------------
+
+EDGES = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
+
+
+@pytest.mark.parametrize("edge", EDGES)
+def test_the_shared_parser_refuses_edge_times_cleanly(edge):
+    from recs.errors import ConfigError
+    from recs.instants import parse_instant
+
+    with pytest.raises(ConfigError, match=r"--at: .* outside the times recs can hold"):
+        parse_instant(edge, "--at")
+    assert parse_instant("0001-01-01T00:00:00Z", "--at").year == 1  # the edge itself, in UTC, is fine
+
+
+@pytest.mark.parametrize("edge", EDGES)
+def test_recommend_at_an_edge_time_is_one_error_line(planted, tmp_path, edge):
+    line = one_line_error(run_cli("recommend", "--index", planted / "index", "--history", planted / "train.parquet",
+                                  "--at", edge, "--out", tmp_path / "r.parquet", "--quiet"))
+    assert "--at" in line and edge in line
+    line = one_line_error(run_cli("split", planted / "s.parquet", "--train", tmp_path / "a.parquet",
+                                  "--test", tmp_path / "b.parquet", "--cutoff", edge))
+    assert "--cutoff" in line and edge in line
+
+
+@pytest.mark.parametrize("edge", EDGES)
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_events_at_an_edge_time_are_one_error_line(tmp_path, edge, fmt):
+    df = pl.DataFrame({"session_id": [1, 1], "item_id": [1, 2], "interaction": ["click", "cart"],
+                       "timestamp": ["2026-01-01T00:00:00Z", edge]})
+    path = tmp_path / f"edge.{fmt}"
+    df.write_parquet(path) if fmt == "parquet" else df.write_csv(path)
+    line = one_line_error(run_cli("stats", path))
+    assert str(path) in line and "row 2" in line
+    line = one_line_error(run_cli("prepare", path, "--out", tmp_path / "p.parquet", "--quiet"))
+    assert str(path) in line and "time" in line
