@@ -1,6 +1,6 @@
 """Every command over a matrix of bad inputs and refused outputs (issue 9, items 3, 4 and 6).
 
-Each case asserts what the README promises: exit code 2, one ``Error:`` line that names the path at
+Each case asserts what docs/artifacts.md promises: exit code 2, one ``Error:`` line that names the path at
 fault, no traceback, no output file and no temporary left behind, and the inputs untouched.
 """
 

@@ -1,7 +1,7 @@
-"""``recs eval-recommend`` on the README's hand-worked example, and ``recs recommend`` from the CLI.
+"""``recs eval-recommend`` on the hand-worked example of docs/evaluating.md, and ``recs recommend`` from the CLI.
 
 The index (tests/hand_index.py) and the two files are small enough to score by hand; every number
-asserted here is worked out in README "Offline A/B: `recs eval-recommend`".
+asserted here is worked out in docs/evaluating.md, "Offline A/B: `recs eval-recommend`".
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``target_triggers`` is linear in a session's length and equals the definition exactly.
 
-The definition (README, "Purchase-intent hit rate, exactly"): the triggers of a target are the last
+The definition (docs/metric.md, "The purchase-intent hit rate, exactly"): the triggers of a target are the last
 N distinct items that had a source-interaction event strictly earlier in the same session, ranked by
 their latest such event (rank 1 = latest); file order breaks timestamp ties.
 """
