@@ -52,6 +52,7 @@ from recs.artifacts import (
     preflight_artifact,
     read_manifest,
     record_files,
+    unreadable,
     write_manifest,
 )
 from recs.candidates.base import CandidateGenerator, describe, write_blocks
@@ -80,7 +81,7 @@ from recs.config import (
     config_dict,
 )
 from recs.embeddings.model import EmbeddingModel
-from recs.errors import ArtifactError, ConfigError, OutputError
+from recs.errors import ArtifactError, ConfigError, OutputError, RecsError
 from recs.names import NAME_RULE, is_safe_name
 from recs.progress import NullProgress, Progress
 from recs.sessions.files import fingerprint_sessions
@@ -431,8 +432,10 @@ def load_candidates(
             schema = part
         scan = pl.scan_parquet(paths[0] if len(paths) == 1 else paths)
         return scan if lazy else scan.collect()
-    except (OSError, pl.exceptions.PolarsError) as e:
-        raise ArtifactError(f"{path}: unreadable candidate set ({e})") from None
+    except RecsError:
+        raise
+    except Exception as e:  # any parser's failure on a damaged file (recs.artifacts.unreadable)
+        raise unreadable(path, e, index_dir) from None
 
 
 __all__ = ["INDEX_FORMAT", "build_index", "build_method_index", "candidates_path", "load_candidates", "write_index"]

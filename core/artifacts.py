@@ -11,15 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from recs import __version__
 from recs.atomic import atomic_dir as _atomic_dir
 from recs.atomic import describe_os_error, prepare_out
-from recs.errors import ArtifactError, InputError, OutputError
+from recs.errors import ArtifactError, InputError, OutputError, RecsError
 from recs.names import inside, is_safe_relative_path
 from recs.paths import check_paths
 from recs.temps import recover, restore
@@ -276,3 +276,71 @@ def verify_artifact(directory: str | Path) -> dict[str, Any]:
         "ok": all(r["status"] in ("ok", "not recorded") for r in rows),
         "files": rows,
     }
+
+
+# ---- reading an artifact's files: any failure to parse is one ArtifactError -------------------------
+#
+# A file of a model or index can be damaged after it was written (a flipped block, an edited header)
+# in ways its size does not show. The libraries that parse it then fail in their own words and types:
+# polars' ComputeError "Invalid thrift" from a data page, numpy's SyntaxError or tokenize.TokenError
+# from a .npy header, a ValueError, an OSError. Every reader funnels them through here, so the user
+# sees one line naming the file and what to run, never a traceback.
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+
+
+def unreadable(path: str | Path, e: BaseException, directory: str | Path | None = None) -> ArtifactError:
+    """The ArtifactError for a file of an artifact that could not be parsed: the file, the parser's
+    first line, and ``recs check`` (which compares every byte with the manifest's record)."""
+    directory = Path(directory) if directory is not None else Path(path).parent
+    return ArtifactError(f"{path}: cannot be read ({type(e).__name__}: {_first_line(e)}); it is damaged or not "
+                         f"what recs wrote: run `recs check {directory}` to compare every file with its manifest, "
+                         "then rebuild it")
+
+
+def read_artifact_file(path: str | Path, read: Callable[[Path], Any], directory: str | Path | None = None) -> Any:
+    """``read(path)``, with any failure to parse it (any Exception but a RecsError, which already says
+    what is wrong) turned into ``unreadable``. A missing file is named as missing."""
+    path = Path(path)
+    try:
+        return read(path)
+    except RecsError:
+        raise
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: missing; the artifact is incomplete: run `recs check "
+                            f"{directory if directory is not None else path.parent}` and rebuild it") from None
+    except Exception as e:  # any parser's failure on a damaged file, whatever its type
+        raise unreadable(path, e, directory) from None
+
+
+def _damaged_file(directory: Path) -> Path | None:
+    """The first file of ``directory`` that differs from its manifest's record, if the record says so."""
+    try:
+        report = verify_artifact(directory)
+    except (RecsError, OSError):
+        return None
+    bad = [r["file"] for r in report["files"] if r["status"] in ("mismatch", "missing", "unreadable")]
+    return directory / bad[0] if bad else None
+
+
+@contextmanager
+def reading_artifact(directory: str | Path) -> Iterator[None]:
+    """A block that reads an artifact's files lazily (a polars scan collected far from where it was
+    opened). A failure in it is blamed on the artifact only when the artifact is in fact damaged (a
+    file differs from the manifest's record: that file is named) or the failure is a parser's (polars,
+    OSError, ValueError); anything else is a bug of ours and propagates as it is."""
+    import polars as pl  # here, not at the top: ``recs.artifacts`` is imported by light modules
+
+    directory = Path(directory)
+    try:
+        yield
+    except RecsError:
+        raise
+    except Exception as e:
+        culprit = _damaged_file(directory)
+        if culprit is not None:
+            raise unreadable(culprit, e, directory) from None
+        if isinstance(e, (pl.exceptions.PolarsError, OSError, ValueError, SyntaxError)):
+            raise unreadable(directory, e, directory) from None
+        raise

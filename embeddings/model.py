@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recs.artifacts import atomic_dir, read_manifest, record_files, write_manifest
+from recs.artifacts import atomic_dir, read_artifact_file, read_manifest, record_files, write_manifest
 from recs.columns import Col
 from recs.embeddings.groups import group_dir, groups_manifest
 from recs.embeddings.items import ITEMS_FILE
@@ -33,7 +33,7 @@ from recs.embeddings.model_check import (
     check_model,
     group_manifest,
 )
-from recs.errors import ArtifactError, ConfigError
+from recs.errors import ConfigError
 
 MODEL_FORMAT = "recs.model"
 MODEL_VERSION = 1
@@ -110,10 +110,7 @@ class EmbeddingModel:
         check_groups(directory, manifest, groups)
         items = None
         if "item_table" in manifest:
-            try:
-                items = pl.read_parquet(directory / ITEMS_FILE)
-            except (OSError, pl.exceptions.PolarsError) as e:
-                raise ArtifactError(f"{directory / ITEMS_FILE}: unreadable ({e})") from None
+            items = read_artifact_file(directory / ITEMS_FILE, pl.read_parquet, directory)
             check_item_table(directory / ITEMS_FILE, items, vocab, manifest["item_table"]["rows"])
         return cls(vocab, vin, vout, manifest, groups, items)
 
@@ -127,14 +124,17 @@ def _write_files(directory: Path, vocab: pl.DataFrame, vin: np.ndarray, vout: np
 
 
 def _read_files(directory: Path) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
-    """The three files of one model, or an ArtifactError naming its directory (checked by the caller)."""
-    try:
-        vocab = pl.read_parquet(directory / TOKENS_FILE)
-        vin = np.load(directory / VECTORS_IN, allow_pickle=False)
-        vout = np.load(directory / VECTORS_OUT, allow_pickle=False)
-    except (OSError, ValueError, pl.exceptions.PolarsError) as e:
-        raise ArtifactError(f"{directory}: model files unreadable ({e})") from None
+    """The three files of one model (checked by the caller). Any failure to parse one (a .npy header whose
+    dtype text was overwritten raises SyntaxError or tokenize.TokenError inside numpy) is one
+    ArtifactError naming the file and ``recs check`` (``recs.artifacts.read_artifact_file``)."""
+    vocab = read_artifact_file(directory / TOKENS_FILE, pl.read_parquet)
+    vin = read_artifact_file(directory / VECTORS_IN, _load_npy)
+    vout = read_artifact_file(directory / VECTORS_OUT, _load_npy)
     return vocab, vin, vout
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    return np.load(path, allow_pickle=False)
 
 
 def _float32(vectors: np.ndarray) -> np.ndarray:

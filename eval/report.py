@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from recs.artifacts import reading_artifact
 from recs.candidates.build import load_candidates, load_index_manifest
 from recs.candidates.registry import METHODS, OURS
 from recs.checks import check_interactions
@@ -122,7 +123,8 @@ def evaluate_index(
     # catalogue reach's denominator: the items the index can list (training items plus a catalogue's new
     # listings); an index written before it was recorded knew the training items only
     catalogue = manifest.get("catalogue_items", manifest.get("training_catalogue_items"))
-    rows = evaluate_sets(scored, sets, cfg, catalogue, known, seed)
+    with reading_artifact(index_dir):  # the scans are collected here: a damaged data page fails here
+        rows = evaluate_sets(scored, sets, cfg, catalogue, known, seed)
     return {
         "index": str(index_dir),
         "sessions": str(sessions_path),

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from recs.artifacts import reading_artifact
 from recs.columns import Col, Interaction
 from recs.config import RecommendConfig
 from recs.errors import ConfigError
@@ -76,8 +77,10 @@ class Recommender:
 
     @classmethod
     def open(cls, index_dir: str | Path, config: RecommendConfig | None = None) -> Recommender:
-        """Load INDEX_DIR's candidate sets (any method's index) into memory."""
-        return cls(CandidateStore.open(index_dir), config)
+        """Load INDEX_DIR's candidate sets (any method's index) into memory. A file damaged after it was
+        written (its data pages, not its footer) is one ArtifactError naming it (``reading_artifact``)."""
+        with reading_artifact(index_dir):
+            return cls(CandidateStore.open(index_dir), config)
 
     @property
     def set_names(self) -> tuple[str, ...]:

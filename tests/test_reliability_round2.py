@@ -291,3 +291,53 @@ def test_events_at_an_edge_time_are_one_error_line(tmp_path, edge, fmt):
     assert str(path) in line and "row 2" in line
     line = one_line_error(run_cli("prepare", path, "--out", tmp_path / "p.parquet", "--quiet"))
     assert str(path) in line and "time" in line
+
+
+# ---- 13/14: a damaged artifact file is one Error: naming it and recs check ---------------------------
+
+def _flip(path: Path, lo: int, hi: int) -> None:
+    """Flip bytes lo..hi of ``path`` (same size, so the manifest's size check does not see it)."""
+    data = bytearray(path.read_bytes())
+    for i in range(lo, hi + 1):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def damaged_index(planted, tmp_path) -> Path:
+    import shutil
+
+    bad = tmp_path / "bad-index"
+    shutil.copytree(planted / "index", bad)
+    _flip(bad / "candidates" / "click_to_cart.parquet", 20, 50)
+    return bad
+
+
+def test_a_candidate_parquet_with_flipped_data_bytes_is_one_error(planted, damaged_index, tmp_path):
+    runs = {
+        "recommend": ["recommend", "--index", damaged_index, "--history", planted / "train.parquet",
+                      "--out", tmp_path / "r.parquet", "--quiet"],
+        "eval-hitrate": ["eval-hitrate", "--index", damaged_index, "--sessions", planted / "test.parquet",
+                         "--bootstrap", 0],
+        "eval-recommend": ["eval-recommend", "--index", damaged_index, "--history", planted / "train.parquet",
+                           "--sessions", planted / "test.parquet", "--arms", "click,cart", "--bootstrap", 0, "--quiet"],
+    }
+    for name, args in runs.items():
+        line = one_line_error(run_cli(*args))
+        assert "click_to_cart.parquet" in line and f"recs check {damaged_index}" in line, (name, line)
+    assert not (tmp_path / "r.parquet").exists()
+
+
+def test_a_npy_header_with_its_dtype_overwritten_is_one_error(planted, tmp_path):
+    model = tmp_path / "model"
+    r = run_cli("train-embeddings", planted / "train.parquet", "--out", model, "--dim", 8, "--epochs", 1,
+                "--workers", 1, "--quiet")
+    assert r.exit_code == 0, r.output
+    npy = model / "vectors_in.npy"
+    data = npy.read_bytes()
+    at = data.index(b"'descr': '<f4'") + len(b"'descr': ")
+    npy.write_bytes(data[:at] + b"(<f4'" + data[at + 5:])  # same size: numpy's header parse raises TokenError
+    line = one_line_error(run_cli("build-index", "--model", model, "--out", tmp_path / "index", "--k", 5,
+                                  "--threads", 1, "--quiet"))
+    assert "vectors_in.npy" in line and f"recs check {model}" in line
+    assert not (tmp_path / "index").exists()
