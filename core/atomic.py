@@ -22,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -32,6 +33,7 @@ from recs import temps
 from recs.errors import ArtifactError, OutputError
 from recs.paths import check_not_cwd
 
+_WRITE_ERRORS = (OSError, pl.exceptions.PolarsError)
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -45,16 +47,59 @@ def describe_os_error(e: OSError, path: str | Path | None = None, doing: str = "
     return f"{where}: cannot {doing} ({reason})"
 
 
+# Below this much free space a writer's failure is taken for a full disk: polars and numpy do not always
+# say so (polars wraps ENOSPC in a ComputeError, or writes a short file that reads back as "Invalid
+# thrift: transport error"; numpy says "2600500 requested and 2500576 written").
+LOW_SPACE_BYTES = 1 << 20
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
+
+
+def free_bytes(where: str | Path) -> int | None:
+    """Bytes an unprivileged writer can still use on the file system of ``where`` (its nearest existing
+    ancestor), or None when the OS cannot tell."""
+    p = Path(where).absolute()
+    while not p.exists() and p.parent != p:
+        p = p.parent
+    try:
+        st = os.statvfs(p)
+    except (OSError, AttributeError):
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def out_of_space(e: BaseException, where: str | Path | None = None) -> bool:
+    """Whether ``e`` is, or hides, a full disk (or quota): ENOSPC/EDQUOT, a library's wording of it, or
+    any write or read-back failure while the file system of ``where`` has almost no space left."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(e).lower()
+    if "no space left on device" in text or "os error 28" in text or "disk quota exceeded" in text \
+            or _SHORT_WRITE.search(text):
+        return True
+    if where is not None and isinstance(e, _WRITE_ERRORS):
+        free = free_bytes(where)
+        return free is not None and free < LOW_SPACE_BYTES
+    return False
+
+
+def no_space_error(path: str | Path) -> OutputError:
+    """The one message for a full disk, whatever the writer said: the output, and how much is free."""
+    free = free_bytes(Path(path).parent)
+    left = f"; {free:,} bytes free there" if free is not None else ""
+    return OutputError(f"{path}: cannot write (No space left on device{left}); free some space or write "
+                       "elsewhere: nothing was replaced")
+
+
 def output_error(e: BaseException, path: str | Path) -> OutputError:
     """An OutputError naming ``path`` for an OS refusal or a writer's failure (polars reports a full
-    disk as a ComputeError, not an OSError)."""
+    disk as a ComputeError, not an OSError; a full disk is always said as such: ``out_of_space``)."""
+    if out_of_space(e, Path(path).parent):
+        return no_space_error(path)
     if isinstance(e, OSError):
         return OutputError(describe_os_error(e, path))
     first = (str(e).strip().splitlines() or [type(e).__name__])[0]
     return OutputError(f"{path}: cannot write ({first})")
 
-
-_WRITE_ERRORS = (OSError, pl.exceptions.PolarsError)
 
 
 
@@ -329,4 +374,4 @@ def atomic_dir(out: str | Path, kind: str, is_artifact: Callable[[Path], bool] |
         raise
 
 
-__all__ = ["Outputs", "atomic_dir", "describe_os_error", "scratch_dir", "writing"]
+__all__ = ["Outputs", "atomic_dir", "describe_os_error", "no_space_error", "out_of_space", "scratch_dir", "writing"]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ import polars as pl
 from gensim.models import Word2Vec
 
 from recs.artifacts import preflight_artifact
-from recs.atomic import scratch_dir
+from recs.atomic import no_space_error, out_of_space, scratch_dir
 from recs.columns import Col, Interaction
 from recs.config import CORPUS_MODES, ENGINES, TrainConfig, TrainEngineConfig, config_dict
 from recs.embeddings.cooc import regularization_pairs
@@ -196,6 +198,18 @@ def model_counts(vocab: pl.DataFrame, n_events: int, n_sessions: int, n_items: i
     }
 
 
+@contextmanager
+def _full_disk_said(out: str | Path) -> Iterator[None]:
+    """The corpus files beside ``out`` are written by gensim and numpy, whose full-disk errors are an
+    OSError without errno or "N requested and M written": say "no space left on device" instead."""
+    try:
+        yield
+    except (OSError, pl.exceptions.PolarsError) as e:
+        if out_of_space(e, Path(out).parent):
+            raise no_space_error(out) from None
+        raise
+
+
 def train_to_dir(
     sessions_path: str | Path,
     out: str | Path,
@@ -229,7 +243,7 @@ def train_to_dir(
         check_entity_columns(sessions, cfg.entities, where=str(sessions_path))
         read_s = time.perf_counter() - t
     # the save inside the block: if it fails, the parents made for the corpus go too
-    with scratch_dir(out, "corpus") as work:
+    with _full_disk_said(out), scratch_dir(out, "corpus") as work:
         if on_spark:
             from recs.spark.train import train_spark  # pyspark is an optional extra, imported only when asked for
 

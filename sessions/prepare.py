@@ -33,7 +33,7 @@ from typing import Any
 
 import polars as pl
 
-from recs.atomic import Outputs, scratch_dir, writing
+from recs.atomic import Outputs, no_space_error, out_of_space, scratch_dir, writing
 from recs.columns import Col, Interaction
 from recs.config import ON_ERRORS, PrepareConfig  # the options of a run, defined with the other configs
 from recs.errors import ConfigError, InputError
@@ -192,11 +192,18 @@ def prepare(
     # the expanded inputs: a quoted glob must not hide that an output is one of the files it matches
     check_paths([("INPUT", p) for p in paths], [("--out", out), *also_written])
 
-    with scratch_dir(out, outputs=outputs) as work:
-        src = _resolve_inputs(paths, cfg, work, progress)
-        parsed = _parse_and_tag(src, cfg, work, progress)
-        sessions = _sessionize_and_dedupe(parsed, src, cfg, work, progress)
-        written = _filter_and_write(sessions, cfg, out, out_kind, outputs, progress)
+    try:
+        with scratch_dir(out, outputs=outputs) as work:
+            src = _resolve_inputs(paths, cfg, work, progress)
+            parsed = _parse_and_tag(src, cfg, work, progress)
+            sessions = _sessionize_and_dedupe(parsed, src, cfg, work, progress)
+            written = _filter_and_write(sessions, cfg, out, out_kind, outputs, progress)
+    except (OSError, pl.exceptions.PolarsError) as e:
+        # the work files beside `out` are written and read back between the passes: on a full disk a
+        # sink fails (or leaves a short file that reads back as "Invalid thrift"); say so, not a traceback
+        if out_of_space(e, out.parent):
+            raise no_space_error(out) from None
+        raise
     return _report(src, parsed, sessions, written, cfg, out, started)
 
 
@@ -243,6 +250,8 @@ def _parse_and_tag(src: _Inputs, cfg: PrepareConfig, work: Path, progress: Progr
             _sink(tag_rows(raw, src.fmt, keep_session=not src.sessionize, keep_unmapped=cfg.keep_unmapped),
                   parsed_path)
         except pl.exceptions.PolarsError as e:
+            if out_of_space(e, work):  # the work file could not be written: not the input's fault
+                raise no_space_error(parsed_path) from None
             raise InputError(_locate_scan_failure(src.readable, src.displays, src.fmts, e)) from None
     parsed = pl.scan_parquet(parsed_path)
     rows_read = parsed.select(pl.len()).collect().item()

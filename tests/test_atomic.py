@@ -199,7 +199,7 @@ def test_a_late_failure_leaves_no_directory_it_created(tmp_path, monkeypatch):
         raise pl.exceptions.ComputeError("failed to write: No space left on device (os error 28)")
 
     monkeypatch.setattr(EmbeddingModel, "save", disk_full)
-    with pytest.raises(pl.exceptions.ComputeError):
+    with pytest.raises(OutputError, match="No space left on device"):  # said as such (issue 21 item 15)
         train_to_dir(sessions, tmp_path / "new" / "deep" / "model", TINY)
     assert tree(tmp_path) == {"s.parquet"}
 

@@ -341,3 +341,48 @@ def test_a_npy_header_with_its_dtype_overwritten_is_one_error(planted, tmp_path)
                                   "--threads", 1, "--quiet"))
     assert "vectors_in.npy" in line and f"recs check {model}" in line
     assert not (tmp_path / "index").exists()
+
+
+# ---- 15: a full disk is said as such, by prepare and by train ------------------------------------
+
+def _enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _polars_enospc(*args, **kwargs):
+    raise pl.exceptions.ComputeError("failed to write parquet: No space left on device (os error 28)")
+
+
+def _numpy_short_write(*args, **kwargs):
+    raise OSError("2600500 requested and 2500576 written")  # what numpy's tofile says on a full disk
+
+
+@pytest.mark.parametrize("writer", [_enospc, _polars_enospc])
+def test_prepare_on_a_full_disk_says_no_space(planted, tmp_path, monkeypatch, writer):
+    monkeypatch.setattr(pl.LazyFrame, "sink_parquet", writer)
+    line = one_line_error(run_cli("prepare", planted / "s.parquet", "--out", tmp_path / "p.parquet", "--quiet"))
+    assert "no space left on device" in line.lower() and "s.parquet" not in line  # not blamed on the input
+    assert tree(tmp_path) == set()
+
+
+def test_prepare_reading_back_a_short_work_file_on_a_nearly_full_disk_says_no_space(planted, tmp_path, monkeypatch):
+    """polars can leave a short work file without an error; it reads back as "Invalid thrift"."""
+    import recs.atomic as atomic
+
+    def short(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"PAR1" + b"\0" * 40)
+    monkeypatch.setattr(pl.LazyFrame, "sink_parquet", short)
+    monkeypatch.setattr(atomic, "free_bytes", lambda where: 60_000)  # ~60 KB left, as in the issue
+    line = one_line_error(run_cli("prepare", planted / "s.parquet", "--out", tmp_path / "p.parquet", "--quiet"))
+    assert "no space left on device" in line.lower() and "60,000 bytes free" in line
+
+
+@pytest.mark.parametrize("writer", [_enospc, _numpy_short_write])
+def test_train_on_a_full_disk_says_no_space(planted, tmp_path, monkeypatch, writer):
+    import numpy as np
+
+    monkeypatch.setattr(np, "save", writer)
+    line = one_line_error(run_cli("train-embeddings", planted / "train.parquet", "--out", tmp_path / "model",
+                                  "--dim", 8, "--epochs", 1, "--workers", 1, "--quiet"))
+    assert "no space left on device" in line.lower() and "model" in line
+    assert tree(tmp_path) == set()
