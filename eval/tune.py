@@ -53,6 +53,7 @@ import polars as pl
 
 from recs.candidates.build import training_rollup
 from recs.candidates.embedding import EmbeddingCandidates
+from recs.checks import check_interactions
 from recs.columns import Col, Interaction
 from recs.config import SCORES, EvalConfig, IndexConfig, TrainConfig, TuneConfig
 from recs.config_file import ConfigFile, section_classes
@@ -327,6 +328,8 @@ def tune(train: pl.DataFrame, cfg: TuneConfig | None = None, base: ConfigFile | 
     train_base = base.train(TrainConfig(seed=cfg.seed, workers=cfg.workers), keep=("seed", "workers"))
     index_base = base.index(IndexConfig(threads=cfg.workers), keep=("threads",))
     eval_cfg = base.eval()
+    # a typo in the file's [eval] targets would score no target in every trial: refused, as --targets is
+    check_interactions("--config [eval] targets", eval_cfg.targets, train[Col.INTERACTION].unique(), "the sessions")
     sets = SETS[cfg.objective]
     split = carve_validation(train, share=cfg.valid_share)
     validation = _validation_summary(split, sets, eval_cfg)

@@ -386,3 +386,33 @@ def test_train_on_a_full_disk_says_no_space(planted, tmp_path, monkeypatch, writ
                                   "--dim", 8, "--epochs", 1, "--workers", 1, "--quiet"))
     assert "no space left on device" in line.lower() and "model" in line
     assert tree(tmp_path) == set()
+
+
+# ---- 8: an unknown interaction is refused with the known ones, in every command that names one -----
+# (cart,purchse in eval-hitrate, compare and eval-recommend: tests/test_newcomer_defects.py)
+
+KNOWN_LIST = "known: cart, click, favorite, purchase"
+
+
+@pytest.mark.parametrize("targets", ["bogus", "cart,purchse"])
+def test_unknown_targets_are_refused_in_every_command(planted, tmp_path, targets):
+    d = planted
+    runs = {
+        "eval-hitrate": ["eval-hitrate", "--index", d / "index", "--sessions", d / "test.parquet"],
+        "compare": ["compare", d / "train.parquet", d / "test.parquet", "--methods", "co-visitation", "--quiet"],
+        "eval-recommend": ["eval-recommend", "--index", d / "index", "--history", d / "train.parquet",
+                           "--sessions", d / "test.parquet", "--quiet"],
+    }
+    for name, args in runs.items():
+        line = one_line_error(run_cli(*args, "--targets", targets))
+        assert "--targets" in line and KNOWN_LIST in line, (name, line)
+
+
+def test_unknown_targets_in_tunes_config_are_refused(planted, tmp_path):
+    pytest.importorskip("optuna")
+    conf = tmp_path / "c.toml"
+    conf.write_text('[eval]\ntargets = ["cart", "purchse"]\n')
+    line = one_line_error(run_cli("tune", planted / "train.parquet", "--config", conf, "--trials", 1, "--quiet",
+                                  "--out", tmp_path / "tuned.toml"))
+    assert "[eval] targets" in line and "'purchse'" in line and KNOWN_LIST in line
+    assert not (tmp_path / "tuned.toml").exists()
