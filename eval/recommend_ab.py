@@ -47,13 +47,14 @@ from recs.config import (
     check_seed,
     config_dict,
 )
-from recs.errors import ConfigError, InputError
+from recs.errors import ConfigError, InputError, RecsError
 from recs.eval.ids import comparison_dtype, mixed_kinds_note
 from recs.eval.intervals import DEFAULT_SEED, bootstrap, unit_sums
 from recs.eval.novelty import REFINDING, mark_refinding
 from recs.progress import NullProgress, Progress
 from recs.recommend.batch import check_key, key_blocks
 from recs.recommend.recommender import Recommender
+from recs.sessions.files import fingerprint_sessions
 from recs.sessions.io import read_sessions
 from recs.sessions.times import DEFAULT_TIME_UNIT
 
@@ -71,6 +72,20 @@ def arm_module(arm: str) -> tuple[str, bool]:
         raise ConfigError(f"--arms {arm!r}: an arm is a module ({', '.join(MODULES)}), or MODULE{ON_CONTROL} to run "
                           "it on --control-index")
     return module, module == CONTROL or arm.endswith(ON_CONTROL)
+
+
+def _same_data(a: str | Path, b: str | Path) -> bool:
+    """Whether two sessions inputs are one: the same path, or the same content (``fingerprint_sessions``;
+    two single files are hashed only when their sizes agree)."""
+    pa, pb = Path(a), Path(b)
+    if pa.exists() and pb.exists() and pa.resolve() == pb.resolve():
+        return True
+    if pa.is_file() and pb.is_file() and pa.stat().st_size != pb.stat().st_size:
+        return False
+    try:
+        return fingerprint_sessions(a) == fingerprint_sessions(b)
+    except RecsError:
+        return False  # one cannot be read: its reader says why, with its own message
 
 
 def evaluate_arms(
@@ -111,6 +126,10 @@ def evaluate_arms(
     reference = next((a for a in arms if modules[a][1]), CONTROL)  # of the paired differences
     if not targets:
         raise ConfigError("--targets names no interaction")
+    if _same_data(history, test):
+        raise ConfigError(f"--history {history} and --sessions {test} are the same data: every target would be in "
+                          "its user's history, so the test scores re-finding only (a hit rate near 0.7 that means "
+                          "nothing); give the train and test files of recs split")
     progress = progress or NullProgress()
     t0 = time.perf_counter()
     hist = read_sessions(history, time_unit=time_unit)

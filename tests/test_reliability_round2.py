@@ -416,3 +416,18 @@ def test_unknown_targets_in_tunes_config_are_refused(planted, tmp_path):
                                   "--out", tmp_path / "tuned.toml"))
     assert "[eval] targets" in line and "'purchse'" in line and KNOWN_LIST in line
     assert not (tmp_path / "tuned.toml").exists()
+
+
+# ---- also seen: eval-recommend with --history equal to --sessions is refused ---------------------
+
+@pytest.mark.parametrize("how", ["same path", "a copy"])
+def test_eval_recommend_refuses_history_equal_to_sessions(planted, tmp_path, how):
+    import shutil
+
+    sessions = planted / "test.parquet"
+    if how == "a copy":
+        sessions = tmp_path / "copy.parquet"
+        shutil.copy(planted / "test.parquet", sessions)
+    line = one_line_error(run_cli("eval-recommend", "--index", planted / "index", "--history", planted / "test.parquet",
+                                  "--sessions", sessions, "--bootstrap", 0, "--quiet"))
+    assert "--history" in line and "--sessions" in line and "same data" in line
