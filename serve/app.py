@@ -15,8 +15,11 @@ Routes
                                          the worker's pid
 
 Every refusal is JSON ``{"error": message}`` with a 4xx status: 400 body not JSON, 404 unknown set
-or route, 405 wrong method, 413 body too large, 422 a field wrong (the message names it) or a
-library ``RecsError`` (a module whose candidate set the index lacks). A 500 would be a bug.
+or route, 405 wrong method, 408 body not sent within ``body_timeout``, 413 body too large, 422 a
+field wrong (the message names it: an id longer than 1,024 characters or with a control character,
+a time outside what UTC holds, ...) or a library ``RecsError`` (a module whose candidate set the
+index lacks). A 500 would be a bug. A server process with too many open connections answers 503
+before the app sees the request (recs.serve.guard).
 
 The routes are ``async`` and run the lookup inline, on the event loop: it is ~1 ms of numpy under
 the GIL, so a worker thread (Starlette's default for sync routes) would only add a hand-off per
@@ -25,8 +28,10 @@ request without running two lookups at once (BENCHMARKS.md, "Serving").
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -43,6 +48,7 @@ from recs.errors import RecsError
 from recs.recommend.recommender import Recommender
 from recs.serve.render import candidate_rows, dumps, recommendations_body
 from recs.serve.validate import (
+    MAX_ID_CHARS,
     BadRequest,
     candidates_query,
     check_id_text,
@@ -72,8 +78,11 @@ def freeze(recommender: Recommender) -> None:
     store.ids.setflags(write=False)
 
 
-def create_app(recommender: Recommender, limits: ServeConfig | None = None) -> Starlette:
-    """The API over ``recommender`` (loaded once by the caller; never written to)."""
+def create_app(recommender: Recommender, limits: ServeConfig | None = None,
+               workers: Callable[[], dict[str, Any]] | None = None) -> Starlette:
+    """The API over ``recommender`` (loaded once by the caller; never written to). ``workers``: what
+    /health adds about the server's other processes (``recs.serve.workers.health``: a worker that
+    cannot be restarted makes the status "degraded" and says what is missing)."""
     limits = limits or ServeConfig()
     limits.validate()
     freeze(recommender)
@@ -90,13 +99,19 @@ def create_app(recommender: Recommender, limits: ServeConfig | None = None) -> S
                              f"({limits.max_events:,} events)")
         chunks, size = [], 0
         try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > body_limit:
-                    raise BadRequest(413, f"body over {body_limit:,} bytes ({limits.max_events:,} events)")
-                chunks.append(chunk)
+            # a client that sends half a body and waits would hold the connection (and its worker's
+            # descriptor) for ever: the whole body has body_timeout seconds (recs.serve.guard)
+            async with asyncio.timeout(limits.body_timeout):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > body_limit:
+                        raise BadRequest(413, f"body over {body_limit:,} bytes ({limits.max_events:,} events)")
+                    chunks.append(chunk)
         except ClientDisconnect:
             raise BadRequest(400, "the client closed the connection before the body ended") from None
+        except TimeoutError:
+            raise BadRequest(408, f"the body did not arrive within {limits.body_timeout:g} s (--body-timeout); "
+                             f"{size:,} bytes came") from None
         return b"".join(chunks)
 
     async def recommend(request: Request) -> Response:
@@ -131,16 +146,24 @@ def create_app(recommender: Recommender, limits: ServeConfig | None = None) -> S
         manifest = store.manifest
         sets = {name: {"source": cs.source, "target": cs.target, "items_with_lists": int(np.count_nonzero(
                     np.diff(cs.offsets))), "rows": len(cs.cands)} for name, cs in store.sets.items()}
+        extra = {} if workers is None else dict(workers())
         return JSON(dumps({
-            "status": "ok", "recs_version": __version__, "pid": os.getpid(), "index": str(store.index_dir),
+            "status": extra.pop("status", "ok"), "recs_version": __version__, "pid": os.getpid(),
+            "index": str(store.index_dir),
             "format_version": manifest.get("format_version"), "method": manifest.get("method", {}).get("name"),
             "items": len(store.ids), "sets": sets, "uptime_s": round(time.monotonic() - started, 3),
-            "limits": {"max_events": limits.max_events, "max_k": limits.max_k, "max_body_bytes": body_limit},
+            "limits": {"max_events": limits.max_events, "max_k": limits.max_k, "max_body_bytes": body_limit,
+                       "max_id_chars": MAX_ID_CHARS, "header_timeout_s": limits.header_timeout,
+                       "body_timeout_s": limits.body_timeout, "max_connections": limits.max_connections},
+            **extra,
         }))
 
     async def refused(request: Request, exc: Exception) -> Response:
         if isinstance(exc, BadRequest):
-            return error(exc.status, str(exc))
+            response = error(exc.status, str(exc))
+            if exc.status == 408:  # the rest of that body may still come: it is no next request
+                response.headers["connection"] = "close"
+            return response
         if isinstance(exc, HTTPException):
             return error(exc.status_code, str(exc.detail))
         return error(422, str(exc))  # any other RecsError: the library's message names the problem

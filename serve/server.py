@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -64,11 +65,57 @@ def load_app(index_dir: str | Path, cfg: ServeConfig, recommend: RecommendConfig
     return create_app(recommender, cfg), info
 
 
+TEMP_PREFIX = "recs-serve-"  # + HOST-PID-random: the workers' copy of the index (recs.serve.shared)
+_TEMP_RE = re.compile(rf"^{TEMP_PREFIX}(?P<host>[0-9a-f]{{6}})-(?P<pid>\d+)-")
+
+
+def sweep_temps(root: Path | None = None) -> list[Path]:
+    """Remove the copies of the index that servers on this host left when they were killed (kill -9
+    gives the supervisor no chance to remove its own): directories named ``recs-serve-HOST-PID-*`` in
+    the temporary directory whose PID is no running process. Another host's (a shared /tmp) or a
+    live server's are never touched. Returns those removed."""
+    from recs.temps import _HOST, _pid_alive  # the rule every recs temporary follows (recs.temps)
+
+    root = Path(tempfile.gettempdir()) if root is None else root
+    removed = []
+    with contextlib.suppress(OSError):
+        for path in root.iterdir():
+            m = _TEMP_RE.match(path.name)
+            if m and m["host"] == _HOST and not _pid_alive(int(m["pid"])) and path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+    return removed
+
+
+def missing_files(directory: Path) -> str | None:
+    """What a new worker would lack in ``directory`` (the workers' copy of the index), in words, or
+    None: a /tmp cleaner may remove it while the server runs. The running workers keep serving (their
+    arrays are mapped: removing the files does not unmap them); a new one cannot start."""
+    from recs.serve.shared import META
+
+    try:
+        needed = [directory / WORKER_FILE, directory / META]
+        if (directory / META).is_file():
+            meta = json.loads((directory / META).read_text())
+            needed += [directory / meta["ids"], *(directory / f for s in meta["sets"] for f in s["files"].values())]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return f"{directory / META} is unreadable ({e})"
+    gone = [p for p in needed if not p.is_file()]
+    if not gone:
+        return None
+    if not directory.is_dir():
+        return (f"{directory} (the workers' copy of the index) is gone: removed by a /tmp cleaner? Restart recs "
+                "serve to make it again, or set TMPDIR to a directory no cleaner touches")
+    shown = ", ".join(map(str, gone[:3])) + (" ..." if len(gone) > 3 else "")
+    return f"{shown} missing from the workers' copy of the index"
+
+
 @contextlib.contextmanager
 def prepared(index_dir: str | Path, cfg: ServeConfig, recommend: RecommendConfig | None = None
              ) -> Iterator[tuple[Any, dict[str, Any]]]:
     """What ``serve`` runs, and facts for the start line: the app itself (one worker), or the
-    directory the workers map the index from (removed when the block ends)."""
+    directory the workers map the index from (removed when the block ends; one a killed server left
+    is removed at the next start, ``sweep_temps``)."""
     if cfg.workers == 1:
         yield load_app(index_dir, cfg, recommend)
         return
@@ -76,12 +123,14 @@ def prepared(index_dir: str | Path, cfg: ServeConfig, recommend: RecommendConfig
     require_extra()
     from recs.recommend.recommender import Recommender
     from recs.serve.shared import export_store
+    from recs.temps import _HOST
 
     t = time.perf_counter()
     recommender = Recommender.open(index_dir, recommend)
     info = {"index": str(index_dir), "items": len(recommender.store.ids), "sets": list(recommender.set_names)}
+    swept = sweep_temps()
     try:
-        directory = Path(tempfile.mkdtemp(prefix="recs-serve-"))
+        directory = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{_HOST}-{os.getpid()}-"))
     except OSError as e:
         raise OutputError(f"cannot make a temporary directory for the workers' copy of the index ({e.strerror}); "
                           "set TMPDIR, or use --workers 1") from None
@@ -95,24 +144,26 @@ def prepared(index_dir: str | Path, cfg: ServeConfig, recommend: RecommendConfig
         settings = {"store": str(directory), "serve": asdict(cfg),
                     "recommend": asdict(recommend) if recommend else None}
         (directory / WORKER_FILE).write_text(json.dumps(settings))
-        yield directory, {**info, "load_s": time.perf_counter() - t}
+        yield directory, {**info, "load_s": time.perf_counter() - t, "swept": [str(p) for p in swept]}
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
 
 def worker_app() -> Any:
     """The app of one worker (uvicorn's factory): the settings file ``RECS_SERVE_WORKER`` names,
-    over the arrays ``prepared`` wrote."""
+    over the arrays ``prepared`` wrote; its /health adds what the supervisor last said of the workers."""
     from recs.recommend.recommender import Recommender
     from recs.serve.app import create_app
     from recs.serve.shared import open_store
+    from recs.serve.workers import health
 
     path = os.environ.get(WORKER_ENV)
     if not path:
         raise ConfigError(f"{WORKER_ENV} is not set: worker_app is started by recs serve --workers N")
     settings = json.loads(Path(path).read_text())
     recommend = RecommendConfig(**settings["recommend"]) if settings["recommend"] else None
-    return create_app(Recommender(open_store(Path(settings["store"])), recommend), ServeConfig(**settings["serve"]))
+    return create_app(Recommender(open_store(Path(settings["store"])), recommend), ServeConfig(**settings["serve"]),
+                      workers=health)
 
 
 def bind(cfg: ServeConfig) -> socket.socket:
@@ -134,7 +185,8 @@ def bind(cfg: ServeConfig) -> socket.socket:
     return sock
 
 
-def serve(target: Any, sock: socket.socket, access_log: bool = True, workers: int = 1) -> None:
+def serve(target: Any, sock: socket.socket, access_log: bool = True, workers: int = 1,
+          cfg: ServeConfig | None = None) -> None:
     """Serve ``target`` (what ``prepared`` gave) on ``sock`` (``bind``'s) until interrupted.
 
     One worker (the app itself): uvicorn finishes the requests in flight (at most 5 s), then
@@ -142,18 +194,27 @@ def serve(target: Any, sock: socket.socket, access_log: bool = True, workers: in
     SIGTERM ends the process by that signal, as services stopped by a supervisor do. Several (the
     arrays' directory): ``workers`` spawned workers, handed the connections this process accepts
     (recs.serve.workers); Ctrl-C or SIGTERM stops them and returns (exit 0); a worker that cannot
-    start stops them all (an OutputError)."""
+    start stops them all (an OutputError). Either way every connection has ``cfg``'s header timeout
+    and every process its connection cap (recs.serve.guard)."""
     import uvicorn
 
+    from recs.serve.guard import guard_config
+
+    cfg = cfg or ServeConfig(workers=workers)
+    guard = (cfg.header_timeout, cfg.max_connections)
     options = {"lifespan": "off", "access_log": access_log, "timeout_graceful_shutdown": 5}
     if not isinstance(target, Path):
+        config = uvicorn.Config(target, workers=1, **options)
+        guard_config(config, *guard)
         with contextlib.suppress(KeyboardInterrupt):
-            uvicorn.Server(uvicorn.Config(target, workers=1, **options)).run(sockets=[sock])
+            uvicorn.Server(config).run(sockets=[sock])
         return
     from recs.serve.workers import supervise
 
     config = uvicorn.Config(f"{__name__}:worker_app", factory=True, **options)
-    supervise(config, sock, workers, {WORKER_ENV: str(target / WORKER_FILE)})
+    supervise(config, sock, workers, {WORKER_ENV: str(target / WORKER_FILE)},
+              worker_timeout=cfg.worker_timeout,
+              missing=lambda: missing_files(target), guard=guard)
 
 
 def url(sock: socket.socket) -> str:

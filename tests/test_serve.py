@@ -7,6 +7,7 @@ server on a loopback port and stops it.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -18,7 +19,6 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -561,89 +561,97 @@ def sku_index(tmp_path_factory):
     return hand_index(tmp_path_factory.mktemp("sku") / "index", SKU)
 
 
-def hostile_requests(neg: bool) -> list[tuple[str, str, Any, int, str]]:
-    """(method, path, JSON body or None, status, what the answer says) for the index of NEG or of SKU."""
-    q = "?set=click_to_cart"
-    long_id = "x" * 60_000
-    common = [
-        ("GET", f"/items/{long_id}/candidates{q}", None, 422, "item_id: an id of 1..1,024 characters (got 60,000)"),
-        ("POST", "/recommend", {"history": [[long_id, "click", 1]], "module": "click"}, 422,
-         "history[0].item_id: an id of 1..1,024 characters (got 60,000)"),
-        ("GET", f"/items/1/candidates{q}&k=%C2%B2", None, 422, "k: expected an integer, got '²'"),  # ²
-        ("GET", f"/items/1/candidates{q}&k=%D9%A3", None, 422, "k: expected an integer, got '٣'"),  # Arabic 3
-        ("GET", f"/items/1/candidates{q}&k=%EF%BC%93", None, 422, "k: expected an integer, got '３'"),  # fullwidth 3
-        ("GET", f"/items/1/candidates{q}&k=3", None, 200, "'k': 3"),
-    ]
-    for t in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
-        common += [
-            ("POST", "/recommend", {"history": [[1, "click", t]], "module": "click"}, 422,
-             f"history[0].timestamp: '{t}' is outside the times this service compares"),
-            ("POST", "/recommend", {"history": [[1, "click", "2026-01-01T00:00:00Z"]], "module": "click", "at": t},
-             422, f"at: '{t}' is outside the times"),
-        ]
-    if neg:
-        return [
-            *common,
-            ("GET", f"/items/-103339/candidates{q}", None, 200, "'item_id': -103339, 'set': 'click_to_cart', 'k': 200, "
-             "'items': [{'rank': 1, 'candidate_item_id': -7"),
-            ("POST", "/recommend", {"history": [["-103339", "click", 1]], "module": "click"}, 200,
-             "'candidate_item_id': [-7, 5]"),
-            ("POST", "/recommend", {"history": [[-103339, "click", 1]], "module": "click"}, 200,
-             "'candidate_item_id': [-7, 5]"),
-            # not an integer's text: no item (and no 500)
-            ("GET", f"/items/-0/candidates{q}", None, 422, "item_id: '-0' cannot be an item of this index"),
-            ("POST", "/recommend", {"history": [["+5", "click", 1], ["05", "click", 2]], "module": "click"}, 200,
-             "2 item(s) of the history are in no candidate set of this index: '+5', '05'"),
-        ]
-    return [
-        *common,
-        ("GET", f"/items/sku-100604%00/candidates{q}", None, 422,
-         "item_id: an id without control characters or unpaired surrogates (U+0000 at position 10)"),
-        ("POST", "/recommend", {"history": [["sku-100604\u0000", "click", 1]], "module": "click"}, 422,
-         "history[0].item_id: an id without control characters"),
-        ("POST", "/recommend", {"history": [["sku-100604\t", "click", 1]], "module": "click"}, 422,
-         "U+0009 at position 10"),
-        ("GET", f"/items/sku-100604/candidates{q}", None, 200, "'candidate_item_id': 'sku-1'"),
-    ]
+Q = "?set=click_to_cart"
+LONG_ID = "x" * 60_000
+EDGE_TIMES = ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00")
+# (issue 21 item, index: "neg" integer ids / "sku" text ids, method, path, JSON body or None, status, the
+# answer (its repr) contains)
+HOSTILE = [
+    *((4, kind, "GET", f"/items/{LONG_ID}/candidates{Q}", None, 422,
+       "item_id: an id of 1..1,024 characters (got 60,000)") for kind in ("neg", "sku")),
+    (4, "sku", "POST", "/recommend", {"history": [[LONG_ID, "click", 1]], "module": "click"}, 422,
+     "history[0].item_id: an id of 1..1,024 characters (got 60,000)"),
+    (7, "neg", "GET", f"/items/-103339/candidates{Q}", None, 200,
+     "'item_id': -103339, 'set': 'click_to_cart', 'k': 200, 'items': [{'rank': 1, 'candidate_item_id': -7"),
+    (7, "neg", "POST", "/recommend", {"history": [["-103339", "click", 1]], "module": "click"}, 200,
+     "'candidate_item_id': [-7, 5]"),
+    (7, "neg", "POST", "/recommend", {"history": [[-103339, "click", 1]], "module": "click"}, 200,
+     "'candidate_item_id': [-7, 5]"),
+    # not an integer's text ("-0", "+5", "05"): no item of an integer index, and no 500
+    (7, "neg", "GET", f"/items/-0/candidates{Q}", None, 422, "item_id: '-0' cannot be an item of this index"),
+    (7, "neg", "POST", "/recommend", {"history": [["+5", "click", 1], ["05", "click", 2]], "module": "click"}, 200,
+     "2 item(s) of the history are in no candidate set of this index: '+5', '05'"),
+    (9, "sku", "GET", f"/items/sku-100604%00/candidates{Q}", None, 422,
+     "item_id: an id without control characters or unpaired surrogates (U+0000 at position 10)"),
+    (9, "sku", "POST", "/recommend", {"history": [["sku-100604\u0000", "click", 1]], "module": "click"}, 422,
+     "history[0].item_id: an id without control characters"),
+    (9, "sku", "POST", "/recommend", {"history": [["sku-100604\t", "click", 1]], "module": "click"}, 422,
+     "U+0009 at position 10"),
+    (9, "sku", "GET", f"/items/sku-100604/candidates{Q}", None, 200, "'candidate_item_id': 'sku-1'"),
+    (10, "neg", "GET", f"/items/5/candidates{Q}&k=%C2%B2", None, 422, "k: expected an integer, got '²'"),
+    (10, "neg", "GET", f"/items/5/candidates{Q}&k=%D9%A3", None, 422, "k: expected an integer, got '٣'"),  # Arabic 3
+    (10, "neg", "GET", f"/items/5/candidates{Q}&k=%EF%BC%93", None, 422, "k: expected an integer, got '３'"),
+    (10, "neg", "GET", f"/items/5/candidates{Q}&k=3", None, 200, "'k': 3"),
+    *((11, "neg", "POST", "/recommend", {"history": [[1, "click", t]], "module": "click"}, 422,
+       f"history[0].timestamp: '{t}' is outside the times") for t in EDGE_TIMES),
+    *((11, "neg", "POST", "/recommend", {"history": [[1, "click", "2026-01-01T00:00:00Z"]], "module": "click",
+                                        "at": t}, 422, f"at: '{t}' is outside the times") for t in EDGE_TIMES),
+]
+HOSTILE_IDS = [f"item{c[0]}-{c[1]}-{c[2]}-{i}" for i, c in enumerate(HOSTILE)]
 
 
 def _answer(status: int, body: bytes) -> str:
     return f"{status} {json.loads(body)!r}"
 
 
-@pytest.mark.parametrize("neg", [True, False], ids=["integer ids", "text ids"])
-def test_hostile_requests_in_process(neg, neg_index, sku_index):
+@pytest.fixture(scope="module")
+def hostile_clients(neg_index, sku_index):
+    return {kind: starlette_testclient.TestClient(create_app(Recommender.open(ix), LIMITS))
+            for kind, ix in (("neg", neg_index), ("sku", sku_index))}
+
+
+@pytest.fixture(scope="module")
+def hostile_servers(neg_index, sku_index, tmp_path_factory):
+    """``recs serve --workers 1`` on loopback over either index, for the module's tests."""
+    servers = {}
+    try:
+        for kind, ix in (("neg", neg_index), ("sku", sku_index)):
+            proc, url = _start(ix, tmp_path_factory.mktemp(kind), "--workers", "1")
+            servers[kind] = (proc, url)
+            _health_pids(proc, url, 1, check_items=False)
+        yield {kind: url for kind, (_, url) in servers.items()}
+    finally:
+        for proc, _ in servers.values():
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize(("item", "kind", "method", "path", "body", "status", "says"), HOSTILE, ids=HOSTILE_IDS)
+def test_hostile_requests_in_process(hostile_clients, item, kind, method, path, body, status, says):
     """Long ids are refused at the edge (and cost nothing), negative ids are found from text as from
     integers, ids compare exactly (a NUL is refused), k is ASCII digits only, and ISO times outside
     what a datetime holds in UTC are a 422: never a 500."""
-    c = starlette_testclient.TestClient(create_app(Recommender.open(neg_index if neg else sku_index), LIMITS))
-    for method, path, body, status, says in hostile_requests(neg):
-        r = c.request(method, path, content=None if body is None else json.dumps(body))
-        got = _answer(r.status_code, r.content)
-        assert r.status_code == status and says in got, (method, path[:80], got[:300])
+    r = hostile_clients[kind].request(method, path, content=None if body is None else json.dumps(body))
+    got = _answer(r.status_code, r.content)
+    assert r.status_code == status and says in got, got[:300]
 
 
-@pytest.mark.parametrize("neg", [True, False], ids=["integer ids", "text ids"])
-def test_hostile_requests_on_loopback(neg, neg_index, sku_index, tmp_path):
-    """The same requests sent to ``recs serve`` on loopback (the raw bytes: no client library
-    normalises the path), each answered within a second."""
-    proc, url = _start(neg_index if neg else sku_index, tmp_path, "--workers", "1")
+@pytest.mark.parametrize(("item", "kind", "method", "path", "body", "status", "says"), HOSTILE, ids=HOSTILE_IDS)
+def test_hostile_requests_on_loopback(hostile_servers, item, kind, method, path, body, status, says):
+    """The same requests sent to ``recs serve`` on loopback (raw bytes: no client library normalises
+    the path), each answered within a second."""
+    host, port = hostile_servers[kind].removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    t0 = time.monotonic()
     try:
-        _health_pids(proc, url, 1, check_items=False)
-        host, port = url.removeprefix("http://").rsplit(":", 1)
-        for method, path, body, status, says in hostile_requests(neg):
-            conn = http.client.HTTPConnection(host, int(port), timeout=5)
-            t0 = time.monotonic()
-            conn.request(method, path, body=None if body is None else json.dumps(body),
-                         headers={"content-type": "application/json"})
-            r = conn.getresponse()
-            got = _answer(r.status, r.read())
-            conn.close()
-            assert r.status == status and says in got, (method, path[:80], got[:300])
-            assert time.monotonic() - t0 < 1.0, (method, path[:80])
+        conn.request(method, path, body=None if body is None else json.dumps(body),
+                     headers={"content-type": "application/json"})
+        r = conn.getresponse()
+        got = _answer(r.status, r.read())
     finally:
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        conn.close()
+    assert r.status == status and says in got, got[:300]
+    assert time.monotonic() - t0 < 1.0
 
 
 def test_a_long_text_id_does_not_widen_the_id_table():
@@ -668,3 +676,234 @@ def test_a_long_text_id_does_not_widen_the_id_table():
     assert ints.codes(["-103339", -7, "5", "-0", "05", "+5", "５", 2**70, "x" * 5000]).tolist() == \
         [0, 1, 2, -1, -1, -1, -1, -1, -1]
     assert [ints.typed_id(t) for t in ("-103339", "-0", "9223372036854775808")] == [-103339, None, None]
+
+
+# ---- hostile clients and unlucky operators (issue 21: items 5, 6, 16, 17, 18) ----------------------
+
+def _stop(proc: subprocess.Popen) -> str:
+    """SIGINT the server, wait for it (exit 0) and return its stderr."""
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+    return proc.stderr.read()
+
+
+def _get(host: str, port: int, path: str = "/health", timeout: float = 10) -> tuple[int, dict]:
+    """One request on a new connection: (status, JSON body)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, json.loads(r.read())
+    finally:
+        conn.close()
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    return host, int(port)
+
+
+def test_a_stopped_worker_does_not_stop_the_service(index, tmp_path):
+    """SIGSTOP one of two workers: 200 requests, each on a new connection, are all answered within
+    the deadline (main: the supervisor blocked in send_fds to it, and everything timed out); the
+    stopped worker is killed and replaced after --worker-timeout, and the connections it never read
+    are answered by the others."""
+    proc, url = _start(index, tmp_path, "--workers", "2", "--worker-timeout", "1")
+    stopped = None
+    try:
+        pids = _health_pids(proc, url, 2)
+        stopped = min(pids)
+        os.kill(stopped, signal.SIGSTOP)
+        host, port = _host_port(url)
+        deadline, answered = time.monotonic() + 60, Counter()
+        for _ in range(200):
+            status, body = _get(host, port, timeout=15)
+            assert status == 200 and time.monotonic() < deadline
+            answered[body["pid"]] += 1
+        assert stopped not in answered and sum(answered.values()) == 200
+        assert len(_health_pids(proc, url, 1, frozenset(pids))) == 1  # the replacement serves
+    finally:
+        if stopped is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stopped, signal.SIGCONT)
+        err = _stop(proc)
+    assert f"Worker process [{stopped}] left a hand-off unanswered for" in err
+    assert f"Worker process [{stopped}] was killed (exit code -9); restarting it" in err
+    assert "Traceback" not in err
+
+
+def _slow_clients(host: str, port: int, n: int) -> list[socket.socket]:
+    """``n`` connections of each kind: silent, half a header, a header and half a body."""
+    socks = []
+    for kind in range(3):
+        for _ in range(n):
+            s = socket.create_connection((host, port), timeout=10)
+            if kind == 1:
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            elif kind == 2:
+                s.sendall(b"POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: 200\r\n\r\n{\"history\": [")
+            socks.append(s)
+    return socks
+
+
+def _closed_within(s: socket.socket, seconds: float) -> bytes | None:
+    """What the server sent before closing ``s`` within ``seconds``, or None if it is still open."""
+    s.settimeout(0.2)
+    got, deadline = b"", time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            return got
+        if not chunk:
+            return got
+        got += chunk
+    return None
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_slow_clients_are_closed_and_others_served(index, tmp_path, workers):
+    """Silent connections, half headers and half bodies are closed after the (short, here) header and
+    body timeouts, with a 408 for those that had begun a request; requests meanwhile are answered
+    (main kept every one of them open for ever)."""
+    proc, url = _start(index, tmp_path, "--workers", str(workers), "--header-timeout", "1.5",
+                       "--body-timeout", "1.5")
+    socks = []
+    try:
+        _health_pids(proc, url, workers)
+        host, port = _host_port(url)
+        t0 = time.monotonic()
+        socks = _slow_clients(host, port, 10)
+        for _ in range(10):
+            assert _get(host, port)[0] == 200
+        ends = [_closed_within(s, 10) for s in socks]
+        assert all(e is not None for e in ends), [i for i, e in enumerate(ends) if e is None]
+        assert time.monotonic() - t0 < 12
+        assert all(e == b"" for e in ends[:10])  # silent: closed without a word
+        assert all(e.startswith(b"HTTP/1.1 408 ") and b"(--header-timeout)" in e for e in ends[10:20]), ends[10]
+        assert all(e.startswith(b"HTTP/1.1 408 ") and b"(--body-timeout)" in e for e in ends[20:]), ends[20]
+        assert _get(host, port)[0] == 200
+    finally:
+        for s in socks:
+            s.close()
+        err = _stop(proc)
+    assert "Traceback" not in err
+
+
+def test_a_full_server_refuses_with_503(index, tmp_path):
+    """A process holding --max-connections answers the next connection 503 (JSON, Retry-After) at
+    once; when connections close, requests are served again."""
+    proc, url = _start(index, tmp_path, "--workers", "1", "--max-connections", "5")
+    held = []
+    try:
+        _health_pids(proc, url, 1)
+        host, port = _host_port(url)
+        held = [socket.create_connection((host, port), timeout=10) for _ in range(5)]
+        time.sleep(0.3)
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        conn.request("GET", "/health")
+        r = conn.getresponse()
+        assert r.status == 503 and r.getheader("retry-after") == "1"
+        assert "holds 5 open connections, its limit (--max-connections)" in json.loads(r.read())["error"]
+        conn.close()
+        for s in held:
+            s.close()
+        time.sleep(0.3)
+        assert _get(host, port)[0] == 200
+    finally:
+        for s in held:
+            s.close()
+        _stop(proc)
+
+
+def test_ctrl_c_while_workers_start_is_quiet(index, tmp_path):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) right after the start line,
+    while the workers still import: a clean exit 0 and no KeyboardInterrupt traceback from any worker."""
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("recs")), "serve", "--index", str(index), "--port", "0",
+                             "--workers", "2", "--no-access-log"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp_path)})
+    try:
+        assert "serving" in proc.stdout.readline()
+        time.sleep(0.3)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    err = proc.stderr.read()
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert not list(tmp_path.glob("recs-serve-*"))
+
+
+def _gone(pids: set[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not [p for p in pids if Path(f"/proc/{p}").exists() and "zombie" not in _state(p)]:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
+    except (OSError, IndexError):
+        return "zombie"
+
+
+def test_a_killed_servers_index_copy_is_removed_at_the_next_start(index, tmp_path):
+    """kill -9 of the supervisor leaves its copy of the index (its workers end when it is gone); the
+    next recs serve removes it (a live server's copy is never touched)."""
+    first, url = _start(index, tmp_path, "--workers", "2")
+    pids = _health_pids(first, url, 2)
+    left = list(tmp_path.glob("recs-serve-*"))
+    first.kill()
+    first.wait(timeout=10)
+    assert _gone(pids, 20), "the workers outlived their supervisor"
+    assert [p.exists() for p in left] == [True]
+    second, url = _start(index, tmp_path, "--workers", "2")
+    try:
+        _health_pids(second, url, 2)
+        assert not left[0].exists()
+        assert len(list(tmp_path.glob("recs-serve-*"))) == 1  # its own
+    finally:
+        err = _stop(second)
+    assert f"removed {left[0]} (the index copy of a recs serve that was killed)" in err
+    assert not list(tmp_path.glob("recs-serve-*"))
+
+
+def test_a_worker_that_cannot_be_restarted_leaves_the_others_serving(index, tmp_path):
+    """A /tmp cleaner removes the workers' copy of the index, then a worker dies: the other keeps
+    serving, the log and /health say what is missing (main: the whole server stopped with
+    FileNotFoundError .../worker.json)."""
+    import shutil
+
+    proc, url = _start(index, tmp_path, "--workers", "2")
+    try:
+        pids = _health_pids(proc, url, 2)
+        (copy,) = tmp_path.glob("recs-serve-*")
+        shutil.rmtree(copy)
+        victim = min(pids)
+        os.kill(victim, signal.SIGKILL)
+        host, port = _host_port(url)
+        deadline = time.monotonic() + 30
+        while True:
+            status, health = _get(host, port)
+            assert status == 200 and health["pid"] != victim
+            if health["status"] == "degraded":
+                break
+            assert time.monotonic() < deadline, health
+            time.sleep(0.1)
+        assert health["workers"]["configured"] == 2 and health["workers"]["serving"] == 1
+        assert f"{copy} (the workers' copy of the index) is gone" in health["workers"]["problems"][0]
+        for _ in range(20):
+            assert _get(host, port)[0] == 200
+        assert proc.poll() is None
+    finally:
+        err = _stop(proc)
+    assert "Worker process 1 of 2 cannot be restarted" in err or "Worker process 2 of 2 cannot be restarted" in err
+    assert f"{copy} (the workers' copy of the index) is gone" in err and "FileNotFoundError" not in err
