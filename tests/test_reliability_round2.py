@@ -431,3 +431,43 @@ def test_eval_recommend_refuses_history_equal_to_sessions(planted, tmp_path, how
     line = one_line_error(run_cli("eval-recommend", "--index", planted / "index", "--history", planted / "test.parquet",
                                   "--sessions", sessions, "--bootstrap", 0, "--quiet"))
     assert "--history" in line and "--sessions" in line and "same data" in line
+
+
+# ---- also seen: build-index --catalog searches each distinct group row once --------------------------
+
+def test_catalog_rollup_searches_each_group_row_once_with_the_same_lists(tmp_path, monkeypatch):
+    import recs.candidates.hnsw as hnsw
+    import recs.candidates.rollup as rollup
+
+    d = tmp_path
+    assert run_cli("synth", "--events", 8_000, "--seed", 3, "--new-items", 0.3, "--out", d / "s.parquet",
+                   "--catalog", d / "cat.parquet").exit_code == 0
+    r = run_cli("train-embeddings", d / "s.parquet", "--out", d / "model", "--dim", 16, "--epochs", 2,
+                "--workers", 1, "--seed", 1, "--quiet")
+    assert r.exit_code == 0, r.output
+    searched: list[int] = []
+    real = hnsw.search_blocks
+
+    def counting(index, queries, *args, **kwargs):
+        searched.append(len(queries))
+        return real(index, queries, *args, **kwargs)
+
+    monkeypatch.setattr(rollup, "search_blocks", counting)
+    frames = {}
+    for dedupe in (True, False):
+        monkeypatch.setattr(rollup, "DEDUPE_GROUP_QUERIES", dedupe)
+        searched.clear()
+        out = d / f"index-{dedupe}"
+        r = run_cli("build-index", "--model", d / "model", "--catalog", d / "cat.parquet", "--out", out,
+                    "--k", 20, "--threads", 1, "--quiet")
+        assert r.exit_code == 0, r.output
+        frames[dedupe] = {p.name: pl.read_parquet(p) for p in sorted((out / "candidates").glob("*.parquet"))}
+        if dedupe:
+            deduped = sum(searched)
+        else:
+            every = sum(searched)
+    assert frames[True].keys() == frames[False].keys() and frames[True]
+    for name, frame in frames[True].items():
+        assert frame.equals(frames[False][name]), name
+        assert (frame["query_level"] != "item").any(), name  # the roll-up was exercised
+    assert deduped < every  # fewer searches for the same lists
