@@ -85,8 +85,8 @@ def out_of_space(e: BaseException, where: str | Path | None = None) -> bool:
 def no_space_error(path: str | Path) -> OutputError:
     """The one message for a full disk, whatever the writer said: the output, and how much is free."""
     free = free_bytes(Path(path).parent)
-    left = f"; {free:,} bytes free there" if free is not None else ""
-    return OutputError(f"{path}: cannot write (No space left on device{left}); free some space or write "
+    left = f", {free:,} bytes free there" if free is not None else ""
+    return OutputError(f"{path}: cannot write (No space left on device){left}; free some space or write "
                        "elsewhere: nothing was replaced")
 
 
