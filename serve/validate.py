@@ -28,13 +28,13 @@ import json
 import math
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from recs.artifacts import json_type
 from recs.columns import Col, Interaction
 from recs.config import MERGE_RULES, MODULES, ServeConfig
-from recs.errors import InputError
+from recs.errors import ConfigError, InputError
+from recs.instants import parse_instant
 from recs.serve.render import FORMATS
 
 FIELDS = ("history", "module", "k", "merge", "drop_bought", "at", "format")
@@ -139,15 +139,12 @@ def _time(path: str, value: Any) -> tuple[str, Any]:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise _invalid(path, f"expected a number or an ISO-8601 string, got {json_type(value)}")
     if isinstance(value, str):
+        # the one parser of ISO instants (recs.instants, as --at and --cutoff): a time whose offset takes
+        # it past year 1 or 9999 in UTC (0001-01-01T00:00:00+01:00) is refused, not an OverflowError
         try:
-            dt = datetime.fromisoformat(value)
-        except ValueError:
-            raise _invalid(path, f"{value!r} is not an ISO-8601 time (e.g. 2024-05-01T12:00:00Z)") from None
-        try:  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC: no datetime holds it
-            return "iso", dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
-        except OverflowError:
-            raise _invalid(path, f"{value!r} is outside the times this service compares (0001-01-01 to "
-                                 "9999-12-31 in UTC)") from None
+            return "iso", parse_instant(value, path)
+        except ConfigError as e:
+            raise BadRequest(422, str(e)) from None
     if not math.isfinite(value):
         raise _invalid(path, f"{value} is not a finite number")
     return "number", value

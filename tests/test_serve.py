@@ -296,7 +296,7 @@ BAD_BODIES = [
     ({**OK, "format": "csv"}, 422, "format: unknown format 'csv'; one of columns, rows"),
     ({**OK, "format": ["rows"]}, 422, "format: expected a string, got a list"),
     ({**OK, "drop_bought": "yes"}, 422, "drop_bought: expected true or false, got a string"),
-    ({**OK, "at": "soon"}, 422, "at: 'soon' is not an ISO-8601 time"),
+    ({**OK, "at": "soon"}, 422, "at: 'soon' is not an ISO-8601 date or time"),
     ({**OK, "at": "2026-01-01"}, 422, "at: an ISO-8601 time, but history[0].timestamp is a number"),
     ({"history": [[1, "click", None]], "module": "click", "at": 5}, 422, "at: the history's events have no timestamp"),
     ({**OK, "modul": "click"}, 422, "body: unknown field 'modul'; the fields are history, module, k"),
