@@ -7,11 +7,13 @@ turns them into a one-line message and exit code 2 (click's own usage errors als
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import click
 
@@ -42,7 +44,7 @@ def _terminate(signum: int, frame: object) -> None:
 def _cleanup_on_sigterm() -> Iterator[None]:
     """Turn SIGTERM into ``Terminated`` while a command runs. Only where the process has no handler of
     its own (a program that embeds the CLI keeps its own), and only in the main thread (signals are
-    delivered there). ``recs serve`` installs its own handlers over this one, as it should."""
+    delivered there). Not for ``recs serve``, whose server handles SIGTERM itself (and re-raises it)."""
     if threading.current_thread() is not threading.main_thread() or \
             signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         yield
@@ -54,11 +56,19 @@ def _cleanup_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _with_cleanup_on_sigterm(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """A command's callback that runs under ``_cleanup_on_sigterm``."""
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with _cleanup_on_sigterm():
+            return callback(*args, **kwargs)
+    return run
+
+
 class RecsGroup(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
-            with _cleanup_on_sigterm():
-                return super().invoke(ctx)
+            return super().invoke(ctx)
         except RecsError as e:
             raise UserFacingError(str(e)) from None
 
@@ -104,6 +114,8 @@ def _register() -> None:
                    compare_cmd, tune_cmd, check_cmd):
         for command in module.COMMANDS:
             command.params.append(verbose_option())  # one option, one meaning, on every command
+            if module is not serve_cmd and command.callback is not None:
+                command.callback = _with_cleanup_on_sigterm(command.callback)
             cli.add_command(command)
 
 
