@@ -13,6 +13,9 @@ Routes
                                          (an integer index refuses a text id with 422)
   ``GET  /health``                       the index served (path, method, sets, items, format), uptime and
                                          the worker's pid
+  ``GET  /openapi.json``, ``GET /metrics`` this API as OpenAPI 3.1 (recs.serve.openapi); Prometheus metrics of
+                                         every worker (recs.serve.metrics)
+  ``GET  /``, ``/items/active``, ``/items/facts``  the explorer page and the two routes it adds (recs.serve.explorer)
 
 Every refusal is JSON ``{"error": message}`` with a 4xx status: 400 body not JSON, 404 unknown set
 or route, 405 wrong method, 408 body not sent within ``body_timeout``, 413 body too large, 422 a
@@ -46,6 +49,8 @@ from recs.columns import Col
 from recs.config import ServeConfig
 from recs.errors import RecsError
 from recs.recommend.recommender import Recommender
+from recs.serve import explorer, metrics, openapi
+from recs.serve.metrics import MODULE_KEY
 from recs.serve.render import candidate_rows, dumps, recommendations_body
 from recs.serve.validate import (
     MAX_ID_CHARS,
@@ -116,6 +121,7 @@ def create_app(recommender: Recommender, limits: ServeConfig | None = None,
 
     async def recommend(request: Request) -> Response:
         req = recommend_request(parse_json(await read_body(request)), known, limits)
+        setattr(request.state, MODULE_KEY, req.module)  # /metrics' module label (recs.serve.metrics)
         note = _unknown_note(store, req.events)
         recs = recommender.recommend(req.events, at=req.at, module=req.module, k=req.k, merge=req.merge,
                                      drop_bought=req.drop_bought)
@@ -174,7 +180,11 @@ def create_app(recommender: Recommender, limits: ServeConfig | None = None,
         Route("/items/{item_id:path}/candidates", candidates, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={RecsError: refused, HTTPException: refused})
+    # the explorer page and its two JSON routes, this API's OpenAPI document, and /metrics (counting every route)
+    routes += [*explorer.routes(recommender, limits), openapi.route(limits, list(recommender.set_names))]
+    app = Starlette(routes=routes, exception_handlers={RecsError: refused, HTTPException: refused})
+    metrics.install(app, store)
+    return app
 
 
 def _unknown_note(store: Any, events: list[tuple[Any, str, Any]]) -> str | None:

@@ -194,7 +194,7 @@ def routes(recommender: Any, limits: ServeConfig) -> list[Any]:
         if extra:
             raise BadRequest(422, f"query: unknown parameter {extra[0]!r}; the parameters are "
                                   f"{', '.join(ACTIVE_PARAMS)}")
-        k = DEFAULT_ACTIVE_K
+        k = min(DEFAULT_ACTIVE_K, limits.max_k)
         if "k" in params:
             text = params["k"].strip()
             if not (text.isascii() and text.isdigit() and len(text) < 19):

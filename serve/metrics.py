@@ -29,7 +29,10 @@ only inside ``Metrics`` (a worker sets the variable before it builds its app).
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +41,7 @@ from typing import Any
 from recs import __version__
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+OFF_ENV = "RECS_SERVE_METRICS"  # 0/off: no counting at all (the serving benchmark's A/B of its cost)
 # a lookup is ~1 ms of CPU, a large history a few ms; past a second something is wrong
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED = "unmatched"  # the route label of a path no route matches (a 404)
@@ -159,12 +163,18 @@ class Metrics:
                 await app(scope, receive, sending)
             finally:
                 route = scope.get("route")
-                path = getattr(route, "path", None) or _route_of(metrics.routes, scope)
+                path = _template(getattr(route, "path", None) or _route_of(metrics.routes, scope))
                 state = scope.get("state") or {}
                 metrics.observe(path, scope.get("method", ""), str(state.get(MODULE_KEY, "")), status,
                                 time.perf_counter() - start)
 
         return measured
+
+
+@functools.lru_cache(maxsize=64)
+def _template(path: str) -> str:
+    """A route's path as the API documents it: ``/items/{item_id:path}/candidates`` -> ``{item_id}``."""
+    return re.sub(r"\{(\w+):\w+\}", r"{\1}", path)
 
 
 def _route_of(routes: list[Any], scope: dict[str, Any]) -> str:
@@ -180,19 +190,22 @@ def _route_of(routes: list[Any], scope: dict[str, Any]) -> str:
 
 def install(app: Any, store: Any) -> Metrics | None:
     """Add ``GET /metrics`` to ``app`` and count its requests; None (and /metrics a 503 naming the fix)
-    where prometheus_client, in the [serve] extra, is not installed: the API itself does not need it."""
+    where prometheus_client, in the [serve] extra, is not installed: the API itself does not need it.
+    ``RECS_SERVE_METRICS=off`` in the environment counts nothing (the benchmark measures the cost so)."""
     from starlette.responses import Response
     from starlette.routing import Route
 
+    off = os.environ.get(OFF_ENV, "").strip().lower() in ("0", "off", "false", "no")
     try:
-        metrics: Metrics | None = Metrics(store, app.routes)
+        metrics: Metrics | None = None if off else Metrics(store, app.routes)
     except ImportError:
         metrics = None
 
     async def scrape(request: Any) -> Response:
         if metrics is None:
-            return Response(b'{"error":"GET /metrics needs prometheus_client (the [serve] extra): pip install '
-                            b'\'recs[serve]\'"}', status_code=503, media_type="application/json")
+            why = (f"metrics are off ({OFF_ENV}={os.environ.get(OFF_ENV)})" if off else
+                   "GET /metrics needs prometheus_client (the [serve] extra): pip install 'recs[serve]'")
+            return Response(json.dumps({"error": why}).encode(), status_code=503, media_type="application/json")
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     app.router.routes.append(Route("/metrics", scrape, methods=["GET"]))

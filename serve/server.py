@@ -212,7 +212,9 @@ def serve(target: Any, sock: socket.socket, access_log: bool = True, workers: in
     from recs.serve.workers import supervise
 
     config = uvicorn.Config(f"{__name__}:worker_app", factory=True, **options)
-    supervise(config, sock, workers, {WORKER_ENV: str(target / WORKER_FILE)},
+    from recs.serve.metrics import multiprocess_env
+
+    supervise(config, sock, workers, {WORKER_ENV: str(target / WORKER_FILE), **multiprocess_env(target)},
               worker_timeout=cfg.worker_timeout,
               missing=lambda: missing_files(target), guard=guard)
 
