@@ -181,6 +181,9 @@ class Outputs:
         between two renames is finished (or undone) by whoever next writes or reads an output, instead
         of leaving one output new and another old. A rename that fails here is undone here."""
         staged = list(self._staged.items())
+        if not staged:  # nothing was written (a command whose outputs are all optional and not given)
+            self._finish(staged)
+            return []
         try:
             for _, tmp in staged:
                 _fsync(tmp)

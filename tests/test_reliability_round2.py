@@ -471,3 +471,10 @@ def test_catalog_rollup_searches_each_group_row_once_with_the_same_lists(tmp_pat
         assert frame.equals(frames[False][name]), name
         assert (frame["query_level"] != "item").any(), name  # the roll-up was exercised
     assert deduped < every  # fewer searches for the same lists
+
+
+def test_a_commit_of_nothing_is_nothing(tmp_path):
+    """A command whose outputs are all optional and none given (compare without --json or --report)."""
+    with Outputs() as o:
+        pass
+    assert o.commit() == [] and tree(tmp_path) == set()
