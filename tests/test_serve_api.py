@@ -383,3 +383,12 @@ def test_metrics_of_every_worker_on_loopback(index, tmp_path):
         err = proc.stderr.read()
     assert "Traceback" not in err
     assert not list(tmp_path.glob("recs-serve-*"))  # the metrics' files went with the server's directory
+
+
+def test_metrics_can_be_turned_off(index, monkeypatch):
+    """RECS_SERVE_METRICS=off (the benchmark's A/B): nothing is counted and /metrics says why, in JSON."""
+    monkeypatch.setenv("RECS_SERVE_METRICS", "off")
+    client = starlette_testclient.TestClient(create_app(Recommender.open(index), LIMITS))
+    assert client.post("/recommend", json={"history": [[1, "click", 1]], "module": "click"}).status_code == 200
+    r = client.get("/metrics")
+    assert r.status_code == 503 and r.json() == {"error": "metrics are off (RECS_SERVE_METRICS=off)"}
