@@ -30,6 +30,14 @@ process, on the same 2 cores as the server: its CPU is recorded per request besi
 (the supervisor and all its workers, from /proc), with the 1-minute load average at each level's
 start (other jobs on the machine show there) and the server's memory (PSS, summed over its
 processes). Loopback only; the server is stopped (SIGINT) at the end.
+
+``--idle N`` runs the main levels of the first ``--workers`` once more with N idle connections open
+beside the load (half silent, half stopped in the middle of their headers; each reopened as soon as
+the server closes it at its ``--header-timeout``): what slow clients cost the others (issue 21, item
+6). ``--plan handoff`` runs only those main levels, without and with the idle connections (the
+re-run after the hand-off change of issue 21, item 5):
+
+    .venv/bin/python bench/serve_load.py --plan handoff --idle 200 --rounds 3 --out bench/serve_load_handoff.json
 """
 
 from __future__ import annotations
@@ -235,6 +243,69 @@ def check(status: int, body: bytes, rows: int, fmt: str, out: dict[str, Any]) ->
 LOADERS = {"raw": load_raw, "httpx": load_httpx}
 
 
+class IdleConnections:
+    """``n`` connections held open to the server beside the load, from a thread of their own: even
+    ones send nothing, odd ones half a request's headers. One the server closes (its header timeout)
+    is opened again at once, so ``n`` stay open; ``reopened`` counts those."""
+
+    def __init__(self, url: str, n: int):
+        self.host, port = url.removeprefix("http://").rsplit(":", 1)
+        self.port, self.n = int(port), n
+        self.open = self.reopened = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread: Any = None
+
+    async def _hold(self, i: int) -> None:
+        while True:
+            try:
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            self.open += 1
+            try:
+                if i % 2:
+                    writer.write(b"GET /health HTTP/1.1\r\nHost: idle\r\n")
+                await reader.read()  # until the server closes it
+            except OSError:
+                pass
+            finally:
+                self.open -= 1
+                writer.close()
+            self.reopened += 1
+
+    def __enter__(self) -> IdleConnections:
+        import threading
+
+        ready = threading.Event()
+
+        def run() -> None:
+            self.loop = asyncio.new_event_loop()
+            tasks = [self.loop.create_task(self._hold(i)) for i in range(self.n)]
+            self.loop.call_soon(ready.set)
+            with contextlib.suppress(asyncio.CancelledError):
+                self.loop.run_until_complete(asyncio.gather(*tasks))
+            self.loop.close()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        ready.wait()
+        deadline = time.monotonic() + 30
+        while self.open < self.n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.open < self.n:
+            raise SystemExit(f"only {self.open} of {self.n} idle connections opened")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        def cancel() -> None:
+            for task in asyncio.all_tasks(self.loop):
+                task.cancel()
+
+        self.loop.call_soon_threadsafe(cancel)
+        self.thread.join(10)
+
+
 def server_tree(proc: subprocess.Popen) -> list[Any]:
     """The server's processes: ``recs serve`` and (with --workers) its workers."""
     import psutil
@@ -248,12 +319,15 @@ def cpu_s(processes: list[Any]) -> float:
 
 
 def http_level(proc: subprocess.Popen, url: str, bodies: list[bytes], expect: list[int], clients: int,
-               loader: str, fmt: str, a: argparse.Namespace) -> dict[str, Any]:
-    """One load level: a warm-up run (not counted), then the measured one with the CPU both sides used."""
+               loader: str, fmt: str, a: argparse.Namespace, idle: IdleConnections | None = None
+               ) -> dict[str, Any]:
+    """One load level: a warm-up run (not counted), then the measured one with the CPU both sides used
+    (the client's includes the idle connections' thread, if any)."""
     import psutil
 
     load = LOADERS[loader]
     asyncio.run(load(url, bodies, expect, clients, a.warmup, a.time_limit, fmt))
+    reopened = idle.reopened if idle else 0
     server, me = server_tree(proc), [psutil.Process()]
     load_1m = os.getloadavg()[0]
     s0, c0 = cpu_s(server), cpu_s(me)
@@ -269,6 +343,7 @@ def http_level(proc: subprocess.Popen, url: str, bodies: list[bytes], expect: li
         "server_cpu_ms_per_request": 1e3 * (s1 - s0) / n, "client_cpu_ms_per_request": 1e3 * (c1 - c0) / n,
         "load_avg_1m_at_start": load_1m,
         "server_pss_mib": sum(p.memory_full_info().pss for p in server) / 2**20,
+        "idle_open_at_end": idle.open if idle else 0, "idle_reopened": (idle.reopened - reopened) if idle else 0,
     }
 
 
@@ -287,6 +362,10 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=1, help="the HTTP plan this many times; the JSON's http: medians")
     p.add_argument("--out", type=Path, default=HERE / "serve_load.json")
     p.add_argument("--label", default="as installed", help="what this run's environment is, for the JSON")
+    p.add_argument("--idle", type=int, default=0,
+                   help="also run the first --workers' main levels with this many idle connections open")
+    p.add_argument("--plan", choices=("full", "handoff"), default="full",
+                   help="handoff: only the first --workers' main levels, without and with --idle connections")
     a = p.parse_args()
 
     info = machine()
@@ -316,24 +395,30 @@ def main() -> None:
     top = max(levels)
     workers = [int(w) for w in a.workers.split(",")]
     main_levels = [*(("recent-800", c, "raw", "columns") for c in levels), ("both", top, "raw", "columns")]
-    plan = [  # (workers, access log, [(case, clients, load generator, answer format)])
-        (workers[0], False, [*main_levels, ("recent-800", top, "raw", "rows"), ("both", top, "raw", "rows"),
-                             *(("recent-800", c, "httpx", "columns") for c in levels)]),
-        *((w, False, main_levels) for w in workers[1:]),
-        (workers[0], True, [("recent-800", top, "raw", "columns")]),  # the log's cost: one level is enough
+    plan = [  # (workers, access log, idle connections, [(case, clients, load generator, answer format)])
+        (workers[0], False, 0, [*main_levels, ("recent-800", top, "raw", "rows"), ("both", top, "raw", "rows"),
+                                *(("recent-800", c, "httpx", "columns") for c in levels)]),
+        *((w, False, 0, main_levels) for w in workers[1:]),
+        (workers[0], True, 0, [("recent-800", top, "raw", "columns")]),  # the log's cost: one level is enough
     ]
+    if a.plan == "handoff":
+        plan = [(workers[0], False, 0, main_levels)]
+    if a.idle:
+        plan.append((workers[0], False, a.idle, main_levels))
     runs: list[dict[str, Any]] = []
-    for round_, (n_workers, access_log, steps) in ((r, x) for r in range(a.rounds) for x in plan):
+    for round_, (n_workers, access_log, n_idle, steps) in ((r, x) for r in range(a.rounds) for x in plan):
         proc, url = start_server(index, access_log, n_workers, timeout=600)
         try:
-            for name, clients, loader, fmt in steps:
-                print(f"load (round {round_ + 1}/{a.rounds}): {n_workers} worker(s), {name}, {fmt}, {clients} "
-                      f"client(s), {loader}{', access log' if access_log else ''}", flush=True)
-                bodies = [json.dumps({"history": h, "module": cases[name], "k": K, "format": fmt}).encode()
-                          for h in hists]
-                level = http_level(proc, url, bodies, expect[name], clients, loader, fmt, a)
-                runs.append({"case": name, "format": fmt, "workers": n_workers, "client": loader,
-                             "access_log": access_log, "round": round_, **level})
+            with IdleConnections(url, n_idle) if n_idle else contextlib.nullcontext() as idle:
+                for name, clients, loader, fmt in steps:
+                    print(f"load (round {round_ + 1}/{a.rounds}): {n_workers} worker(s), {name}, {fmt}, {clients} "
+                          f"client(s), {loader}{', access log' if access_log else ''}"
+                          f"{f', {n_idle} idle connections' if n_idle else ''}", flush=True)
+                    bodies = [json.dumps({"history": h, "module": cases[name], "k": K, "format": fmt}).encode()
+                              for h in hists]
+                    level = http_level(proc, url, bodies, expect[name], clients, loader, fmt, a, idle)
+                    runs.append({"case": name, "format": fmt, "workers": n_workers, "client": loader,
+                                 "access_log": access_log, "idle_connections": n_idle, "round": round_, **level})
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=30)
@@ -345,7 +430,7 @@ def main() -> None:
     report(result)
 
 
-LEVEL_KEYS = ("case", "format", "workers", "client", "access_log", "clients")
+LEVEL_KEYS = ("case", "format", "workers", "client", "access_log", "idle_connections", "clients")
 
 
 def medians(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -384,7 +469,8 @@ def report(result: dict[str, Any]) -> None:
                       f"{r[what]['p99_ms']:.3f}", f"{1e3 / r[what]['mean_ms']:,.0f}", "-", "-", "-")
     for r in result["http"]:
         t.add_row(r["case"], f"HTTP {r['format']}, {r['workers']} worker(s), {r['client']}"
-                  + (", access log" if r["access_log"] else ""), str(r["clients"]),
+                  + (", access log" if r["access_log"] else "")
+                  + (f", {r['idle_connections']} idle conns" if r.get("idle_connections") else ""), str(r["clients"]),
                   f"- / {r['body_bytes_mean']:,.0f}", f"{r['p50_ms']:.2f}",
                   f"{r['p99_ms']:.2f}" + (" ({:.1f}-{:.1f})".format(*r["p99_ms_range"]) if r["rounds"] > 1 else ""),
                   f"{r['requests_per_s']:,.0f}", f"{r['server_cpu_ms_per_request']:.2f}",
