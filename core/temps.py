@@ -39,6 +39,11 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # not on Windows: settling a plan there is not guarded against a second settler
+    fcntl = None  # type: ignore[assignment]
+
 _KINDS = ("tmp", "old", "bak", "plan", "work", "corpus")
 _HOST = hashlib.blake2b(socket.gethostname().encode(), digest_size=3).hexdigest()
 
@@ -313,24 +318,43 @@ def roll_forward(entries: list[dict]) -> bool:
 def settle(out: str | Path) -> list[str]:
     """Finish or undo every multi-file commit to ``out`` whose writer died mid-way, from its plan; one
     line per commit. Called by every writer of ``out`` before it writes and by readers before they read.
-    Nothing is touched when the writer is alive or on another host."""
+    Nothing is touched when the writer is alive or on another host. Two processes settling one plan at
+    once (two readers started together) take turns on a lock of the plan's first copy; the second
+    finds it gone and does nothing."""
     notes = []
     for path, plan in _dead_plans(Path(out)):
-        entries = plan.get("entries", [])
-        outs = ", ".join(str(e["out"]) for e in entries)
+        first = Path(plan.get("copies", [str(path)])[0])
         try:
-            if roll_forward(entries):
-                notes.append(f"finished an interrupted commit of {outs} ({path.name})")
-            else:
-                roll_back(entries)
-                notes.append(f"undid an interrupted commit of {outs} ({path.name})")
+            fd = os.open(first, os.O_RDONLY)
         except OSError:
-            try:
-                roll_back(entries)
-            except OSError:
-                continue  # cannot settle it here (read-only?): the plan stays, and what it needs with it
-            notes.append(f"undid an interrupted commit of {outs} ({path.name})")
-        remove_plan([Path(c) for c in plan.get("copies", [path])])
-        with suppress(FileNotFoundError):
-            path.unlink()
+            continue  # settled by another process meanwhile (or not ours to read)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            if first.exists() and (note := _settle_plan(path, plan)):
+                notes.append(note)
+        finally:
+            os.close(fd)
     return notes
+
+
+def _settle_plan(path: Path, plan: dict) -> str | None:
+    """Finish (or, when it cannot be finished, undo) one dead writer's commit; then its plan goes."""
+    entries = plan.get("entries", [])
+    outs = ", ".join(str(e["out"]) for e in entries)
+    try:
+        if roll_forward(entries):
+            note = f"finished an interrupted commit of {outs} ({path.name})"
+        else:
+            roll_back(entries)
+            note = f"undid an interrupted commit of {outs} ({path.name})"
+    except OSError:
+        try:
+            roll_back(entries)
+        except OSError:
+            return None  # cannot settle it here (read-only?): the plan stays, and what it needs with it
+        note = f"undid an interrupted commit of {outs} ({path.name})"
+    remove_plan([Path(c) for c in plan.get("copies", [path])])
+    with suppress(FileNotFoundError):
+        path.unlink()
+    return note

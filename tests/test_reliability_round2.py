@@ -478,3 +478,18 @@ def test_a_commit_of_nothing_is_nothing(tmp_path):
     with Outputs() as o:
         pass
     assert o.commit() == [] and tree(tmp_path) == set()
+
+
+def test_what_a_plan_needs_is_no_leftover_and_two_settlers_agree(tmp_path):
+    """The sweep of a dead writer's temporaries spares the ``bak``, temporaries and plan a journal still
+    needs; and several processes settling one plan at once leave one consistent pair."""
+    _crash_commit(tmp_path)
+    needed = {p.name for p in tmp_path.iterdir() if p.name.startswith(".")}
+    assert any(".plan-" in n for n in needed) and any(".tmp-" in n for n in needed)
+    assert not set(p.name for p in temps.leftovers(tmp_path / "a.json")) & needed
+    assert not set(p.name for p in temps.leftovers(tmp_path / "b.html")) & needed
+    settlers = [subprocess.Popen([sys.executable, "-c", f"import recs.temps as t; t.settle({str(tmp_path / n)!r})"])
+                for n in ("a.json", "b.html", "a.json", "b.html")]
+    assert [p.wait(timeout=60) for p in settlers] == [0, 0, 0, 0]
+    assert ((tmp_path / "a.json").read_text(), (tmp_path / "b.html").read_text()) == ("new", "new")
+    assert tree(tmp_path) == {"a.json", "b.html"}
