@@ -17,10 +17,13 @@ Protocol (no leakage):
    the sources' top-k lists of the trigger item, with features (``blend_features``), labelled from
    what the session did after the trigger (``blend_labels``: target interaction > purchase > cart >
    other > none).
-3. Train a LightGBM LambdaRank model per pair (group = trigger).
-4. Refit the sources on the whole of TRAIN; for every item, score the union with the model and keep
+3. Train a LightGBM LambdaRank model per pair (group = trigger), and keep its order only if, on triggers
+   it did not learn from, it keeps at least as many targets in the top k as reciprocal rank fusion or
+   any one source's own order (``_choose_order``: a small log's ranker can be worse than both).
+4. Refit the sources on the whole of TRAIN; for every item, order the union by the order kept and keep
    the top k. Scoring goes in blocks of query items over sorted spills of the sources' lists, so
-   memory holds one block's union, never every (item, candidate) of the log.
+   memory holds one block's union, never every (item, candidate) of the log; the model scores as a
+   cascade (``_cascade``: the first trees on every row, the rest on each item's best rows).
 
 Ties of the model's score (trees are piecewise constant) are broken by the best rank any source gave,
 then by candidate id, so a blend of one source whose model is monotone in that source's rank keeps
@@ -66,6 +69,10 @@ _PRED = "_pred"
 PAIR = "pair"  # the pooled ranker's categorical feature: which pair (index into the pairs) a row is of
 HARD_RANK = 20  # a candidate this high in any source's list is always kept as a training negative
 MIN_HELD_GROUPS = 20  # fewer held-out triggers than this choose no number of rounds: ``rounds`` is used
+# the orders a pair's lists may take (``_choose_order``): the ranker's, reciprocal rank fusion's, or a source's name
+MODEL_ORDER, RRF_ORDER = "model", "rrf"
+FOLDS = 5  # without a held-out fifth (fewer triggers), the ranker's order is judged by this many folds
+MIN_ORDER_GROUPS = FOLDS  # fewer labelled triggers than this say nothing about any order: fusion is kept
 
 
 def _lightgbm() -> Any:
@@ -99,6 +106,8 @@ class BlendCandidates(CandidateGenerator):
     _spills: dict[tuple[str, int], Path] = field(default_factory=dict, repr=False)
     _scratch: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
     _used: tuple[str, ...] = field(default=(), repr=False)  # the sources fitted: those of the config the log allows
+    # per pair, the order its lists take: MODEL_ORDER, RRF_ORDER or a source's name (``_choose_order``)
+    _orders: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     @property
     def pairs(self) -> tuple[tuple[str, str], ...]:
@@ -115,7 +124,7 @@ class BlendCandidates(CandidateGenerator):
 
     def _reset(self) -> None:
         self._sources, self._rankers, self._stats, self._details, self._valid = {}, {}, None, {}, {}
-        self._names, self._spills = {}, {}
+        self._names, self._spills, self._orders = {}, {}, {}
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None
@@ -146,13 +155,15 @@ class BlendCandidates(CandidateGenerator):
         stats = ItemStats.of(fit_part)
         names = self._feature_names(stats)
         data = {}
+        unions: dict[tuple[str, str], pl.DataFrame] = {}
         for i, (source, target) in enumerate(self.pairs):
-            rows, groups, details = self._training_rows(stage, stats, valid, source, target)
+            rows, groups, details, full = self._training_rows(stage, stats, valid, source, target)
             x = matrix(rows, names)
             if cfg.pool_pairs:
                 x = np.column_stack([x, np.full(rows.height, i, dtype=np.float32)])
             data[(source, target)] = (x, rows[LABEL].to_numpy(), groups)
             self._details[(source, target)] = details
+            unions[(source, target)] = full
         # A pair without a single labelled trigger (a sparse log's Cart-to-Cart) learns from the other pairs'
         # triggers: the ranker of their pooled rows. With none at all there is nothing to learn from.
         empty = [f"{s}->{t}" for (s, t), (_, y, _) in data.items() if y.size == 0]
@@ -167,23 +178,31 @@ class BlendCandidates(CandidateGenerator):
         else:
             for pair, part in data.items():
                 if part[1].size:
-                    self._train(lgb, {pair: part}, names)
+                    self._train(lgb, {pair: part}, names, union=unions[pair])
             lacking = [pair for pair, part in data.items() if not part[1].size]
             if lacking:
                 self._train(lgb, {pair: part for pair, part in data.items() if part[1].size}, names, for_pairs=lacking)
-        del stage
+        del stage, unions
         self._sources = self._fit_sources(train, "final stage", reuse=True)
         self.prefit = {}  # fitted on this frame only: a later fit on another frame must not reuse them
         self._stats = ItemStats.of(train, stats.interactions)
 
     def _train(self, lgb: Any, data: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]],
-               names: list[str], for_pairs: list[tuple[str, str]] | None = None) -> None:
-        """Train one ranker on the rows of ``data``'s pairs and keep it for each of them (or for ``for_pairs``)."""
+               names: list[str], for_pairs: list[tuple[str, str]] | None = None,
+               union: pl.DataFrame | None = None) -> None:
+        """Train one ranker on the rows of ``data``'s pairs and keep it for each of them (or for ``for_pairs``).
+
+        ``union`` (one pair's every union row of its triggers): the ranker's order is compared on triggers it did
+        not learn from with the orders that learn nothing (``_choose_order``), and the best is kept."""
         t = time.perf_counter()
         x = np.concatenate([d[0] for d in data.values()])
         y = np.concatenate([d[1] for d in data.values()])
         sizes = np.concatenate([d[2] for d in data.values()])
-        booster, rounds = self._train_ranker(lgb, x, y, sizes, names)
+        booster, rounds, held, stopped = self._train_ranker(lgb, x, y, sizes, names)
+        order = self.methods.blend.order
+        choice: dict[str, Any] = {"order": RRF_ORDER if order == RRF_ORDER else MODEL_ORDER, "order_chosen_by": order}
+        if union is not None and order == "auto":
+            choice = self._choose_order(lgb, union, x, y, sizes, names, held, stopped)
         gains = booster.feature_importance(importance_type="gain")
         total = float(gains.sum()) or 1.0
         importance = {n: round(float(g) / total, 4) for n, g in sorted(zip(names, gains, strict=True),
@@ -191,7 +210,8 @@ class BlendCandidates(CandidateGenerator):
         for pair in for_pairs or data:
             self._rankers[pair] = booster
             self._names[pair] = list(names)
-            self._details[pair] |= {"importance": importance, "train_rows": int(y.size),
+            self._orders[pair] = choice["order"]
+            self._details[pair] |= {**choice, "importance": importance, "train_rows": int(y.size),
                                     "rounds": rounds,
                                     "train_s": round(time.perf_counter() - t, 3),
                                     "learnt_from": [f"{src}->{tgt}" for src, tgt in data]}
@@ -247,8 +267,10 @@ class BlendCandidates(CandidateGenerator):
 
     def _training_rows(
         self, stage: dict[str, CandidateGenerator], stats: ItemStats, valid: pl.DataFrame, source: str, target: str
-    ) -> tuple[pl.DataFrame, np.ndarray, dict[str, Any]]:
-        """The labelled union rows of the validation triggers of one pair, ordered by group."""
+    ) -> tuple[pl.DataFrame, np.ndarray, dict[str, Any], pl.DataFrame]:
+        """The labelled union rows of the validation triggers of one pair, ordered by group: the rows the ranker
+        learns from (positives, hard negatives and a sample of the rest), their group sizes, the details for the
+        manifest, and every union row of those triggers (to compare orderings on, ``_choose_order``)."""
         cfg = self.methods.blend
         groups = trigger_groups(valid, source)
         labels = group_labels(valid, groups, target)
@@ -273,6 +295,7 @@ class BlendCandidates(CandidateGenerator):
         # every positive, the hard negatives (near the top of some source's list) and a seeded sample of
         # ``negatives`` of the rest: the ranker's cost grows with rows per group, and far-down negatives teach it
         # little. Rows are in (group, candidate) order first, so the sample is the same on every run.
+        full = rows  # every union row of the kept triggers: what the orderings are compared on (``_orders``)
         kept = (pl.col(LABEL) > 0) | (pl.col(BEST_RANK) <= HARD_RANK)
         rows = (rows.with_columns(pl.int_range(pl.len()).shuffle(cfg.seed).over(GROUP, kept).alias("_draw"))
                 .filter(kept | (pl.col("_draw") < cfg.negatives))
@@ -281,20 +304,67 @@ class BlendCandidates(CandidateGenerator):
         details = {"groups": int(sizes.size), "rows": rows.height, "targets": wanted, "targets_in_union": found,
                    "union_recall": round(found / wanted, 4) if wanted else None,
                    "mean_rows_per_trigger": round(rows.height / max(sizes.size, 1), 1)}
-        return rows, sizes, details
+        return rows, sizes, details, full
 
     def _train_ranker(self, lgb: Any, x: np.ndarray, y: np.ndarray, sizes: np.ndarray, names: list[str]
-                      ) -> tuple[Any, int]:
-        """The ranker, with as many rounds as held-out triggers say help (``early_stop``), retrained on all rows."""
+                      ) -> tuple[Any, int, np.ndarray | None, Any]:
+        """The ranker, with as many rounds as held-out triggers say help (``early_stop``), retrained on all rows;
+        its rounds; and the held-out groups and the ranker that did not see them (None without early stopping)."""
         cfg = self.methods.blend
         rounds = cfg.rounds
         held = self._held_out(sizes)
+        stopped = None
         if held is not None:
             rows = np.repeat(held, sizes)
             stopped = self._boost(lgb, x[~rows], y[~rows], sizes[~held], names, cfg.rounds,
                                   valid=(x[rows], y[rows], sizes[held]))
             rounds = max(stopped.best_iteration, 1)
-        return self._boost(lgb, x, y, sizes, names, rounds), rounds
+        return self._boost(lgb, x, y, sizes, names, rounds), rounds, held, stopped
+
+    def _choose_order(self, lgb: Any, union: pl.DataFrame, x: np.ndarray, y: np.ndarray, sizes: np.ndarray,
+                      names: list[str], held: np.ndarray | None, stopped: Any) -> dict[str, Any]:
+        """The order a pair's lists take: the ranker's, or one that learns nothing (reciprocal rank fusion of the
+        sources, or one source's own order), whichever keeps more of the validation triggers' targets in the top
+        k, judged on triggers the ranker did not learn from.
+
+        A ranker is only as good as the triggers it learnt from: on a small log (a few hundred validation
+        sessions, a few dozen Cart-to-Cart triggers) it can order the union worse than fusion, or than the one
+        source that suits the log, and "at least the best of its methods" would not hold. So the ranker is
+        judged the way the hit rate judges lists: the share of the triggers' carts and purchases among each
+        order's top k of the whole union (not the sampled rows it learnt from), on the held-out fifth of the
+        early stopping (by the ranker that did not see it) or, with fewer triggers, by ``FOLDS``-fold
+        cross-validation. The orders that learn nothing are judged on the same triggers. Ties keep the ranker."""
+        cfg = self.methods.blend
+        groups = union[GROUP].unique(maintain_order=True)
+        n = groups.len()
+        if n != sizes.size:  # the rows learnt from and the union are of the same triggers, in the same order
+            raise AssertionError(f"blend: {n} triggers in the union, {sizes.size} learnt from")
+        if held is not None and stopped is not None:
+            how = "held-out fifth"
+            part = union.join(groups.filter(pl.Series(held)).to_frame(), on=GROUP, how="semi")
+            scored = part.with_columns(pl.Series(_PRED, stopped.predict(matrix(part, names), num_threads=cfg.workers)))
+        elif n >= MIN_ORDER_GROUPS:
+            how = f"{FOLDS}-fold"
+            fold = np.random.default_rng(cfg.seed).permutation(n) % FOLDS
+            rows = np.repeat(fold, sizes)
+            pieces = []
+            for f in range(FOLDS):
+                ranker = self._boost(lgb, x[rows != f], y[rows != f], sizes[fold != f], names, cfg.rounds)
+                part = union.join(groups.filter(pl.Series(fold == f)).to_frame(), on=GROUP, how="semi")
+                pieces.append(part.with_columns(
+                    pl.Series(_PRED, ranker.predict(matrix(part, names), num_threads=cfg.workers))))
+            scored = pl.concat(pieces)
+        else:
+            return {"order": RRF_ORDER, "order_chosen_by": f"{n} labelled triggers: too few to judge a ranker on"}
+        targets = scored.filter(pl.col(LABEL) >= cfg.min_grade).height
+        kept = {MODEL_ORDER: _found(scored, self.k, cfg.min_grade)}
+        fused = scored.with_columns(pl.col(RRF).alias(_PRED))
+        kept[RRF_ORDER] = _found(fused, self.k, cfg.min_grade)
+        for name in self._used:
+            kept[name] = _found(fused, self.k, cfg.min_grade, first=rank_col(name))
+        best = max(kept, key=lambda o: kept[o])  # the first of the best: the ranker, then fusion, then sources
+        return {"order": best, "order_chosen_by": how, "order_triggers": scored[GROUP].n_unique(),
+                "order_recall": {o: round(v / targets, 4) if targets else None for o, v in kept.items()}}
 
     def _held_out(self, sizes: np.ndarray) -> np.ndarray | None:
         """A seeded fifth of the groups, to choose the number of rounds on; None when early stopping is off or
@@ -373,6 +443,7 @@ class BlendCandidates(CandidateGenerator):
         assert self._stats is not None
         booster = self._rankers[(source, target)]
         names = self._names[(source, target)]
+        order = self._orders.get((source, target), MODEL_ORDER)
         width = max(k, self.k)
         if self._scratch is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="recs-blend-")
@@ -389,18 +460,50 @@ class BlendCandidates(CandidateGenerator):
                     lists = {name: pl.scan_parquet(p).filter(pl.col(Col.ITEM).is_between(lo, hi)).collect()
                              for name, p in spills.items()}
                     frame = feature_frame(union_rows(lists, self._used, self._keep(k)), self._stats, target)
-                    x = matrix(frame, [n for n in names if n != PAIR])
-                    if PAIR in names:
-                        x = np.column_stack([x, np.full(frame.height, self.pairs.index((source, target)),
-                                                        dtype=np.float32)])
-                    pred = booster.predict(x, num_threads=cfg.workers)
-                    out = _top_k(frame.with_columns(pl.Series(_PRED, pred.astype(np.float32))), k)
+                    if order != MODEL_ORDER:  # an order that learns nothing won on the validation triggers
+                        fused = frame.with_columns(pl.col(RRF).alias(_PRED))
+                        out = _top_k(fused, k, first=None if order == RRF_ORDER else rank_col(order))
+                    else:
+                        x = matrix(frame, [n for n in names if n != PAIR])
+                        if PAIR in names:
+                            x = np.column_stack([x, np.full(frame.height, self.pairs.index((source, target)),
+                                                            dtype=np.float32)])
+                        out = _top_k(self._cascade(booster, x, frame, k), k)
                     empty = False
                     yield out
                     bar.update(len(block))
             if empty:
                 yield pl.DataFrame(schema={Col.ITEM: items.dtype, Col.CANDIDATE: items.dtype, Col.RANK: pl.Int32,
                                            Col.SCORE: pl.Float32})
+
+
+    def _cascade(self, booster: Any, x: np.ndarray, frame: pl.DataFrame, k: int) -> pl.DataFrame:
+        """``frame``'s rows that may reach an item's top k, with the model's score (``_PRED``).
+
+        The first ``cascade_trees`` trees score every row; each item's ``cascade_keep`` best rows by that
+        partial score (ties: best source rank, then candidate id, as ``_top_k``) get the remaining trees,
+        added to the partial score: a gradient-boosted model's score is the sum of its trees, so a kept
+        row's score is the full model's (to float rounding). The rest are dropped. Scoring is per (row,
+        tree), the union holds ~3x k rows per item, and the first trees already separate the rows that
+        end near the top from the long tail, so most trees are spent on the rows that compete."""
+        cfg = self.methods.blend
+        first, keep = cfg.cascade_trees, max(cfg.cascade_keep, k)
+        if first <= 0 or first >= booster.current_iteration():
+            pred = booster.predict(x, num_threads=cfg.workers)
+            return frame.with_columns(pl.Series(_PRED, pred.astype(np.float32)))
+        part = booster.predict(x, num_iteration=first, num_threads=cfg.workers)
+        row = "_row"
+        rows = (
+            frame.select(Col.ITEM, BEST_RANK, Col.CANDIDATE)
+            .with_columns(pl.Series(_PRED, part), pl.int_range(pl.len(), dtype=pl.UInt32).alias(row))
+            .sort([Col.ITEM, _PRED, BEST_RANK, Col.CANDIDATE], descending=[False, True, False, False])
+            .filter(pl.int_range(pl.len()).over(Col.ITEM) < keep)[row]
+            .sort()
+            .to_numpy()
+        )
+        rest = booster.predict(x[rows], start_iteration=first, num_threads=cfg.workers)
+        full = (part[rows] + rest).astype(np.float32)
+        return frame[rows].with_columns(pl.Series(_PRED, full))
 
 
 def _spill(gen: CandidateGenerator, source: str, target: str, k: int, path: Path) -> Path:
@@ -414,10 +517,27 @@ def _spill(gen: CandidateGenerator, source: str, target: str, k: int, path: Path
     return path
 
 
-def _top_k(frame: pl.DataFrame, k: int) -> pl.DataFrame:
-    """Per item the k best candidates by model score, then best source rank, then candidate id."""
+def _order_by(first: str | None) -> tuple[list[str], list[bool]]:
+    """Sort keys after the query item: ``first`` (a source's rank, best first, unlisted last), then the score
+    (``_PRED``: the model's, or fusion's), then the best rank any source gave, then the candidate id."""
+    keys, descending = [_PRED, BEST_RANK, Col.CANDIDATE], [True, False, False]
+    return ([first, *keys], [False, *descending]) if first else (keys, descending)
+
+
+def _found(scored: pl.DataFrame, k: int, min_grade: int, first: str | None = None) -> int:
+    """The labelled rows (grade >= ``min_grade``) among each trigger's top k of ``scored`` (``_order_by``)."""
+    keys, descending = _order_by(first)
+    return (scored.sort([GROUP, *keys], descending=[False, *descending], nulls_last=True)
+            .filter(pl.int_range(pl.len()).over(GROUP) < k)
+            .filter(pl.col(LABEL) >= min_grade).height)
+
+
+def _top_k(frame: pl.DataFrame, k: int, first: str | None = None) -> pl.DataFrame:
+    """Per item the k best candidates by ``_order_by(first)``: by score (model or fusion), then best source
+    rank, then candidate id; with ``first``, by that source's rank before all of them."""
+    keys, descending = _order_by(first)
     return (
-        frame.sort([Col.ITEM, _PRED, BEST_RANK, Col.CANDIDATE], descending=[False, True, False, False])
+        frame.sort([Col.ITEM, *keys], descending=[False, *descending], nulls_last=True)
         .with_columns(pl.int_range(1, pl.len() + 1).over(Col.ITEM).cast(pl.Int32).alias(Col.RANK))
         .filter(pl.col(Col.RANK) <= k)
         .select(Col.ITEM, Col.CANDIDATE, Col.RANK, pl.col(_PRED).cast(pl.Float32).alias(Col.SCORE))

@@ -465,6 +465,9 @@ class CoVisitConfig:
                               f"(got {self.window_s}, {self.max_events})")
 
 
+BLEND_ORDERS = ("auto", "model", "rrf")  # BlendConfig.order
+
+
 @dataclass(frozen=True)
 class BlendConfig:
     """The learned second stage (``recs.candidates.blend``): which sources, the validation carve its
@@ -493,6 +496,16 @@ class BlendConfig:
     num_leaves: int = 31
     min_data_in_leaf: int = 50
     block_items: int = 8192  # query items scored at once: memory is per block, not per (item, candidate)
+    # scoring as a cascade: the first ``cascade_trees`` trees score every union row, each item keeps its
+    # ``cascade_keep`` best rows (never fewer than k), and only those get the remaining trees. Trees add up, so a
+    # kept row's score is the full model's; scoring cost is per row and tree, and the union is ~3x k rows per item.
+    # 0 trees: every row gets every tree
+    cascade_trees: int = 10
+    cascade_keep: int = 300
+    # the order of each pair's lists: "auto" keeps the ranker's unless reciprocal rank fusion or one source's own
+    # order keeps more validation targets in the top k on triggers the ranker did not learn from (a small log's
+    # ranker can be worse than both); "model" always the ranker's; "rrf" always fusion's (nothing learnt)
+    order: str = "auto"
     seed: int = 42
     workers: int = field(default_factory=default_workers)
 
@@ -522,6 +535,10 @@ class BlendConfig:
         check_range("num_leaves", self.num_leaves, 2, 131_072)
         check_range("min_data_in_leaf", self.min_data_in_leaf, 1, 1_000_000)
         check_range("block_items", self.block_items, 1, 10_000_000)
+        check_range("cascade_trees", self.cascade_trees, 0, 100_000)
+        if self.order not in BLEND_ORDERS:
+            raise ConfigError(f"order must be one of {', '.join(BLEND_ORDERS)} (got {self.order!r})")
+        check_range("cascade_keep", self.cascade_keep, 1, 100_000)
         check_seed(self.seed)
         check_threads(self.workers, "workers")
 

@@ -337,3 +337,79 @@ def test_a_source_that_needs_a_missing_column_is_left_out_and_named(small_split)
     assert "left_out" not in with_column.settings()["validation"]
     with pytest.raises(InputError, match=r"same-category \(the sessions have no 'category' values\)"):
         BlendCandidates(methods=_methods(("same-category",))).fit(train)
+
+
+def test_cascade_scores_are_the_full_models_and_a_wide_cascade_changes_nothing(small_split, monkeypatch):
+    """Scoring as a cascade (the first trees on every union row, the rest on each item's best rows) gives a
+    kept row the full model's score, since trees add up; keeping every row gives the very lists of plain
+    scoring; keeping k rows loses only candidates the first trees already placed below k."""
+    from recs.candidates import blend as blend_module
+
+    gen = BlendCandidates(methods=_methods(("co-visitation", "co-occurrence"), rounds=30, early_stop=0,
+                                           cascade_trees=5, cascade_keep=10_000, order="model")).fit(small_split.train)
+    assert gen._rankers[("click", "cart")].num_trees() == 30
+    scored: list[pl.DataFrame] = []  # every row the model scored, before the top k is taken
+    top_k = blend_module._top_k
+    monkeypatch.setattr(blend_module, "_top_k", lambda frame, k: scored.append(frame) or top_k(frame, k))
+
+    def lists(trees: int, keep: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+        gen.methods = replace(gen.methods, blend=replace(gen.methods.blend, cascade_trees=trees, cascade_keep=keep))
+        scored.clear()
+        out = gen.candidates("click", "cart", 20).sort(Col.ITEM, Col.RANK)
+        return out, pl.concat(scored).select(Col.ITEM, Col.CANDIDATE, blend_module._PRED)
+
+    (plain, every_row), (wide, _), (narrow, kept_rows) = lists(0, 10_000), lists(5, 10_000), lists(5, 20)
+    key = [Col.ITEM, Col.CANDIDATE, Col.RANK]
+    assert wide.select(key).equals(plain.select(key))
+    np.testing.assert_allclose(wide[Col.SCORE].to_numpy(), plain[Col.SCORE].to_numpy(), rtol=1e-6, atol=1e-6)
+    # the narrow cascade finished 20 rows per item (fewer where the union is smaller), each with the plain score
+    assert kept_rows.height < every_row.height
+    assert kept_rows.group_by(Col.ITEM).len()["len"].max() == 20
+    both = kept_rows.join(every_row, on=[Col.ITEM, Col.CANDIDATE], suffix="_plain")
+    assert both.height == kept_rows.height
+    np.testing.assert_allclose(both[blend_module._PRED].to_numpy(), both[f"{blend_module._PRED}_plain"].to_numpy(),
+                               rtol=1e-6, atol=1e-6)
+    pair = [Col.ITEM, Col.CANDIDATE]
+    same = narrow.select(pair).join(plain.select(pair), on=pair).height / plain.height
+    assert 0.8 < same < 1, same  # the first 5 of 30 trees already find most of the top 20, not all
+
+
+def test_found_counts_labelled_rows_in_each_triggers_top_k_by_hand():
+    from recs.candidates import blend as b
+
+    scored = pl.DataFrame({
+        GROUP: [1, 1, 1, 2, 2, 2],
+        Col.CANDIDATE: [10, 11, 12, 10, 11, 12],
+        b._PRED: [0.9, 0.5, 0.1, 0.2, 0.2, 0.8],
+        b.BEST_RANK: [3.0, 1.0, 2.0, 1.0, 2.0, 3.0],
+        "s_rank": [None, 2.0, 1.0, 1.0, None, 2.0],
+        LABEL: [2, 0, 3, 0, 2, 0],
+    })
+    # by score: group 1 keeps 10, 11 (one target: 10); group 2 keeps 12, then 10 before 11 (best rank 1 < 2): none
+    assert b._found(scored, 2, 2) == 1
+    # by s's rank first (unlisted last): group 1 keeps 12, 11 (one: 12); group 2 keeps 10, 12 (none)
+    assert b._found(scored, 2, 2, first="s_rank") == 1
+    assert b._found(scored, 3, 2) == 3 and b._found(scored, 1, 2, first="s_rank") == 1
+
+
+def test_an_order_that_learns_nothing_is_kept_where_it_beats_the_ranker(small_split):
+    """A ranker that sees only popularity orders Click-to-Cart worse, on triggers it did not learn from, than
+    co-visitation's own order: the blend keeps co-visitation's order (each of its lists is co-visitation's
+    list), says so in the manifest with every order's share of targets kept; with the sources' scores and
+    ranks to read, the ranker wins and is kept."""
+    train = small_split.train
+    m = _methods(("co-visitation", "co-occurrence"), min_grade=1)
+    m = replace(m, index=replace(m.index, k=3))
+    blind = BlendCandidates(methods=m, features=("counts",)).fit(train)
+    details = blind.set_details("click", "cart")["blend"]
+    assert details["order"] == "co-visitation" and details["order_chosen_by"] == "held-out fifth"
+    recall = details["order_recall"]
+    assert recall["co-visitation"] == max(recall.values()) > recall["model"]
+    source = build_method("co-visitation", m).fit(train).candidates("click", "cart", 3)
+    blended = blind.candidates("click", "cart", 3)
+    key = [Col.ITEM, Col.CANDIDATE, Col.RANK]
+    assert source.select(key).join(blended.select(key), on=key, how="anti").height == 0
+    seeing = BlendCandidates(methods=m).fit(train).set_details("click", "cart")["blend"]
+    assert seeing["order"] == "model" and seeing["order_recall"]["model"] == max(seeing["order_recall"].values())
+    fixed = BlendCandidates(methods=replace(m, blend=replace(m.blend, order="model")), features=("counts",)).fit(train)
+    assert fixed.set_details("click", "cart")["blend"]["order"] == "model"
