@@ -167,13 +167,24 @@ class BlendCandidates(CandidateGenerator):
         # A pair without a single labelled trigger (a sparse log's Cart-to-Cart) learns from the other pairs'
         # triggers: the ranker of their pooled rows. With none at all there is nothing to learn from.
         empty = [f"{s}->{t}" for (s, t), (_, y, _) in data.items() if y.size == 0]
-        if len(empty) == len(data):
+        wanted = sum(d.get("targets", 0) for d in self._details.values())
+        if len(empty) == len(data) and wanted:
+            # targets followed the triggers, but no source listed one: nothing to learn an order from, and
+            # fusion of the sources is the order that needs no learning (``_choose_order``)
+            for pair in data:
+                self._rankers[pair], self._names[pair], self._orders[pair] = None, list(names), RRF_ORDER
+                self._details[pair] |= {"order": RRF_ORDER, "order_chosen_by": (
+                    f"no labelled trigger: none of the {wanted} carts and purchases after a validation trigger is "
+                    "among the sources' candidates")}
+        elif len(empty) == len(data):
             raise InputError(
                 f"blend: no {', '.join(empty)} trigger of the validation window ({self._valid['valid_sessions']} "
-                f"sessions from {self._valid['cutoff']}) is followed in its session by a cart or purchase among its "
-                "sources' candidates, so there is nothing to learn from; give a longer window (--valid-share, "
+                f"sessions from {self._valid['cutoff']}) is followed in its session by a cart or purchase, "
+                "so there is nothing to learn from; give a longer window (--valid-share, "
                 "--valid-days) or more sessions")
-        if cfg.pool_pairs:  # one ranker learns from every pair's triggers; the pair is a categorical feature
+        if len(empty) == len(data):
+            pass  # fusion, above
+        elif cfg.pool_pairs:  # one ranker learns from every pair's triggers; the pair is a categorical feature
             self._train(lgb, data, [*names, PAIR])
         else:
             for pair, part in data.items():
@@ -355,7 +366,7 @@ class BlendCandidates(CandidateGenerator):
                     pl.Series(_PRED, ranker.predict(matrix(part, names), num_threads=cfg.workers))))
             scored = pl.concat(pieces)
         else:
-            return {"order": RRF_ORDER, "order_chosen_by": f"{n} labelled triggers: too few to judge a ranker on"}
+            return {"order": RRF_ORDER, "order_chosen_by": f"{n} labelled trigger(s): too few to judge a ranker on"}
         targets = scored.filter(pl.col(LABEL) >= cfg.min_grade).height
         kept = {MODEL_ORDER: _found(scored, self.k, cfg.min_grade)}
         fused = scored.with_columns(pl.col(RRF).alias(_PRED))
@@ -408,6 +419,8 @@ class BlendCandidates(CandidateGenerator):
         (directory / "blend").mkdir(exist_ok=True)
         files = {}
         for (source, target), booster in self._rankers.items():
+            if booster is None:  # fusion: no ranker was learnt (``set_details`` says why)
+                continue
             rel = f"blend/{set_name(source, target)}.lgbm.txt"
             booster.save_model(str(directory / rel))
             files[rel] = f"LightGBM {booster.params.get('objective', 'lambdarank')} ranker of {source}->{target}"

@@ -413,3 +413,18 @@ def test_an_order_that_learns_nothing_is_kept_where_it_beats_the_ranker(small_sp
     assert seeing["order"] == "model" and seeing["order_recall"]["model"] == max(seeing["order_recall"].values())
     fixed = BlendCandidates(methods=replace(m, blend=replace(m.blend, order="model")), features=("counts",)).fit(train)
     assert fixed.set_details("click", "cart")["blend"]["order"] == "model"
+
+
+def test_targets_no_source_lists_fall_back_to_fusion_not_an_error():
+    """The validation window has carts after its triggers, but of items no source lists for them (new items):
+    no ranker can be learnt, and the blend orders by reciprocal rank fusion of the sources, saying so."""
+    early = {s: [(s, "click"), (s + 1, "click"), (s + 1, "cart")] for s in range(20)}
+    late = {100 + s: [(500 + s, "click"), (600 + s, "cart")] for s in range(5)}
+    frame = pl.concat([sessions_frame(early, day=0), sessions_frame(late, day=3)])
+    gen = BlendCandidates(methods=_methods(("co-visitation", "co-occurrence"), valid_days=1)).fit(frame)
+    for pair in gen.pairs:
+        details = gen.set_details(*pair)["blend"]
+        assert details["order"] == "rrf" and details["order_chosen_by"].startswith("no labelled trigger")
+    lists = gen.candidates("click", "cart", 5)
+    assert lists.filter(pl.col(Col.ITEM) == 500)[Col.CANDIDATE].to_list() == [600]  # learnt from the window
+    assert lists.filter(pl.col(Col.ITEM) == 3)[Col.CANDIDATE].item(0) == 4
