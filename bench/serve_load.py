@@ -38,6 +38,9 @@ the server closes it at its ``--header-timeout``): what slow clients cost the ot
 re-run after the hand-off change of issue 21, item 5):
 
     .venv/bin/python bench/serve_load.py --plan handoff --idle 200 --rounds 3 --out bench/serve_load_handoff.json
+
+With ``--serve-args '--header-timeout 2'`` the server closes each idle connection every 2 s and the
+benchmark opens it again: ~100 new connections a second handed out beside the load.
 """
 
 from __future__ import annotations
@@ -135,10 +138,11 @@ def in_process(recommender: Any, hists: list[list[Any]], module: str, repeats: i
             **{key: percentiles(v) for key, v in ms.items()}}
 
 
-def start_server(index: Path, access_log: bool, workers: int, timeout: float) -> tuple[subprocess.Popen, str]:
+def start_server(index: Path, access_log: bool, workers: int, timeout: float, extra: tuple[str, ...] = ()
+                 ) -> tuple[subprocess.Popen, str]:
     """``recs serve`` on a free loopback port, once every worker answers (/health from each pid)."""
     cmd = [RECS, "serve", "--index", str(index), "--port", "0", "--workers", str(workers),
-           "--access-log" if access_log else "--no-access-log"]
+           "--access-log" if access_log else "--no-access-log", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     line = proc.stdout.readline()  # the index loads before the line is printed
@@ -364,6 +368,7 @@ def main() -> None:
     p.add_argument("--label", default="as installed", help="what this run's environment is, for the JSON")
     p.add_argument("--idle", type=int, default=0,
                    help="also run the first --workers' main levels with this many idle connections open")
+    p.add_argument("--serve-args", default="", help="more options of recs serve, e.g. '--header-timeout 2'")
     p.add_argument("--plan", choices=("full", "handoff"), default="full",
                    help="handoff: only the first --workers' main levels, without and with --idle connections")
     a = p.parse_args()
@@ -407,7 +412,7 @@ def main() -> None:
         plan.append((workers[0], False, a.idle, main_levels))
     runs: list[dict[str, Any]] = []
     for round_, (n_workers, access_log, n_idle, steps) in ((r, x) for r in range(a.rounds) for x in plan):
-        proc, url = start_server(index, access_log, n_workers, timeout=600)
+        proc, url = start_server(index, access_log, n_workers, timeout=600, extra=tuple(a.serve_args.split()))
         try:
             with IdleConnections(url, n_idle) if n_idle else contextlib.nullcontext() as idle:
                 for name, clients, loader, fmt in steps:
