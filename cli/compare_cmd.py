@@ -68,14 +68,17 @@ EVAL_FIELDS = {"targets": "targets", "triggers": "triggers", "bootstrap": "boots
 @click.option("--report", type=click.Path(path_type=Path), default=None,
               help="Write a self-contained HTML page with the tables and a bar chart of hit rates.")
 @config_option
+@click.option("--tuned", "tuned_file", type=click.Path(path_type=Path), default=None,
+              help="Also a row 'ours-tuned': our model with this file's [train] and [index] settings (as `recs tune "
+                   "--out` writes them; the rest as defaults), beside ours and the blend with paired intervals.")
 @time_unit_option
 @quiet_option
 def compare_cmd(sessions: tuple[Path, ...], k: int, methods: tuple[str, ...], seed: int, workers: int, dim: int,
                 epochs: int | None, cooc_k: int, score: str, backoff: bool, shrink: float, als_factors: int,
                 sources: tuple[str, ...], valid_share: float, valid_days: int | None,
                 targets: tuple[str, ...], triggers: int, bootstrap: int, test_days: int, cutoff: str | None,
-                json_out: Path | None, report: Path | None, config_file: Path | None, time_unit: str,
-                quiet: bool) -> None:
+                json_out: Path | None, report: Path | None, config_file: Path | None, tuned_file: Path | None,
+                time_unit: str, quiet: bool) -> None:
     """Train every method on the same training sessions and score all on the same test sessions.
 
     SESSIONS is either TRAIN TEST (two files, e.g. from recs split) or one file that is split by time
@@ -105,6 +108,7 @@ def compare_cmd(sessions: tuple[Path, ...], k: int, methods: tuple[str, ...], se
       recs compare runs/synth.parquet --k 50 --json runs/compare.json --report runs/compare.html
       recs compare runs/train.parquet runs/test.parquet --methods ours,co-visitation,mf
       recs compare runs/train.parquet runs/test.parquet --methods ours --config runs/tuned.toml
+      recs compare runs/train.parquet runs/test.parquet --tuned runs/tuned.toml
     """
     if len(sessions) > 2:
         raise click.UsageError("give SESSIONS (one file, split here) or TRAIN TEST (two files)")
@@ -124,6 +128,10 @@ def compare_cmd(sessions: tuple[Path, ...], k: int, methods: tuple[str, ...], se
         als=replace(COMPARE_DEFAULTS.als, factors=als_factors),
         blend=blend_config(methods, sources, valid_share, valid_days, file),
     )
+    if tuned_file is not None:
+        tuned = read_config(tuned_file)
+        cfg = replace(cfg, tuned_train=tuned.train(TRAIN_DEFAULTS), tuned_index=tuned.index(INDEX_DEFAULTS),
+                      tuned_from=tuned_file.name)
     # fail on a bad option (an unknown --methods name among them) before reading or training anything
     cfg.resolved().validate()
     check_paths([(f"SESSIONS[{i + 1}]", p) for i, p in enumerate(sessions)],

@@ -589,6 +589,11 @@ class CompareConfig:
     covisit: CoVisitConfig = field(default_factory=CoVisitConfig)
     blend: BlendConfig = field(default_factory=BlendConfig)
     category_pairs: int = 20_000  # random pairs per side of Table 2
+    # a second row of our model, ``ours-tuned``, with these settings (a ``recs tune`` file's [train] and [index]):
+    # the tuned model beside the defaults and the blend, each difference with its paired interval
+    tuned_train: TrainConfig | None = None
+    tuned_index: IndexConfig | None = None
+    tuned_from: str | None = None  # the file they came from, for the row's label
 
     def resolved(self) -> CompareConfig:
         """The same config with seed, workers and k pushed into every nested config."""
@@ -601,6 +606,10 @@ class CompareConfig:
             index=replace(self.index, k=self.k, threads=self.workers),
             als=replace(self.als, seed=self.seed, workers=self.workers),
             blend=replace(self.blend, seed=self.seed, workers=self.workers),
+            tuned_train=None if self.tuned_train is None else replace(self.tuned_train, seed=self.seed,
+                                                                       workers=self.workers),
+            tuned_index=None if self.tuned_index is None else replace(self.tuned_index, k=self.k,
+                                                                       threads=self.workers),
         )
 
     def validate(self) -> None:
@@ -618,6 +627,9 @@ class CompareConfig:
         self.covisit.validate()
         if BLEND in self.methods:
             self.blend.validate()
+        for tuned in (self.tuned_train, self.tuned_index):
+            if tuned is not None:
+                tuned.validate()
 
     def method_config(self) -> MethodConfig:
         """What the method builders read (call on the resolved config, which carries seed and workers)."""

@@ -55,6 +55,7 @@ SETS: dict[str, tuple[str, str]] = {CLICK_TO_CART: (CLICK, CART), CART_TO_CART: 
 COVERAGE_FIELDS = ("active_items", "covered_items", "coverage", "mean_list_length", "catalogue_reach")
 # methods every other method's hit rate is compared with (paired bootstrap), those of them compared
 REFERENCES: tuple[str, ...] = (OURS, BLEND)
+TUNED = "ours-tuned"  # the row of our model with ``CompareConfig.tuned_*`` settings (``recs compare --tuned``)
 
 # the registry's names, the config and Table 2 are re-exported: the CLI, the HTML report and the tests read them here
 __all__ = ["ANY", "CART_TO_CART", "CLICK_TO_CART", "INTERACTION", "ITEM_TO_ITEM", "METHODS", "NO_INTERACTION", "OURS",
@@ -95,7 +96,10 @@ def _intervals(
     same replicate weights (seed ``cfg.seed``), so each difference to a reference is paired; the sessions
     of a column are the same for every method (the triggers do not depend on the candidates), so a
     method's interval is the one ``recs eval-hitrate --seed`` gives its set alone."""
-    order = {name: i for i, name in enumerate(cfg.methods)}
+    names = list(cfg.methods)
+    if TUNED in units.get(CLICK_TO_CART, {}) or TUNED in units.get(CART_TO_CART, {}):
+        names.insert(names.index(OURS) + 1 if OURS in names else len(names), TUNED)
+    order = {name: i for i, name in enumerate(names)}
     columns = (ITEM_TO_ITEM, CLICK_TO_CART, CART_TO_CART)
     intervals, differences = [], []
     for column in columns:
@@ -156,11 +160,21 @@ def compare(
     notes: list[str] = []
     fitted: dict[str, CandidateGenerator] = {}  # the blend's sources, kept for its final stage
     units: dict[str, dict[str, pl.DataFrame]] = {}  # column -> method -> per-session sums, for the intervals
-    with progress.stage("compare", total=len(cfg.methods), unit="method") as bar:
-        for name in cfg.methods:
-            spec = METHODS[name]
-            row: dict[str, Any] = {"method": name, "label": spec.label, "group": spec.group}
-            gen = spec.build(methods, progress)
+    runs = list(cfg.methods)
+    if cfg.tuned_train is not None or cfg.tuned_index is not None:  # beside ours (or last, without it)
+        runs.insert(runs.index(OURS) + 1 if OURS in runs else len(runs), TUNED)
+    with progress.stage("compare", total=len(runs), unit="method") as bar:
+        for name in runs:
+            if name == TUNED:
+                spec = METHODS[OURS]
+                row: dict[str, Any] = {"method": name, "label": f"{spec.label}, tuned ({cfg.tuned_from or 'settings'})",
+                                       "group": spec.group}
+                gen = spec.build(replace(methods, train=cfg.tuned_train or methods.train,
+                                         index=cfg.tuned_index or methods.index), progress)
+            else:
+                spec = METHODS[name]
+                row = {"method": name, "label": spec.label, "group": spec.group}
+                gen = spec.build(methods, progress)
             if isinstance(gen, BlendCandidates):
                 # its final stage is these same methods fitted on this same frame: reuse, do not refit
                 gen.prefit = {n: g for n, g in fitted.items() if n in cfg.blend.sources}
@@ -211,6 +225,9 @@ def compare(
             "eval": config_dict(cfg.eval),
             "als": config_dict(cfg.als),
             "covisit": config_dict(cfg.covisit),
+            **({"tuned": {"from": cfg.tuned_from, "train": config_dict(cfg.tuned_train or cfg.train),
+                          "index": config_dict(cfg.tuned_index or cfg.index)}}
+               if cfg.tuned_train is not None or cfg.tuned_index is not None else {}),
         },
         "data": {
             "train_events": train.height,

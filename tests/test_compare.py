@@ -225,3 +225,28 @@ def test_cli_bad_options_exit_2_before_training(planted, tmp_path: Path, args, m
 def test_cli_three_files_is_a_usage_error(tmp_path: Path):
     r = run("compare", "a", "b", "c")
     assert r.exit_code == 2 and "TRAIN TEST" in r.output
+
+
+def test_cli_tuned_row_beside_ours_with_paired_differences(planted, tmp_path: Path):
+    """``--tuned FILE`` adds ``ours-tuned`` (the file's [train] / [index] settings) right after ours, with its own
+    numbers, an interval and a paired difference to ours; a bad file is one error line before any training."""
+    frame, _, _ = planted
+    write_sessions(frame, tmp_path / "s.parquet")
+    (tmp_path / "t.toml").write_text("[train]\ndim = 16\nepochs = 2\nwindow = 2\n[index]\nshrink = 0.5\n")
+    r = run("compare", tmp_path / "s.parquet", "--k", 10, "--methods", "ours,co-visitation", "--dim", 24,
+            "--epochs", 3, "--workers", 1, "--bootstrap", 50, "--quiet", "--tuned", tmp_path / "t.toml",
+            "--json", tmp_path / "c.json")
+    assert r.exit_code == 0, r.output
+    out = json.loads((tmp_path / "c.json").read_text())
+    assert [row["method"] for row in out["table1"]] == ["ours", "ours-tuned", "co-visitation"]
+    tuned = out["table1"][1]
+    assert tuned["status"] == "ok" and "tuned (t.toml)" in tuned["label"]
+    assert out["settings"]["tuned"]["train"]["dim"] == 16 and out["settings"]["tuned"]["train"]["window"] == 2
+    assert out["settings"]["tuned"]["index"]["shrink"] == 0.5 and out["settings"]["train"]["dim"] == 24
+    assert tuned[CLICK_TO_CART] != out["table1"][0][CLICK_TO_CART]  # another model: other lists
+    diffs = {(d["method"], d["reference"], d["column"]) for d in out["differences"]}
+    assert ("ours-tuned", "ours", CLICK_TO_CART) in diffs
+    (tmp_path / "bad.toml").write_text("[train]\ndimm = 16\n")
+    r = run("compare", tmp_path / "s.parquet", "--methods", "ours", "--tuned", tmp_path / "bad.toml",
+            "--json", tmp_path / "c2.json")
+    assert r.exit_code == 2 and "dimm" in r.output and not (tmp_path / "c2.json").exists()
