@@ -9,8 +9,10 @@ index in ``--cache``, built there once; the 200 test users whose ``recent`` list
 asyncio keep-alive clients on loopback; every answer checked for status and rows). Its main levels
 (``recent-800`` at 1 and 16 clients, ``both`` at 16, 2 workers, columnar answers) run on two servers
 in a row each round, counting off (``RECS_SERVE_METRICS=off``) then on, so both see the same machine
-within a minute. With counting on, a thread scrapes ``/metrics`` every ``--scrape-s`` seconds during
-each measured level (Prometheus' default is every 15 s; once a second is the harsher case), and after
+within a minute. First, in process, the app's CPU per request (the ASGI app called directly, CPU time
+of the process, so other jobs on the machine matter less) in subprocesses alternating off and on.
+Over HTTP, with counting on, a thread scrapes ``/metrics`` every ``--scrape-s`` seconds during
+each measured level (Prometheus is usually set to scrape every 15 to 60 s; once a second is harsher), and after
 the level the service's ``recs_http_requests_total`` for ``POST /recommend``, summed over the workers
 by whichever worker answers, must have gone up by exactly the requests sent (warm-up included).
 Loopback only; each server is stopped (SIGINT) after its levels.
@@ -109,6 +111,73 @@ def level(proc: Any, url: str, bodies: list[bytes], expect: list[int], clients: 
     return out
 
 
+def in_process_child(cache: Path, histories_n: int, rounds: int) -> None:
+    """Print the ASGI app's CPU per POST /recommend (recent-800), called directly (no socket, no uvicorn):
+    run in a subprocess whose environment already says metrics on or off (prometheus_client reads it
+    when first imported). With metrics on, multiprocess files as under --workers N: the costlier mode."""
+    from recs.recommend.recommender import Recommender
+    from recs.serve.app import create_app
+
+    recommender = Recommender.open(cache / "index")
+    hists = histories(recommender, cache / "test.parquet", histories_n)
+    app = create_app(recommender)
+    bodies = [json.dumps({"history": h, "module": "recent", "k": K}).encode() for h in hists]
+
+    async def call(body: bytes) -> None:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/recommend", "raw_path": b"/recommend", "root_path": "",
+                 "query_string": b"", "headers": [(b"content-type", b"application/json"),
+                                                  (b"content-length", str(len(body)).encode())],
+                 "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 1), "state": {}}
+        sent: list[dict[str, Any]] = []
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            if messages:
+                return messages.pop()
+            await asyncio.sleep(3600)  # never: the route reads one message
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        assert sent[0]["status"] == 200, sent[0]
+
+    async def run() -> list[float]:
+        for body in bodies[:50]:
+            await call(body)
+        out = []
+        for _ in range(rounds):
+            t = time.process_time()
+            for body in bodies:
+                await call(body)
+            out.append(1e3 * (time.process_time() - t) / len(bodies))
+        return out
+
+    print(json.dumps(asyncio.run(run())))
+
+
+def in_process(cache: Path, histories_n: int, rounds: int, pairs: int) -> dict[str, Any]:
+    """The app's CPU per request with counting off and on, ``pairs`` subprocesses of each, alternating."""
+    import subprocess
+    import tempfile
+
+    ms: dict[str, list[float]] = {"off": [], "on": []}
+    for _ in range(pairs):
+        for mode in ("off", "on"):
+            with tempfile.TemporaryDirectory() as multiproc:
+                env = {**os.environ, "RECS_SERVE_METRICS": mode}
+                if mode == "on":
+                    env["PROMETHEUS_MULTIPROC_DIR"] = multiproc
+                out = subprocess.run([sys.executable, __file__, "--in-process-child", "--cache", str(cache),
+                                      "--histories", str(histories_n), "--child-rounds", str(rounds)],
+                                     env=env, capture_output=True, text=True, check=True)
+                ms[mode] += json.loads(out.stdout.strip().splitlines()[-1])
+    med = {m: float(np.median(v)) for m, v in ms.items()}
+    return {"ms_per_request": ms, "median_ms": med, "added_ms": med["on"] - med["off"]}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cache", type=Path, default=ROOT / "runs" / "bench" / "serve_1m")
@@ -123,7 +192,13 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--scrape-s", type=float, default=1.0, help="scrape /metrics this often during a level (0: never)")
     p.add_argument("--out", type=Path, default=HERE / "serve_load_metrics.json")
+    p.add_argument("--pairs", type=int, default=3, help="in-process A/B: subprocesses of each (off, on, off, ...)")
+    p.add_argument("--in-process-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--child-rounds", type=int, default=5, help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.in_process_child:
+        in_process_child(a.cache, a.histories, a.child_rounds)
+        return
 
     info = machine()
     index = build(a.cache, a.events, a.epochs)
@@ -134,6 +209,8 @@ def main() -> None:
     expect = {name: [len(recommender.recommend([tuple(e) for e in h], module=m, k=K)) for h in hists]
               for name, m in CASES.items()}
     del recommender
+    print("in process: the app's CPU per request, metrics off and on", flush=True)
+    local = in_process(a.cache, a.histories, a.child_rounds, a.pairs)
     bodies = {name: [json.dumps({"history": h, "module": m, "k": K}).encode() for h in hists]
               for name, m in CASES.items()}
     levels = [int(c) for c in a.clients.split(",")]
@@ -166,8 +243,10 @@ def main() -> None:
                 row["scrape_max_ms"] = max((r["scrape_max_ms"] or 0) for r in rs)
             summary.append(row)
     result = {"machine": info, "args": {k: str(v) for k, v in vars(a).items()}, "index": str(index),
-              "summary": summary, "runs": runs}
+              "in_process": local, "summary": summary, "runs": runs}
     a.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"in process (the app alone, recent-800): {local['median_ms']['off']:.3f} ms per request with metrics off, "
+          f"{local['median_ms']['on']:.3f} on ({1e3 * local['added_ms']:+.0f} us)")
     for r in summary:
         print(f"{r['case']:>10} {r['clients']:>2} clients, metrics {'on ' if r['metrics'] else 'off'}: "
               f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms "
