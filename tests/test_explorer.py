@@ -50,13 +50,20 @@ BROWSER_TIMEOUT_S = 120
 def planted(tmp_path_factory) -> Path:
     """The planted log, its split, our model (one thread: the same vectors every run) and its index."""
     d = tmp_path_factory.mktemp("explorer")
-    steps = [("synth", "--events", EVENTS, "--seed", SEED, "--out", d / "s.parquet", "--quiet"),
-             ("split", d / "s.parquet", "--train", d / "train.parquet", "--test", d / "test.parquet", "--quiet"),
-             ("train-embeddings", d / "train.parquet", "--out", d / "model", "--workers", 1, "--quiet"),
-             ("build-index", "--model", d / "model", "--out", d / "index", "--k", 20, "--quiet")]
-    for step in steps:
-        r = run_cli(*step)
-        assert r.exit_code == 0, (step, r.output)
+    # relative paths from inside d, as a user in a project folder types them: the manifest names
+    # "model", the server (started in d) shows "index", and the screenshot holds no temporary path
+    steps = [("synth", "--events", EVENTS, "--seed", SEED, "--out", "s.parquet", "--quiet"),
+             ("split", "s.parquet", "--train", "train.parquet", "--test", "test.parquet", "--quiet"),
+             ("train-embeddings", "train.parquet", "--out", "model", "--workers", 1, "--quiet"),
+             ("build-index", "--model", "model", "--out", "index", "--k", 20, "--quiet")]
+    here = Path.cwd()
+    os.chdir(d)
+    try:
+        for step in steps:
+            r = run_cli(*step)
+            assert r.exit_code == 0, (step, r.output)
+    finally:
+        os.chdir(here)
     return d
 
 
@@ -64,10 +71,10 @@ def planted(tmp_path_factory) -> Path:
 def server(planted, tmp_path_factory):
     """``recs serve`` over the planted index on a loopback port (stopped with Ctrl-C at the end)."""
     tmp = tmp_path_factory.mktemp("serve-tmp")
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("recs")), "serve", "--index", str(planted / "index"),
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("recs")), "serve", "--index", "index",
                              "--port", "0", "--workers", "1", "--no-access-log"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1",
-                                                                    "TMPDIR": str(tmp)})
+                            stderr=subprocess.PIPE, text=True, cwd=planted,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp)})
     line = proc.stdout.readline()
     url = re.search(r"on (http://127\.0\.0\.1:\d+);", line)
     if not url:
