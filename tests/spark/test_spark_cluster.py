@@ -1,0 +1,112 @@
+"""``--engine spark`` on a real cluster: a standalone master and two workers on loopback (tests/spark/cluster.py).
+
+The same parity as tests/spark/test_spark_parity.py and test_spark_search.py, now across processes:
+the driver is the CLI in a subprocess whose working directory is the data directory (paths given
+relative to it), the tasks run in executors the workers started in work directories of their own, so
+anything that hands a task a relative path or a file only the driver's process holds fails here.
+``train-embeddings`` gives the polars engine's tokens, vectors (one thread), counts and fingerprint;
+``build-index --engine spark`` gives the single machine's candidate tables row for row and the same
+index file. The master's JSON page shows the applications ran there, on both executors.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cluster
+import numpy as np
+import polars as pl
+import pytest
+
+from recs.artifacts import verify_artifact
+from recs.candidates.build import build_index, load_candidates, load_index_manifest
+from recs.config import IndexConfig
+
+from helpers import planted_split, run_cli
+
+TRAIN = ["--dim", "16", "--epochs", "2", "--workers", "1", "--cooc-k", "2"]
+SETS = ("click_to_cart", "cart_to_cart")
+CFG = IndexConfig(k=20, threads=1)
+DRIVER_TIMEOUT_S = 600
+
+spark_cluster = cluster.spark_cluster  # the session's one cluster (tests/spark/cluster.py)
+StandaloneCluster = cluster.StandaloneCluster
+
+
+def recs_on(cluster: StandaloneCluster, cwd: Path, *args: object) -> subprocess.CompletedProcess:
+    """The recs CLI as a separate driver process for ``cluster`` (one process holds one SparkContext)."""
+    cli = ["-c", "from recs.cli.main import main; main()"]
+    return subprocess.run([sys.executable, *cli, *(str(a) for a in args)], cwd=cwd, env=cluster.driver_env(),
+                          capture_output=True, text=True, timeout=DRIVER_TIMEOUT_S)
+
+
+def apps_on(cluster: StandaloneCluster) -> list[dict]:
+    state = cluster.state()
+    return state.get("activeapps", []) + state.get("completedapps", [])
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory) -> Path:
+    """A 20k-event planted split and the polars engine's model of it (``polars``)."""
+    d = tmp_path_factory.mktemp("cluster_data")
+    planted_split(d, 20_000, 3)
+    assert run_cli("train-embeddings", d / "train.parquet", "--out", d / "polars", "--quiet", *TRAIN).exit_code == 0
+    return d
+
+
+def test_cluster_has_two_one_core_workers(spark_cluster):
+    workers = spark_cluster.state()["workers"]
+    assert len(workers) == 2 and all(w["state"] == "ALIVE" and w["cores"] == 1 for w in workers)
+    assert {w["host"] for w in workers} == {"127.0.0.1"} and all(w["memory"] <= 1024 for w in workers)
+
+
+def test_train_on_the_cluster_gives_the_polars_model(spark_cluster, planted):
+    d = planted
+    before = len(apps_on(spark_cluster))
+    r = recs_on(spark_cluster, d, "train-embeddings", "train.parquet", "--out", "spark", "--engine", "spark",
+                "--spark-master", spark_cluster.master, *TRAIN)
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert f"spark on {spark_cluster.master}" in r.stdout
+    a, b = (pl.read_parquet(d / m / "tokens.parquet") for m in ("polars", "spark"))
+    assert a.equals(b) and a.schema == b.schema
+    for name in ("vectors_in.npy", "vectors_out.npy"):  # one thread, same seed, same corpus: same floats
+        assert np.array_equal(np.load(d / "polars" / name), np.load(d / "spark" / name))
+    ma, mb = (json.loads((d / m / "manifest.json").read_text()) for m in ("polars", "spark"))
+    assert ma["counts"] == mb["counts"] and ma["counts"]["regularization_pairs"] > 1000
+    assert ma["config"] == mb["config"] and ma["input"]["fingerprint"] == mb["input"]["fingerprint"]
+    assert mb["engine"]["master"] == spark_cluster.master and mb["engine"]["partitions"] == 4
+    assert sorted(p.name for p in d.iterdir() if p.name.startswith(".")) == []  # the work directory is gone
+    assert run_cli("check", d / "spark").exit_code == 0
+    apps = apps_on(spark_cluster)
+    assert len(apps) == before + 1 and {a["name"] for a in apps} == {"recs"}
+    # the tasks ran in executors of both workers, each in its own work directory
+    assert {p.parents[1].name for p in spark_cluster.executor_dirs()} == {"worker-0", "worker-1"}
+
+
+def test_build_index_on_the_cluster_gives_the_single_machine_lists(spark_cluster, planted):
+    d = planted
+    build_index(d / "polars", d / "single", CFG)
+    r = recs_on(spark_cluster, d, "build-index", "--model", "polars", "--out", "spark-index", "--k", 20,
+                "--threads", 1, "--engine", "spark", "--spark-master", spark_cluster.master, "--quiet")
+    assert r.returncode == 0, r.stderr[-4000:]
+    manifest, single = load_index_manifest(d / "spark-index"), load_index_manifest(d / "single")
+    assert manifest["engine"]["master"] == spark_cluster.master
+    for name in SETS:
+        want = load_candidates(d / "single", name)
+        assert want.height > 10_000
+        assert load_candidates(d / "spark-index", name).equals(want)  # same rows, same order, same types
+        for key in ("items", "rows", "mean_list_length", "backoff_queries"):
+            assert manifest["candidate_sets"][name][key] == single["candidate_sets"][name][key]
+        assert manifest["candidate_sets"][name]["parts"] == 2  # one per core of the cluster
+    assert manifest["indexes"] == single["indexes"]
+    assert (d / "spark-index" / "indexes" / "cart.prob.faiss").read_bytes() == (
+        d / "single" / "indexes" / "cart.prob.faiss").read_bytes()
+    report = verify_artifact(d / "spark-index")
+    assert report["ok"] and {r["status"] for r in report["files"]} == {"ok"}
+    assert not [p for p in d.iterdir() if p.name.startswith(".spark.")]  # scratch of shipped files removed
+    # the index files reached the executors through Spark (addFile), not through the driver's directory
+    shipped = [p for e in spark_cluster.executor_dirs() for p in e.glob("recs-*-cart.prob.faiss")]
+    assert shipped, spark_cluster.executor_dirs()
