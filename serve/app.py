@@ -50,6 +50,7 @@ from recs.config import ServeConfig
 from recs.errors import RecsError
 from recs.recommend.recommender import Recommender
 from recs.serve import explorer, metrics, openapi
+from recs.serve.guard import connection_cap
 from recs.serve.metrics import MODULE_KEY
 from recs.serve.render import candidate_rows, dumps, recommendations_body
 from recs.serve.validate import (
@@ -160,7 +161,9 @@ def create_app(recommender: Recommender, limits: ServeConfig | None = None,
             "items": len(store.ids), "sets": sets, "uptime_s": round(time.monotonic() - started, 3),
             "limits": {"max_events": limits.max_events, "max_k": limits.max_k, "max_body_bytes": body_limit,
                        "max_id_chars": MAX_ID_CHARS, "header_timeout_s": limits.header_timeout,
-                       "body_timeout_s": limits.body_timeout, "max_connections": limits.max_connections},
+                       "body_timeout_s": limits.body_timeout, "worker_timeout_s": limits.worker_timeout,
+                       # per process, as recs.serve.guard applies it (lowered to the descriptor limit)
+                       "max_connections": connection_cap(limits.max_connections)},
             **extra,
         }))
 
