@@ -52,13 +52,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from recs.errors import OutputError
-from recs.serve.guard import http_error
+from recs.serve.guard import connection_cap, http_error
 
 STOP_TIMEOUT_S = 10  # a worker still running this long after SIGTERM is killed
 TICK_S = 0.05  # the supervisor's loop: the longest it sleeps when nothing happens
 SUSPECT_S = 0.25  # a worker with a message unacknowledged this long is passed over for new connections
 STARTUP_TIMEOUT_S = 120  # a worker not answering this long after its start is killed and retried
 MAX_BACKLOG = 4096  # connections waiting for a worker; more are refused at once (503)
+ACCEPT_PAUSE_S = 0.1  # out of descriptors: accepting stops this long (the listener would wake the loop at once)
 RETRY_S = (1.0, 5.0, 15.0, 60.0)  # delays between restarts of a worker that cannot start or keeps dying
 QUICK_DEATH_S = 5.0  # a worker dying this soon after its start is restarted after a delay (RETRY_S)
 HEAD = struct.Struct("!cQ")  # a message's kind (c: a connection, p: a ping) and sequence number
@@ -206,6 +207,10 @@ class _Supervisor:
         self.seq = itertools.count(1)
         self.turn = 0
         self.failed: str | None = None  # why the server stops with an error
+        # the backlog and the connections held until acknowledged must leave this process descriptors
+        self.max_backlog = min(MAX_BACKLOG, max(16, connection_cap(1 << 30) // 2))
+        self.accept_paused_until: float | None = None
+        self.emfile_logged = 0.0
 
     # ---- processes ---------------------------------------------------------------------------------
 
@@ -342,11 +347,16 @@ class _Supervisor:
                 conn, _ = self.listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as e:  # out of descriptors (EMFILE) and the like: the next tick retries
-                logger.warning(f"accept failed: {e}")
+            except OSError as e:  # out of descriptors (EMFILE) and the like: pause, or the loop would spin
+                if now - self.emfile_logged > 10:
+                    logger.warning(f"cannot accept connections ({e.strerror or e}); pausing {ACCEPT_PAUSE_S:g} s")
+                    self.emfile_logged = now
+                with contextlib.suppress(KeyError, ValueError):
+                    self.selector.unregister(self.listener)
+                self.accept_paused_until = now + ACCEPT_PAUSE_S
                 return
-            if len(self.backlog) >= MAX_BACKLOG:
-                self.refuse(conn, f"{MAX_BACKLOG:,} connections are waiting for a server process")
+            if len(self.backlog) >= self.max_backlog:
+                self.refuse(conn, f"{self.max_backlog:,} connections are waiting for a server process")
             else:
                 self.backlog.append((conn, now))
 
@@ -406,6 +416,9 @@ class _Supervisor:
                     self.acknowledged(key.data)
             self.check(now)
             self.dispatch(now)
+            if self.accept_paused_until is not None and now >= self.accept_paused_until:
+                self.accept_paused_until = None
+                self.selector.register(self.listener, selectors.EVENT_READ, None)
 
     def close(self) -> None:
         """Stop every worker (SIGTERM, then SIGKILL after STOP_TIMEOUT_S) and drop what is held."""
