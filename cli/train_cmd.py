@@ -20,6 +20,7 @@ from recs.config import CORPUS_MODES, ENGINES, ENTITIES, CoocConfig, TrainConfig
 from recs.config_file import read_config
 from recs.embeddings.train import train_to_dir
 from recs.progress import TqdmProgress
+from recs.spark.uri import is_uri
 
 ENGINE_DEFAULTS = TrainEngineConfig()
 # option parameter -> TrainConfig field it sets (dotted below [train]); these win over --config when given
@@ -30,7 +31,7 @@ TRAIN_FIELDS = {"dim": "dim", "epochs": "epochs", "cooc_k": "cooc.k", "window": 
 
 
 @click.command("train-embeddings")
-@click.argument("sessions", type=click.Path(path_type=Path))
+@click.argument("sessions", type=click.Path(path_type=str))
 @click.option("--out", type=click.Path(path_type=Path), default=Path("model"), show_default=True,
               help="Model directory to write (replaced atomically if it is a recs model).")
 @train_options
@@ -64,7 +65,7 @@ TRAIN_FIELDS = {"dim": "dim", "epochs": "epochs", "cooc_k": "cooc.k", "window": 
 @config_option
 @time_unit_option
 @quiet_option
-def train_cmd(sessions: Path, out: Path, dim: int, epochs: int | None, cooc_k: int, window: int, negative: int,
+def train_cmd(sessions: str, out: Path, dim: int, epochs: int | None, cooc_k: int, window: int, negative: int,
               min_count: int, sample: float, workers: int, seed: int, cooc_horizon: int, cooc_same_item: bool,
               corpus_mode: str, engine: str, spark_master: str | None, entities: tuple[str, ...],
               config_file: Path | None, time_unit: str, quiet: bool) -> None:
@@ -81,6 +82,7 @@ def train_cmd(sessions: Path, out: Path, dim: int, epochs: int | None, cooc_k: i
       recs train-embeddings runs/train.parquet --out runs/model
       recs train-embeddings runs/train.parquet --out runs/model --entity shop_id --entity category
       recs train-embeddings 'logs/dt=*/' --out runs/model --engine spark --spark-master 'local[4]'
+      recs train-embeddings s3a://bucket/logs/ --out runs/model --engine spark --spark-master yarn
       recs train-embeddings runs/train.parquet --out runs/model --config runs/tuned.toml
     """
     cfg = TrainConfig(dim=dim, window=window, negative=negative, epochs=epochs, min_count=min_count, sample=sample,
@@ -88,7 +90,9 @@ def train_cmd(sessions: Path, out: Path, dim: int, epochs: int | None, cooc_k: i
                       cooc=CoocConfig(k=cooc_k, horizon=cooc_horizon, same_item=cooc_same_item), entities=entities)
     cfg = read_config(config_file).train(cfg, keep=given(TRAIN_FIELDS))
     where = TrainEngineConfig(engine=engine, spark_master=spark_master)
-    manifest = train_to_dir(sessions, out, cfg, TqdmProgress(not quiet), time_unit=time_unit, engine=where)
+    # a Hadoop URI (file:///..., s3a://...) stays text: Path() would fold its '//' (recs.spark.uri)
+    source = sessions if is_uri(sessions) else Path(sessions)
+    manifest = train_to_dir(source, out, cfg, TqdmProgress(not quiet), time_unit=time_unit, engine=where)
     counts, timings = manifest["counts"], manifest["timings"]
     console.print(key_values(f"wrote {out}", {
         "events": counts["events"], "sessions": counts["sessions"], "tokens": counts["tokens"],

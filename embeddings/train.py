@@ -41,6 +41,7 @@ from recs.progress import NullProgress, Progress
 from recs.sessions.files import fingerprint_sessions
 from recs.sessions.io import read_sessions
 from recs.sessions.times import DEFAULT_TIME_UNIT, check_unit
+from recs.spark.uri import is_uri
 
 
 def _alpha_at(cfg: TrainConfig, progress: float) -> float:
@@ -236,7 +237,10 @@ def train_to_dir(
     on_spark = engine.engine != ENGINES[0]
     if on_spark and cfg.entities:
         raise ConfigError("--entity is trained on the polars engine only")
-    preflight_artifact(out, MODEL_FORMAT, inputs=[("SESSIONS", sessions_path)])
+    uri = is_uri(sessions_path)  # a Hadoop URI: only Spark reads it (recs.spark.uri)
+    if uri and not on_spark:
+        raise ConfigError(f"{sessions_path}: a URI input is read by Spark; give --engine spark (or a local path)")
+    preflight_artifact(out, MODEL_FORMAT, inputs=[] if uri else [("SESSIONS", sessions_path)])
     t = time.perf_counter()
     if not on_spark:
         sessions = read_sessions(sessions_path, time_unit=time_unit)
@@ -252,7 +256,8 @@ def train_to_dir(
             model = train(sessions, cfg, progress, workdir=work)
             model.manifest["timings"]["read_s"] = read_s
         model.manifest["timings"]["total_s"] = time.perf_counter() - t
-        source = {"path": str(sessions_path), "fingerprint": fingerprint_sessions(sessions_path),
+        listed = model.manifest.pop("input_listing", None)  # a URI input: fingerprinted from its listing
+        source = {"path": str(sessions_path), **(listed or {"fingerprint": fingerprint_sessions(sessions_path)}),
                   "time_unit": time_unit}
         missing = [i for i in (Interaction.CLICK, Interaction.CART) if i not in model.interactions]
         warnings = [f"no {i!r} tokens: the default candidate sets need them" for i in missing]

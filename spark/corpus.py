@@ -29,7 +29,7 @@ from recs.columns import Col
 from recs.embeddings.cooc import P, Q
 from recs.embeddings.corpus import session_lines
 from recs.spark.chunks import CHUNK_EVENTS, session_chunks, to_batches
-from recs.spark.files import part_files
+from recs.spark.files import local_uri, part_files
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -51,7 +51,7 @@ def write_session_lines(sequences: DataFrame, work: Path, chunk_events: int = CH
     """Write the corpus lines as text parts under ``work/corpus``, one per session partition."""
     out = work / SESSIONS_DIR
     sequences.mapInArrow(partial(_lines_task, chunk_events=chunk_events), "value string").write.option(
-        "compression", "none").text(str(out))  # a site's default codec would rename the parts
+        "compression", "none").text(local_uri(out))  # a site's default codec would rename the parts
     return out
 
 

@@ -33,8 +33,10 @@ import polars as pl
 from recs.columns import Col
 from recs.errors import InputError, SchemaError
 from recs.sessions import times
-from recs.sessions.files import SessionFiles, session_files
-from recs.sessions.io import _partition_columns, _runs, check_input_file, plan_parts
+from recs.sessions.files import SessionFiles, is_parquet_name, session_files
+from recs.sessions.io import _agreed_columns, _partition_columns, _runs, check_input_file, plan_parts
+from recs.spark.files import local_uri
+from recs.spark.uri import FINGERPRINT_OF, UriFiles, list_uri, uri_schema
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -99,12 +101,13 @@ def _file_ranks(spark: SparkSession, src: SessionFiles) -> DataFrame:
 
 
 def _spark_path() -> Column:
-    """``_metadata.file_path`` (``file:/tmp/a%20b/x.parquet``, Hadoop's URI) as the local path it names.
-    A literal ``+`` is protected first: Java's URL decoder would read it as a space, Hadoop never writes it
-    for one."""
+    """``_metadata.file_path`` (``file:/tmp/a%20b/x.parquet``, ``s3a://bucket/a%20b/x.parquet``: Hadoop's
+    URI) as the path part it names: the local path, or the URI's path, which is what ``_file_ranks`` holds
+    for a URI input's members (``recs.spark.uri``). A literal ``+`` is protected first: Java's URL decoder
+    would read it as a space, Hadoop never writes it for one."""
     from pyspark.sql import functions as F
 
-    bare = F.regexp_replace(F.col("_metadata.file_path"), r"^file:(//)?", "")
+    bare = F.regexp_replace(F.col("_metadata.file_path"), r"^[A-Za-z][A-Za-z0-9+.\-]+:(//[^/]*)?", "")
     return F.url_decode(F.regexp_replace(bare, r"\+", "%2B"))
 
 
@@ -129,6 +132,21 @@ class ReadPlan:
     partitions: dict[Path, dict[str, tuple[object, pl.DataType]]]
     schema: dict[str, pl.DataType]  # of the first part (all parts agree on the canonical columns)
     time_unit: str
+    uris: UriFiles | None = None  # an input given as a Hadoop URI: its members' URIs (recs.spark.uri)
+
+    def name(self, path: Path) -> str:
+        """What Spark reads for a member and what messages name: its URI, or its local path."""
+        return self.uris.uri(path) if self.uris is not None else str(path)
+
+    def spark_uri(self, path: Path) -> str:
+        """What Spark is given for a member: its URI, or a local one (``recs.spark.files.local_uri``)."""
+        return self.uris.uri(path) if self.uris is not None else local_uri(path)
+
+    def fingerprint(self) -> dict[str, str] | None:
+        """The fingerprint of a URI input, from its listing (None for a local one: the caller hashes content)."""
+        if self.uris is None:
+            return None
+        return {"fingerprint": self.uris.fingerprint(), "fingerprint_of": FINGERPRINT_OF}
 
 
 def plan_read(path: str | Path, time_unit: str = times.DEFAULT_TIME_UNIT) -> ReadPlan:
@@ -147,6 +165,37 @@ def plan_read(path: str | Path, time_unit: str = times.DEFAULT_TIME_UNIT) -> Rea
     return ReadPlan(src, partitions, first, time_unit)
 
 
+def plan_read_uri(spark: SparkSession, uri: str, time_unit: str = times.DEFAULT_TIME_UNIT) -> ReadPlan:
+    """``plan_read`` for a Hadoop URI: members listed and footers read through the driver's Hadoop client
+    (``recs.spark.uri``), checked by the same rules and with the same messages as local parts."""
+    times.check_unit(time_unit)
+    listed = list_uri(spark, uri)
+    src = listed.source
+    if src.single and not is_parquet_name(src.files[0]):
+        raise InputError(f"{uri}: --engine spark reads parquet (a file, a directory of parts or a glob); "
+                         f"{PREPARE_HINT}")
+    partitions = _partition_columns(src)
+    schemas: dict[Path, dict[str, pl.DataType]] = {}
+    for member in listed.members:  # plan_parts' loop, with footers read through Hadoop
+        schema = uri_schema(spark, member)
+        for key, (value, dtype) in partitions[member.path].items():
+            if key in schema:
+                raise SchemaError(f"{member.uri}: column {key!r} is both in the file and in its path ({key}={value}); "
+                                  "keep one of them")
+            schema[key] = dtype
+        schemas[member.path] = schema
+    try:
+        _agreed_columns(src, schemas)
+    except SchemaError as e:  # the parts' messages name their path parts: name the URIs instead
+        text = str(e)
+        for member in listed.members:
+            text = text.replace(str(member.path), member.uri)
+        raise SchemaError(text) from None
+    first = schemas[src.files[0]]
+    _check_types(first, uri)
+    return ReadPlan(src, partitions, first, time_unit, listed)
+
+
 def read_spark_sessions(spark: SparkSession, path: str | Path | ReadPlan,
                         time_unit: str = times.DEFAULT_TIME_UNIT) -> SparkEvents:
     """Read and check a sessions input on Spark (module doc); the checks run before any counting.
@@ -156,7 +205,7 @@ def read_spark_sessions(spark: SparkSession, path: str | Path | ReadPlan,
     plan = path if isinstance(path, ReadPlan) else plan_read(path, time_unit)
     src, partitions, first, time_unit = plan.source, plan.partitions, plan.schema, plan.time_unit
     runs = _runs(src, partitions)
-    frames = [spark.read.parquet(*(str(f) for f in files)) for files, _values in runs]
+    frames = [spark.read.parquet(*(plan.spark_uri(f) for f in files)) for files, _values in runs]
     ranks = _file_ranks(spark, src)
     parts = []
     for frame, (_files, values) in zip(frames, runs, strict=True):
@@ -173,15 +222,16 @@ def read_spark_sessions(spark: SparkSession, path: str | Path | ReadPlan,
         Col.SESSION, Col.ITEM, interaction.alias(Col.INTERACTION), Col.TIMESTAMP,
         _time(first[Col.TIMESTAMP], time_unit).alias(TIME), FILE, ROW, _PATH,
     )
-    n_events, n_sessions = _validate(events, src, first[Col.TIMESTAMP], time_unit)
+    n_events, n_sessions = _validate(events, plan, first[Col.TIMESTAMP], time_unit)
     item = pl.String if _is_text(first[Col.ITEM]) else first[Col.ITEM]
     return SparkEvents(events.drop(Col.TIMESTAMP, _PATH), src, item, n_events, n_sessions)
 
 
-def _validate(events: DataFrame, src: SessionFiles, ts: pl.DataType, time_unit: str) -> tuple[int, int]:
+def _validate(events: DataFrame, plan: ReadPlan, ts: pl.DataType, time_unit: str) -> tuple[int, int]:
     """One pass: the first (file, row) of each kind of bad value, the event count and the session count."""
     from pyspark.sql import functions as F
 
+    src = plan.source
     where = F.struct(F.col(FILE), F.col(ROW))
     checks = {f"null:{c}": F.col(c).isNull() for c in Col.REQUIRED}
     checks["blank"] = F.col(Col.INTERACTION) == ""
@@ -202,7 +252,7 @@ def _validate(events: DataFrame, src: SessionFiles, ts: pl.DataType, time_unit: 
         hit = row[name]
         if hit is None:
             return None
-        return (src.given if src.single else str(src.files[hit[0]])), int(hit[1])
+        return (src.given if src.single else plan.name(src.files[hit[0]])), int(hit[1])
 
     for col in Col.REQUIRED:
         if (hit := at(f"null:{col}")) is not None:

@@ -62,6 +62,7 @@ from recs.columns import Col
 from recs.config import IndexConfig, IndexEngineConfig
 from recs.errors import OutputError
 from recs.progress import Progress
+from recs.spark.files import local_uri
 from recs.spark.session import require_pyspark
 
 ENGINE = "spark"
@@ -182,11 +183,11 @@ class SparkSearch:
         for rel, offset, rows, norm2 in shards:
             name = f"recs-{token}-{Path(rel).name}"
             _link(tmp / rel, self._ship / name)
-            sc.addFile(str(self._ship / name))
+            sc.addFile(local_uri(self._ship / name))  # absolute: the JVM's working directory may not be ours
             shipped.append(Shard(name, offset, rows, norm2))
         targets = f"recs-{token}-{target}.targets.parquet"
         pl.DataFrame({Col.ITEM: items}).write_parquet(self._ship / targets)
-        sc.addFile(str(self._ship / targets))
+        sc.addFile(local_uri(self._ship / targets))
         self._shipped[target] = TargetShipment(tuple(shipped), targets)
         self._targets[target] = items
 
@@ -213,7 +214,7 @@ class SparkSearch:
             (queries.mapInArrow(functools.partial(search_partition, spec), _out_schema(spec.item_type))
              .write.mode("error").option("compression", "zstd")
              .option("maxRecordsPerFile", 0)  # one file per partition whatever the session says: part i = partition i
-             .parquet(staging.resolve().as_uri()))
+             .parquet(local_uri(staging)))
             bar.update(len(src.items))
         return _collect_parts(staging, tmp, name, partitions, spec.item_type)
 

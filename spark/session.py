@@ -190,6 +190,22 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
     return session
 
 
+def is_connect(spark: object) -> bool:
+    """True for a Spark Connect session (``pyspark.sql.connect``): a client with no JVM, no SparkContext."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def require_classic(spark: object, what: str) -> None:
+    """Raise a ConfigError naming ``what`` when ``spark`` is a Spark Connect session, which lacks it.
+
+    Connect clients have no SparkContext (``addFile``, job groups, RDDs) and no driver JVM
+    (``spark._jvm``); pyspark's own failure there is an attribute or PySparkNotImplementedError traceback
+    that names the method, not the stage or the way out."""
+    if is_connect(spark):
+        raise ConfigError(f"{what} is not available over Spark Connect (--spark-remote / $SPARK_REMOTE); run this "
+                          "command with --spark-master on a classic Spark session")
+
+
 _GROUP, _DESCRIPTION = "spark.jobGroup.id", "spark.job.description"
 
 

@@ -22,7 +22,7 @@ import polars as pl
 
 from recs.columns import Col
 from recs.embeddings.tokens import vocabulary
-from recs.spark.files import part_files
+from recs.spark.files import local_uri, part_files
 from recs.spark.read import FILE, ROW, TIME, SparkEvents
 
 if TYPE_CHECKING:
@@ -49,7 +49,8 @@ def count_tokens(events: SparkEvents, min_count: int, work: Path) -> SparkVocabu
     from pyspark.sql import functions as F
 
     out = work / COUNTS_DIR
-    events.frame.groupBy(Col.ITEM, Col.INTERACTION).agg(F.count(F.lit(1)).alias(Col.COUNT)).write.parquet(str(out))
+    counted = events.frame.groupBy(Col.ITEM, Col.INTERACTION).agg(F.count(F.lit(1)).alias(Col.COUNT))
+    counted.write.parquet(local_uri(out))
     counts = pl.read_parquet(part_files(out, ".parquet")).with_columns(
         pl.col(Col.ITEM).cast(events.item_dtype), pl.col(Col.INTERACTION).cast(pl.String))
     return SparkVocabulary(vocabulary(counts, min_count), counts[Col.ITEM].n_unique())
@@ -74,7 +75,7 @@ def spark_sequences(events: SparkEvents, vocab: pl.DataFrame, work: Path, partit
     path = work / CODES_FILE
     token_codes(vocab).write_parquet(path)
     spark = events.frame.sparkSession
-    codes = spark.read.parquet(str(path))
+    codes = spark.read.parquet(local_uri(path))
     return (
         events.frame.join(codes, [Col.ITEM, Col.INTERACTION])
         .select(Col.SESSION, TIME, FILE, ROW, Col.TOKEN_ID, ITEM_CODE, TYPE_CODE)

@@ -36,10 +36,12 @@ from recs.sessions.times import DEFAULT_TIME_UNIT
 from recs.spark.chunks import CHUNK_EVENTS
 from recs.spark.cooc import write_pairs
 from recs.spark.corpus import LinesIterable, concatenate, part_files, write_pair_lines, write_session_lines
-from recs.spark.read import ReadPlan, plan_read, read_spark_sessions
+from recs.spark.read import ReadPlan, plan_read, plan_read_uri, read_spark_sessions
 from recs.spark.session import job_group, spark_session
 from recs.spark.tokens import count_tokens, spark_sequences
+from recs.spark.uri import is_uri
 
+INPUT_LISTING = "input_listing"  # manifest key train_to_dir moves into "input" (a URI input's fingerprint)
 EVENTS_PER_PARTITION = 500_000  # about two per-task chunks (recs.spark.chunks); see docs/scaling.md
 
 
@@ -130,6 +132,10 @@ def train_spark(
 ) -> EmbeddingModel:
     """Train on the sessions at ``sessions_path`` with the counting on Spark (module doc).
 
+    ``sessions_path`` may be a Hadoop URI (``file://``, ``s3a://``, ``hdfs://``): it is then listed and its
+    footers checked through the session's Hadoop client (``recs.spark.uri``), and the manifest gets its
+    fingerprint from that listing (``INPUT_LISTING``).
+
     ``work`` holds Spark's outputs and the corpus file; Spark's executors write there, so on a cluster
     it must be on storage they and this machine share (``train_to_dir`` puts it beside the output).
     """
@@ -141,9 +147,14 @@ def train_spark(
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
-    plan = plan_read(sessions_path, time_unit)  # a CSV or a bad footer is refused before the JVM starts
-    with progress.stage("spark session"):
-        spark = spark_session(engine.spark_master)
+    if is_uri(sessions_path):  # listed and checked through the JVM's Hadoop client: the session comes first
+        with progress.stage("spark session"):
+            spark = spark_session(engine.spark_master)
+        plan = plan_read_uri(spark, str(sessions_path), time_unit)
+    else:
+        plan = plan_read(sessions_path, time_unit)  # a CSV or a bad footer is refused before the JVM starts
+        with progress.stage("spark session"):
+            spark = spark_session(engine.spark_master)
     timings["spark_session_s"] = time.perf_counter() - t
     sc = spark_corpus(spark, plan, cfg, work, progress, timings, time_unit, engine.partitions)
 
@@ -170,4 +181,6 @@ def train_spark(
     described = {"name": engine.engine, "master": spark.sparkContext.master, "spark_version": spark.version,
                  "partitions": sc.partitions, "config": config_dict(engine)}
     manifest = {"config": config_dict(resolved), "counts": counts, "timings": timings, "engine": described}
+    if (listed := plan.fingerprint()) is not None:
+        manifest[INPUT_LISTING] = listed  # train_to_dir records it with the input (it cannot hash a URI itself)
     return EmbeddingModel(sc.vocab, vin, vout, manifest)
