@@ -60,10 +60,13 @@ def serve_cmd(index_dir: Path, host: str, port: int, max_events: int, max_k: int
         sock = bind(cfg)
         for path in info.get("swept", []):
             click.echo(f"removed {path} (the index copy of a recs serve that was killed)", err=True)
-        click.echo(f"serving {info['index']} ({info['items']:,} items; {', '.join(info['sets'])}; loaded in "
-                   f"{info['load_s']:.1f} s) on {url(sock)}; {cfg.workers} worker(s); Ctrl-C stops")
-        sys.stdout.flush()
-        serve(target, sock, access_log, cfg.workers, cfg)
+
+        def announce() -> None:  # inside serve: a Ctrl-C from here on is a quiet stop
+            click.echo(f"serving {info['index']} ({info['items']:,} items; {', '.join(info['sets'])}; loaded in "
+                       f"{info['load_s']:.1f} s) on {url(sock)}; {cfg.workers} worker(s); Ctrl-C stops")
+            sys.stdout.flush()
+
+        serve(target, sock, access_log, cfg.workers, cfg, announce)
 
 
 COMMANDS = [serve_cmd]

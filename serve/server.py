@@ -24,7 +24,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -186,7 +186,7 @@ def bind(cfg: ServeConfig) -> socket.socket:
 
 
 def serve(target: Any, sock: socket.socket, access_log: bool = True, workers: int = 1,
-          cfg: ServeConfig | None = None) -> None:
+          cfg: ServeConfig | None = None, announce: Callable[[], None] | None = None) -> None:
     """Serve ``target`` (what ``prepared`` gave) on ``sock`` (``bind``'s) until interrupted.
 
     One worker (the app itself): uvicorn finishes the requests in flight (at most 5 s), then
@@ -195,19 +195,28 @@ def serve(target: Any, sock: socket.socket, access_log: bool = True, workers: in
     arrays' directory): ``workers`` spawned workers, handed the connections this process accepts
     (recs.serve.workers); Ctrl-C or SIGTERM stops them and returns (exit 0); a worker that cannot
     start stops them all (an OutputError). Either way every connection has ``cfg``'s header timeout
-    and every process its connection cap (recs.serve.guard)."""
+    and every process its connection cap (recs.serve.guard). ``announce`` (the CLI's start line) is
+    called first."""
+    # Ctrl-C at any moment from the start line on is a quiet stop with exit 0, not click's "Aborted!"
+    # (uvicorn and the supervisor install their own handlers only once started; a client that reads
+    # the line may send the signal before this process runs its next instruction)
+    with contextlib.suppress(KeyboardInterrupt):
+        if announce is not None:
+            announce()
+        _serve(target, sock, access_log, workers, cfg or ServeConfig(workers=workers))
+
+
+def _serve(target: Any, sock: socket.socket, access_log: bool, workers: int, cfg: ServeConfig) -> None:
     import uvicorn
 
     from recs.serve.guard import guard_config
 
-    cfg = cfg or ServeConfig(workers=workers)
     guard = (cfg.header_timeout, cfg.max_connections)
     options = {"lifespan": "off", "access_log": access_log, "timeout_graceful_shutdown": 5}
     if not isinstance(target, Path):
         config = uvicorn.Config(target, workers=1, **options)
         guard_config(config, *guard)
-        with contextlib.suppress(KeyboardInterrupt):
-            uvicorn.Server(config).run(sockets=[sock])
+        uvicorn.Server(config).run(sockets=[sock])
         return
     from recs.serve.workers import supervise
 

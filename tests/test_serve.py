@@ -819,23 +819,25 @@ def test_a_full_server_refuses_with_503(index, tmp_path):
         _stop(proc)
 
 
-def test_ctrl_c_while_workers_start_is_quiet(index, tmp_path):
+@pytest.mark.parametrize(("workers", "delay"), [(2, 0.3), (2, 0.0), (1, 0.0)])
+def test_ctrl_c_while_workers_start_is_quiet(index, tmp_path, workers, delay):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) right after the start line,
-    while the workers still import: a clean exit 0 and no KeyboardInterrupt traceback from any worker."""
+    while the workers still import or uvicorn still starts: a clean exit 0, no KeyboardInterrupt
+    traceback from any worker and no "Aborted!"."""
     proc = subprocess.Popen([str(Path(sys.executable).with_name("recs")), "serve", "--index", str(index), "--port", "0",
-                             "--workers", "2", "--no-access-log"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True,
+                             "--workers", str(workers), "--no-access-log"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp_path)})
     try:
         assert "serving" in proc.stdout.readline()
-        time.sleep(0.3)
+        time.sleep(delay)
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=30) == 0
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
     err = proc.stderr.read()
-    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err and "Aborted!" not in err, err
     assert not list(tmp_path.glob("recs-serve-*"))
 
 
