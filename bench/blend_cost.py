@@ -29,7 +29,8 @@ from typing import Any
 RECS = str(Path(sys.executable).with_name("recs"))
 # each command runs under its own small Python parent, whose children's rusage is that command's alone
 _MEASURED = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+             "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+             "print(u.ru_utime + u.ru_stime, u.ru_maxrss, file=sys.stderr); sys.exit(rc)")
 
 
 def run(args: list[str]) -> dict[str, Any]:
@@ -39,8 +40,11 @@ def run(args: list[str]) -> dict[str, Any]:
     wall = time.perf_counter() - t
     if done.returncode != 0:
         raise SystemExit(f"recs {' '.join(args)} failed:\n{done.stderr[-2000:]}")
-    peak_kib = int(done.stderr.strip().splitlines()[-1])  # Linux reports KiB
-    return {"wall_s": round(wall, 1), "peak_mib": round(peak_kib / 1024, 1), "args": args}
+    cpu, peak_kib = done.stderr.strip().splitlines()[-1].split()  # Linux reports KiB
+    # CPU seconds (user + system, every thread) next to wall: on a machine shared with other jobs the wall
+    # clock moves with their load, the CPU time a command needs much less
+    return {"wall_s": round(wall, 1), "cpu_s": round(float(cpu), 1), "peak_mib": round(int(peak_kib) / 1024, 1),
+            "args": args}
 
 
 def hit_rates(index: Path, test: Path, out: Path) -> dict[str, float]:
@@ -68,24 +72,27 @@ def main() -> None:
         t_model = run(["train-embeddings", str(train), "--out", str(d / "model"), "--quiet"])
         t_index = run(["build-index", "--model", str(d / "model"), "--out", str(d / "index"), "--quiet"])
         arms["ours"] = {"steps": [t_model, t_index], "wall_s": round(t_model["wall_s"] + t_index["wall_s"], 1),
+                        "cpu_s": round(t_model["cpu_s"] + t_index["cpu_s"], 1),
                         "peak_mib": max(t_model["peak_mib"], t_index["peak_mib"]),
                         "hit_rate": hit_rates(d / "index", test, d / "ours.json")}
         blend_args = ["build-index", "--method", "blend", "--sessions", str(train), "--out", str(d / "blend"),
                       "--quiet", *(["--sources", a.sources] if a.sources else [])]
         t_blend = run(blend_args)
         manifest = json.loads((d / "blend" / "manifest.json").read_text())
-        arms["blend"] = {"steps": [t_blend], "wall_s": t_blend["wall_s"], "peak_mib": t_blend["peak_mib"],
+        arms["blend"] = {"steps": [t_blend], "wall_s": t_blend["wall_s"], "cpu_s": t_blend["cpu_s"],
+                         "peak_mib": t_blend["peak_mib"],
                          "hit_rate": hit_rates(d / "blend", test, d / "blend.json"),
                          "timings": manifest.get("timings", {}),
                          "details": {k: v.get("blend", {}) for k, v in manifest["candidate_sets"].items()}}
     ratio = arms["blend"]["wall_s"] / arms["ours"]["wall_s"]
-    result = {"events": a.events, "seed": a.seed, "cores": os.cpu_count(), "arms": arms,
-              "blend_over_ours_wall": round(ratio, 2)}
-    print(f"{'arm':<8}{'wall s':>10}{'peak MiB':>10}  hit rates")
+    cpu_ratio = arms["blend"]["cpu_s"] / arms["ours"]["cpu_s"]
+    result = {"events": a.events, "seed": a.seed, "cores": os.cpu_count(), "load_before": os.getloadavg(),
+              "arms": arms, "blend_over_ours_wall": round(ratio, 2), "blend_over_ours_cpu": round(cpu_ratio, 2)}
+    print(f"{'arm':<8}{'wall s':>10}{'CPU s':>10}{'peak MiB':>10}  hit rates")
     for name, arm in arms.items():
         rates = ", ".join(f"{k} {v:.4f}" for k, v in arm["hit_rate"].items())
-        print(f"{name:<8}{arm['wall_s']:>10.1f}{arm['peak_mib']:>10.0f}  {rates}")
-    print(f"blend / ours wall time: {ratio:.2f}x")
+        print(f"{name:<8}{arm['wall_s']:>10.1f}{arm['cpu_s']:>10.1f}{arm['peak_mib']:>10.0f}  {rates}")
+    print(f"blend / ours: wall {ratio:.2f}x, CPU {cpu_ratio:.2f}x")
     if a.json:
         a.json.write_text(json.dumps(result, indent=2) + "\n")
 
