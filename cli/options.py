@@ -197,6 +197,15 @@ TIME_UNIT_HELP = (
 AUTO_HELP = " auto: the format's own unit, else the one unit that puts each value in that range."
 
 
+def spark_conf_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--spark-conf KEY=VALUE``, repeatable: Spark settings of the commands that run on Spark (parsed and
+    checked by ``recs.config.parse_spark_conf``, so a bad one is one ``Error:`` line like every setting)."""
+    return click.option("--spark-conf", "spark_conf", multiple=True, metavar="KEY=VALUE",
+                        help="With --engine spark: a Spark setting (spark.executor.memory=4g, "
+                             "spark.hadoop.fs.s3a.endpoint=...); repeatable. Recorded in the manifest, values "
+                             "of keys naming a secret, password, token or key masked.")(f)
+
+
 def time_unit_option(f: Callable[..., Any] | None = None, *, auto: bool = False) -> Any:
     """--time-unit, for every command that reads integer times; ``auto=True`` adds ``auto`` (recs prepare).
 

@@ -207,9 +207,11 @@ class IndexEngineConfig:
     spark_master: str | None = None  # None: the active session, else $RECS_SPARK_MASTER, else local[*]
     shards: int = 1  # target rows split into this many HNSW indexes, each searched, top-k merged
     partitions: int | None = None  # query partitions (= part files per set); None: Spark's default parallelism
+    spark_conf: tuple[str, ...] = ()  # --spark-conf KEY=VALUE, as given (parse_spark_conf)
 
     def validate(self) -> None:
         check_choice("--engine", self.engine, ENGINES)
+        check_spark_conf(self.engine, self.spark_conf)
         check_range("--shards", self.shards, 1, MAX_INDEX_SHARDS)
         if self.partitions is not None:
             check_range("partitions", self.partitions, 1, MAX_QUERY_PARTITIONS)
@@ -219,6 +221,41 @@ class IndexEngineConfig:
                                   "give --engine spark with it")
             if self.spark_master is not None:
                 raise ConfigError("--spark-master is for --engine spark")
+
+
+# Settings that have an option of their own: given as --spark-conf they would fight it.
+SPARK_CONF_OWN_OPTION = {"spark.master": "--spark-master", "spark.remote": "--spark-remote"}
+SECRET_WORDS = ("secret", "password", "token", "key")
+MASKED = "***"
+
+
+def parse_spark_conf(items: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``--spark-conf KEY=VALUE`` options as a dict (the last of a repeated key wins, as in spark-submit).
+    The first ``=`` splits, so a value may hold ``=`` (Java options, URLs)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--spark-conf {item!r}: expected KEY=VALUE (e.g. spark.executor.memory=4g)")
+        if key in SPARK_CONF_OWN_OPTION:
+            raise ConfigError(f"--spark-conf {key}: give it as {SPARK_CONF_OWN_OPTION[key]}")
+        out[key] = value
+    return out
+
+
+def check_spark_conf(engine: str, items: tuple[str, ...]) -> None:
+    """--spark-conf only with --engine spark, each one KEY=VALUE."""
+    if items and engine != "spark":
+        raise ConfigError("--spark-conf is for --engine spark")
+    parse_spark_conf(items)
+
+
+def mask_secrets(conf: dict[str, str]) -> dict[str, str]:
+    """``conf`` with the value of every key that names a secret (secret, password, token, key: s3a's
+    ``fs.s3a.secret.key``, ``fs.azure.account.key...``) replaced by ``***``, sorted by key: what a
+    manifest may record. Over-masking (``spark.ssl.keyStore``) is harmless; a leaked credential is not."""
+    return {k: MASKED if any(w in k.lower() for w in SECRET_WORDS) else v for k, v in sorted(conf.items())}
 
 
 MAX_SPARK_PARTITIONS = 1_000_000  # session partitions of the Spark counting (one corpus part file each)
@@ -236,9 +273,11 @@ class TrainEngineConfig:
     engine: str = ENGINES[0]
     spark_master: str | None = None  # None: the active session, else $RECS_SPARK_MASTER, else local[*]
     partitions: int | None = None  # session partitions (corpus part files); None: spark.sql.shuffle.partitions
+    spark_conf: tuple[str, ...] = ()  # --spark-conf KEY=VALUE, as given (parse_spark_conf)
 
     def validate(self) -> None:
         check_choice("--engine", self.engine, ENGINES)
+        check_spark_conf(self.engine, self.spark_conf)
         if self.partitions is not None:
             check_range("partitions", self.partitions, 1, MAX_SPARK_PARTITIONS)
         if self.engine != "spark" and self.spark_master is not None:

@@ -59,11 +59,11 @@ from recs.candidates.index_check import part_file, set_name
 from recs.candidates.scoring import query_side, target_side
 from recs.candidates.shards import search_shards, shard_bounds
 from recs.columns import Col
-from recs.config import IndexConfig, IndexEngineConfig
+from recs.config import IndexConfig, IndexEngineConfig, parse_spark_conf
 from recs.errors import OutputError
 from recs.progress import Progress
 from recs.spark.files import local_uri
-from recs.spark.session import require_pyspark
+from recs.spark.session import effective_settings, require_pyspark
 
 ENGINE = "spark"
 ROWS_PER_PARTITION = 50_000  # queries per task at most: a task holds its queries' top-k, n x (k+1) x 12 bytes
@@ -117,9 +117,11 @@ class SparkSearch:
         self._targets: dict[str, pl.Series] = {}  # target items in index order, kept on the driver
 
     def __enter__(self) -> SparkSearch:
-        from recs.spark.session import spark_session
+        from recs.spark.session import session_settings, spark_session
 
-        self._spark = spark_session(self.cfg.spark_master)
+        conf = parse_spark_conf(self.cfg.spark_conf)
+        self._spark = spark_session(self.cfg.spark_master, conf)
+        self._stack.enter_context(session_settings(self._spark, conf))
         self._ship = self._stack.enter_context(scratch_dir(self.out, "work"))
         return self
 
@@ -137,7 +139,8 @@ class SparkSearch:
         sc = self.spark.sparkContext
         return {"name": ENGINE, "master": sc.master, "spark_version": self.spark.version,
                 "default_parallelism": sc.defaultParallelism, "shards": self.cfg.shards,
-                "partitions": self.cfg.partitions}  # None: per set, from the queries (see _partitions)
+                "partitions": self.cfg.partitions,  # None: per set, from the queries (see _partitions)
+                "spark_conf": effective_settings(self.spark, parse_spark_conf(self.cfg.spark_conf))}
 
     # -- driver: indexes -------------------------------------------------------------------------------
 

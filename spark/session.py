@@ -206,6 +206,55 @@ def require_classic(spark: object, what: str) -> None:
                           "command with --spark-master on a classic Spark session")
 
 
+def _changeable(spark: SparkSession, key: str) -> bool:
+    """Whether ``key`` can be set on a running session: Spark SQL's runtime settings, and Hadoop's
+    (``spark.hadoop.*``: a session's own Hadoop configuration is built from them for each read and write)."""
+    return key.startswith("spark.hadoop.") or bool(spark.conf.isModifiable(key))
+
+
+@contextmanager
+def session_settings(spark: SparkSession, conf: Mapping[str, str]) -> Iterator[None]:
+    """``--spark-conf`` on a session: what it already has is fine; a runtime setting it lacks is set for
+    the block and restored after (a notebook's session is the caller's, and the next command may want
+    another value); a setting fixed when the session started (executor memory, cores) is refused with
+    the way out, since silently running with another value than asked would be worse than stopping.
+    A session recs builds got ``conf`` from the builder, so for it this changes nothing."""
+    unset = object()
+    before: dict[str, object] = {}
+    try:
+        for key, value in conf.items():
+            current = spark.conf.get(key, None)
+            if current == value:
+                continue
+            if not _changeable(spark, key):
+                raise ConfigError(f"--spark-conf {key}={value}: the running SparkSession has {key}={current} and it "
+                                  "cannot change once the session started; set it where that session is built, "
+                                  "or run recs without one running")
+            before[key] = unset if current is None else current
+            spark.conf.set(key, value)
+        yield
+    finally:
+        for key, old in before.items():
+            if old is unset:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)
+
+
+def effective_settings(spark: SparkSession, given: Mapping[str, str]) -> dict[str, str]:
+    """The settings a run had, secrets masked (``recs.config.mask_secrets``): the context's own
+    (master, memory, cores, ``spark-defaults.conf``, spark-submit's ``--conf``), then the ``--spark-conf``
+    values as the session reports them. For the manifest: what an artifact was made with."""
+    from recs.config import mask_secrets
+
+    conf = {} if is_connect(spark) else {str(k): str(v) for k, v in spark.sparkContext.getConf().getAll()}
+    for key in given:
+        value = spark.conf.get(key, None)
+        if value is not None:
+            conf[key] = str(value)
+    return mask_secrets(conf)
+
+
 _GROUP, _DESCRIPTION = "spark.jobGroup.id", "spark.job.description"
 
 

@@ -19,6 +19,7 @@ with ``workers=1`` the same vectors (``tests/spark/test_spark_parity.py``).
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 import polars as pl
 
 from recs.columns import Col
-from recs.config import CORPUS_MODES, TrainConfig, TrainEngineConfig, config_dict
+from recs.config import CORPUS_MODES, TrainConfig, TrainEngineConfig, config_dict, mask_secrets, parse_spark_conf
 from recs.embeddings.epochs import auto_epochs
 from recs.embeddings.model import EmbeddingModel
 from recs.embeddings.train import fit_vectors, model_counts
@@ -37,7 +38,7 @@ from recs.spark.chunks import CHUNK_EVENTS
 from recs.spark.cooc import write_pairs
 from recs.spark.corpus import LinesIterable, concatenate, part_files, write_pair_lines, write_session_lines
 from recs.spark.read import ReadPlan, plan_read, plan_read_uri, read_spark_sessions
-from recs.spark.session import job_group, spark_session
+from recs.spark.session import effective_settings, job_group, session_settings, spark_session
 from recs.spark.tokens import count_tokens, spark_sequences
 from recs.spark.uri import is_uri
 
@@ -146,17 +147,18 @@ def train_spark(
         raise InputError("train_spark needs a work directory that Spark's executors can write")
     timings: dict[str, float] = {}
 
-    t = time.perf_counter()
-    if is_uri(sessions_path):  # listed and checked through the JVM's Hadoop client: the session comes first
+    conf = parse_spark_conf(engine.spark_conf)
+    with ExitStack() as stack:
+        t = time.perf_counter()
+        plan = None if is_uri(sessions_path) else plan_read(sessions_path, time_unit)  # a CSV: refused before a JVM
         with progress.stage("spark session"):
-            spark = spark_session(engine.spark_master)
-        plan = plan_read_uri(spark, str(sessions_path), time_unit)
-    else:
-        plan = plan_read(sessions_path, time_unit)  # a CSV or a bad footer is refused before the JVM starts
-        with progress.stage("spark session"):
-            spark = spark_session(engine.spark_master)
-    timings["spark_session_s"] = time.perf_counter() - t
-    sc = spark_corpus(spark, plan, cfg, work, progress, timings, time_unit, engine.partitions)
+            spark = spark_session(engine.spark_master, conf)
+            stack.enter_context(session_settings(spark, conf))
+        if plan is None:  # a URI: listed and checked through the JVM's Hadoop client, so after the session
+            plan = plan_read_uri(spark, str(sessions_path), time_unit)
+        timings["spark_session_s"] = time.perf_counter() - t
+        sc = spark_corpus(spark, plan, cfg, work, progress, timings, time_unit, engine.partitions)
+        settings = effective_settings(spark, conf)
 
     t = time.perf_counter()
     with progress.stage("corpus file"):
@@ -179,7 +181,9 @@ def train_spark(
     vin, vout = fit_vectors(sc.vocab, sc.n_sessions, sess_args, pair_args, n_pairs, resolved, progress, timings)
     counts = model_counts(sc.vocab, sc.n_events, sc.n_sessions, sc.n_items, sc.corpus_words, n_pairs)
     described = {"name": engine.engine, "master": spark.sparkContext.master, "spark_version": spark.version,
-                 "partitions": sc.partitions, "config": config_dict(engine)}
+                 "partitions": sc.partitions,
+                 "config": {**config_dict(engine), "spark_conf": mask_secrets(conf)},  # never a secret as given
+                 "spark_conf": settings}
     manifest = {"config": config_dict(resolved), "counts": counts, "timings": timings, "engine": described}
     if (listed := plan.fingerprint()) is not None:
         manifest[INPUT_LISTING] = listed  # train_to_dir records it with the input (it cannot hash a URI itself)

@@ -71,7 +71,9 @@ def hadoop_fs(spark: SparkSession, uri: str) -> tuple[Any, Any]:
     vm = jvm(spark)
     try:
         path = hadoop_path(vm, uri)
-        fs = path.getFileSystem(spark._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
+        # the session's Hadoop configuration: the context's plus the session's spark.hadoop.* (--spark-conf)
+        hadoop_conf = spark._jsparkSession.sessionState().newHadoopConf()  # type: ignore[attr-defined]
+        fs = path.getFileSystem(hadoop_conf)
         return fs, fs.makeQualified(path)
     except Exception as e:  # py4j's Py4JJavaError: no FileSystem for the scheme, bad authority, ...
         raise InputError(f"{uri}: cannot open its file system ({java_message(e)})") from None

@@ -90,10 +90,19 @@ def test_build_index_on_the_cluster_gives_the_single_machine_lists(spark_cluster
     d = planted
     build_index(d / "polars", d / "single", CFG)
     r = recs_on(spark_cluster, d, "build-index", "--model", "polars", "--out", "spark-index", "--k", 20,
-                "--threads", 1, "--engine", "spark", "--spark-master", spark_cluster.master, "--quiet")
+                "--threads", 1, "--engine", "spark", "--spark-master", spark_cluster.master, "--quiet",
+                "--spark-conf", "spark.executor.memory=640m", "--spark-conf", "spark.hadoop.fs.s3a.secret.key=hush")
     assert r.returncode == 0, r.stderr[-4000:]
     manifest, single = load_index_manifest(d / "spark-index"), load_index_manifest(d / "single")
     assert manifest["engine"]["master"] == spark_cluster.master
+    # a session recs builds gets --spark-conf at start (over spark-defaults.conf); secrets are masked
+    settings = manifest["engine"]["spark_conf"]
+    assert settings["spark.executor.memory"] == "640m" and settings["spark.hadoop.fs.s3a.secret.key"] == "***"
+    assert settings["spark.sql.shuffle.partitions"] == "4"  # from the cluster's spark-defaults.conf
+    assert "hush" not in (d / "spark-index" / "manifest.json").read_text()
+    executors = [a for a in apps_on(spark_cluster) if a.get("memoryperexecutor") == 640 or
+                 a.get("memoryperslave") == 640]
+    assert executors, apps_on(spark_cluster)  # the master gave the executors the memory asked for
     for name in SETS:
         want = load_candidates(d / "single", name)
         assert want.height > 10_000
