@@ -87,6 +87,7 @@ from recs.progress import NullProgress, Progress
 from recs.sessions.files import fingerprint_sessions
 from recs.sessions.io import read_sessions
 from recs.sessions.times import DEFAULT_TIME_UNIT
+from recs.spark.uri import is_uri
 
 INDEX_FORMAT = "recs.index"
 INDEX_VERSION = 2  # the newest: partitioned candidate sets (``parts``); see the module docstring
@@ -169,6 +170,12 @@ def build_index(
     ``engine``: where the search runs (this process, or Spark: ``recs.spark.search``). ``catalog``: a
     catalogue file (``recs.candidates.catalog``) whose items without a vector are rolled up to their
     shop or category (``cfg.rollup``); without one, the training sessions' shop_id / category serve."""
+    if is_uri(out):  # an object store or HDFS: Spark's executors write it, its manifest commits it
+        if catalog is not None:
+            raise ConfigError(f"--catalog {catalog}: an index at a URI is built without a catalogue roll-up")
+        from recs.spark.store import build_index_at_uri
+
+        return build_index_at_uri(model_dir, str(out), cfg, progress, engine)
     cfg = _checked(cfg)
     progress = progress or NullProgress()
     writer = _engine(engine, OURS, progress, out)

@@ -37,6 +37,7 @@ from recs.config import (
 from recs.config_file import read_config
 from recs.errors import ConfigError
 from recs.progress import TqdmProgress
+from recs.spark.uri import is_uri
 
 DEFAULT_MODEL = Path("model")
 ENGINE_DEFAULTS = IndexEngineConfig()
@@ -65,8 +66,9 @@ def _method_config(train: TrainConfig, als_factors: int, blend: BlendConfig | No
 @click.option("--sessions", type=click.Path(path_type=Path), default=None,
               help=f"Training sessions to fit --method on (needed by every method but {OURS}, which "
                    "trains on them instead of reading --model).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("index"), show_default=True,
-              help="Index directory to write (replaced atomically if it is a recs index).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=str), default="index", show_default=True,
+              help="Index directory to write (replaced atomically if it is a recs index); with --engine spark "
+                   "also a Hadoop URI (s3a://, hdfs://, file://), committed by its manifest.")
 @click.option("--pairs", default=",".join(f"{s}:{t}" for s, t in INDEX_DEFAULTS.pairs), show_default=True,
               help="Candidate sets as SOURCE:TARGET interactions, comma-separated (any pair in the model or TRAIN).")
 @click.option("--k", type=int, default=INDEX_DEFAULTS.k, show_default=True, help="Candidates per item.")
@@ -112,7 +114,7 @@ def _method_config(train: TrainConfig, als_factors: int, blend: BlendConfig | No
 @config_option
 @time_unit_option
 @quiet_option
-def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: Path, pairs: str, k: int, m: int,
+def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: str | Path, pairs: str, k: int, m: int,
               ef_construction: int, ef_search: int, score: str, backoff: bool, shrink: float, threads: int,
               seed: int, dim: int, epochs: int | None, cooc_k: int, sources: tuple[str, ...],
               valid_share: float, valid_days: int | None, als_factors: int, engine: str,
@@ -138,6 +140,10 @@ def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: P
       recs build-index --model runs/model --out runs/index --config runs/tuned.toml
     """
     spec = method_spec(method)  # an unknown name fails before anything is read
+    # a Hadoop URI (s3a://..., file:///...) stays text: Path() would fold its '//' (recs.spark.store)
+    out = out if is_uri(out) else Path(out)
+    if isinstance(out, str) and sessions is not None:
+        raise ConfigError(f"--out {out}: an index at a URI is our model's, from --model, searched with --engine spark")
     if model_dir is not None and spec.name != OURS:
         raise ConfigError(f"--model is a trained model of {OURS}; --method {spec.name} is fitted on --sessions TRAIN")
     if model_dir is not None and sessions is not None:

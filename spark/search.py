@@ -200,6 +200,15 @@ class SparkSearch:
         """Search ``source`` queries against ``target``'s shipped index in Spark tasks and write the
         candidate rows as ``candidates/<set>/part-<i>.parquet``, one per query partition; return the
         number of parts."""
+        name = set_name(source, target)
+        staging = tmp / "candidates" / f".spark-{name}"
+        partitions, item_type = self.write_set_at(gen, source, target, k, local_uri(staging))
+        return _collect_parts(staging, tmp, name, partitions, item_type)
+
+    def write_set_at(self, gen: EmbeddingCandidates, source: str, target: str, k: int, dest: str) -> tuple[int, str]:
+        """Search as ``write_set`` does and have the executors write the parts straight to the directory
+        URI ``dest`` (Spark's names: ``part-<partition>-<job>.c000.zstd.parquet``; none for an empty
+        partition). Returns (query partitions, id type)."""
         cfg = gen.index_config
         src = query_side(_model(gen), source, cfg)
         gen.backoff_queries[(source, target)] = src.backoff  # the manifest's backoff_queries, as on one machine
@@ -210,16 +219,14 @@ class SparkSearch:
         cpus = int(self.spark.sparkContext.getConf().get("spark.task.cpus", "1"))
         spec = TaskSpec(shipment, min(k + 1, n_targets), k, replace(cfg, threads=cpus),
                         "str" if src.items.dtype == pl.String else "int")
-        name = set_name(source, target)
-        staging = tmp / "candidates" / f".spark-{name}"
         with self.progress.stage(f"{source}->{target} on spark ({partitions} tasks)", total=len(src.items),
                                  unit="query") as bar:
             (queries.mapInArrow(functools.partial(search_partition, spec), _out_schema(spec.item_type))
              .write.mode("error").option("compression", "zstd")
              .option("maxRecordsPerFile", 0)  # one file per partition whatever the session says: part i = partition i
-             .parquet(local_uri(staging)))
+             .parquet(dest))
             bar.update(len(src.items))
-        return _collect_parts(staging, tmp, name, partitions, spec.item_type)
+        return partitions, spec.item_type
 
     def _partitions(self, queries: int) -> int:
         """Query partitions: as configured, else enough for every core and at most ROWS_PER_PARTITION each."""

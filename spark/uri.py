@@ -234,3 +234,74 @@ def uri_schema(spark: SparkSession, member: Member) -> dict[str, pl.DataType]:
         why = java_message(e) if hasattr(e, "java_exception") else str(e).strip().splitlines()[0]
         raise InputError(f"{member.uri}: cannot read it as parquet ({why})") from None
     return dict(pl.from_arrow(schema.empty_table()).schema)  # type: ignore[union-attr]
+
+
+# -- writing and reading whole files at a URI (the index store, recs.spark.store) -----------------------
+
+
+def _io_error(uri: str, doing: str, e: BaseException) -> InputError:
+    return InputError(f"{uri}: cannot {doing} ({java_message(e)})")
+
+
+def read_bytes(spark: SparkSession, uri: str) -> bytes | None:
+    """The bytes of the file at ``uri``, or None when there is none (a small file: a manifest)."""
+    fs, path = hadoop_fs(spark, uri)
+    try:
+        if not fs.exists(path):
+            return None
+        stream = fs.open(path)
+        try:
+            return bytes(jvm(spark).org.apache.commons.io.IOUtils.toByteArray(stream))
+        finally:
+            stream.close()
+    except Exception as e:
+        raise _io_error(uri, "read it", e) from None
+
+
+def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
+    """Create or replace the file at ``uri`` with ``data`` in one ``create(overwrite)``: on an object store
+    one PUT, which readers see whole or not at all (the commit point of recs.spark.store)."""
+    fs, path = hadoop_fs(spark, uri)
+    try:
+        stream = fs.create(path, True)
+        try:
+            stream.write(bytearray(data))
+        finally:
+            stream.close()
+    except Exception as e:
+        raise _io_error(uri, "write it", e) from None
+
+
+def upload(spark: SparkSession, local: Path, uri: str) -> None:
+    """Copy the local file ``local`` to ``uri`` (Hadoop's copyFromLocalFile, overwriting)."""
+    fs, path = hadoop_fs(spark, uri)
+    try:
+        fs.copyFromLocalFile(False, True, jvm(spark).org.apache.hadoop.fs.Path(f"file://{local.resolve()}"), path)
+    except Exception as e:
+        raise _io_error(uri, f"copy {local.name} there", e) from None
+
+
+def list_files(spark: SparkSession, uri: str) -> list[tuple[str, int]]:
+    """(path relative to ``uri``, size) of every file below the directory ``uri``; empty when it is absent."""
+    fs, path = hadoop_fs(spark, uri)
+    base = str(path.toUri().getPath()).rstrip("/")
+    out = []
+    try:
+        if not fs.exists(path):
+            return []
+        it = fs.listFiles(path, True)
+        while it.hasNext():
+            status = it.next()
+            out.append((str(status.getPath().toUri().getPath())[len(base) + 1:], int(status.getLen())))
+    except Exception as e:
+        raise _io_error(uri, "list it", e) from None
+    return sorted(out)
+
+
+def delete(spark: SparkSession, uri: str) -> None:
+    """Remove the file or directory tree at ``uri`` (nothing when it is absent)."""
+    fs, path = hadoop_fs(spark, uri)
+    try:
+        fs.delete(path, True)
+    except Exception as e:
+        raise _io_error(uri, "delete it", e) from None

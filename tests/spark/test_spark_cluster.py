@@ -119,3 +119,30 @@ def test_build_index_on_the_cluster_gives_the_single_machine_lists(spark_cluster
     # the index files reached the executors through Spark (addFile), not through the driver's directory
     shipped = [p for e in spark_cluster.executor_dirs() for p in e.glob("recs-*-cart.prob.faiss")]
     assert shipped, spark_cluster.executor_dirs()
+
+
+def test_uris_in_and_out_on_the_cluster(spark_cluster, planted, tmp_path):
+    """Sessions from a file:// URI of a store directory and an index written to one: the executors read
+    and write the store themselves; the driver's working directory is a third place."""
+    d = planted
+    store_dir = tmp_path / "store"
+    log = store_dir / "logs" / "train"
+    log.mkdir(parents=True)
+    pl.read_parquet(d / "train.parquet").write_parquet(log / "part-0.parquet")
+    driver = tmp_path / "driver"
+    driver.mkdir()
+    r = recs_on(spark_cluster, driver, "train-embeddings", log.as_uri(), "--out", "m", "--engine", "spark",
+                "--spark-master", spark_cluster.master, *TRAIN)
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert pl.read_parquet(driver / "m" / "tokens.parquet").equals(pl.read_parquet(d / "polars" / "tokens.parquet"))
+    assert json.loads((driver / "m" / "manifest.json").read_text())["input"]["path"] == log.as_uri()
+
+    out = (store_dir / "indexes" / "ours").as_uri()
+    r = recs_on(spark_cluster, driver, "build-index", "--model", d / "polars", "--out", out, "--k", 20,
+                "--threads", 1, "--engine", "spark", "--spark-master", spark_cluster.master, "--quiet")
+    assert r.returncode == 0, r.stderr[-4000:]
+    manifest = json.loads((store_dir / "indexes" / "ours" / "manifest.json").read_text())
+    build_index(d / "polars", tmp_path / "single", CFG)
+    for name in SETS:
+        files = [store_dir / "indexes" / "ours" / f for f in manifest["candidate_sets"][name]["files"]]
+        assert pl.concat([pl.read_parquet(f) for f in files]).equals(load_candidates(tmp_path / "single", name))
