@@ -20,6 +20,7 @@ from recs.cli.options import (
     quiet_option,
     score_options,
     spark_conf_option,
+    spark_remote_option,
     time_unit_option,
     train_options,
 )
@@ -95,6 +96,7 @@ def _method_config(train: TrainConfig, als_factors: int, blend: BlendConfig | No
               help="With --engine spark: Spark master URL (local[4], spark://host:7077, yarn) [default: the "
                    "active session, else $RECS_SPARK_MASTER, else local[*]].")
 @spark_conf_option
+@spark_remote_option
 @click.option("--shards", type=int, default=ENGINE_DEFAULTS.shards, show_default=True,
               help="With --engine spark: split each target's index into N shards (for an index larger than "
                    "one executor's memory); every shard is searched and the per-shard top-k merged.")
@@ -118,8 +120,8 @@ def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: s
               ef_construction: int, ef_search: int, score: str, backoff: bool, shrink: float, threads: int,
               seed: int, dim: int, epochs: int | None, cooc_k: int, sources: tuple[str, ...],
               valid_share: float, valid_days: int | None, als_factors: int, engine: str,
-              spark_master: str | None, spark_conf: tuple[str, ...], shards: int, catalog: Path | None, rollup: str,
-              rollup_per_group: int,
+              spark_master: str | None, spark_conf: tuple[str, ...], spark_remote: str | None, shards: int,
+              catalog: Path | None, rollup: str, rollup_per_group: int,
               config_file: Path | None, time_unit: str, quiet: bool) -> None:
     """Write a method's candidate sets: ours from a model (Faiss HNSW per target), any other method fitted on TRAIN.
 
@@ -158,7 +160,8 @@ def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: s
                       threads=threads)
     file = read_config(config_file)
     cfg = file.index(cfg, keep=given(INDEX_FIELDS))
-    where = IndexEngineConfig(engine=engine, spark_master=spark_master, shards=shards, spark_conf=spark_conf)
+    where = IndexEngineConfig(engine=engine, spark_master=spark_master, shards=shards, spark_conf=spark_conf,
+                              spark_remote=spark_remote)
     progress = TqdmProgress(not quiet)
     if sessions is None:
         manifest = build_index(model_dir or DEFAULT_MODEL, out, cfg, progress, where, catalog)

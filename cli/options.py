@@ -206,6 +206,13 @@ def spark_conf_option(f: Callable[..., Any]) -> Callable[..., Any]:
                              "of keys naming a secret, password, token or key masked.")(f)
 
 
+def spark_remote_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--spark-remote sc://host:15002``: run the Spark stages through a Spark Connect server."""
+    return click.option("--spark-remote", default=None, metavar="URL",
+                        help="With --engine spark: a Spark Connect server (sc://host:15002) to run the Spark "
+                             "stages on, instead of a master [default: $SPARK_REMOTE, else none].")(f)
+
+
 def time_unit_option(f: Callable[..., Any] | None = None, *, auto: bool = False) -> Any:
     """--time-unit, for every command that reads integer times; ``auto=True`` adds ``auto`` (recs prepare).
 

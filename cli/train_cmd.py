@@ -13,6 +13,7 @@ from recs.cli.options import (
     given,
     quiet_option,
     spark_conf_option,
+    spark_remote_option,
     time_unit_option,
     train_options,
 )
@@ -61,6 +62,7 @@ TRAIN_FIELDS = {"dim": "dim", "epochs": "epochs", "cooc_k": "cooc.k", "window": 
               help="With --engine spark: Spark master URL (local[4], spark://host:7077, yarn) [default: the "
                    "active session, else $RECS_SPARK_MASTER, else local[*]].")
 @spark_conf_option
+@spark_remote_option
 @click.option("--entity", "entities", type=click.Choice(list(ENTITIES)), multiple=True,
               help="Also train a model of this column's tokens (shop_id:click, ...) with the same settings, "
                    "stored in MODEL/groups/<column>/ for cold-start roll-up; repeatable. Polars engine only.")
@@ -70,7 +72,7 @@ TRAIN_FIELDS = {"dim": "dim", "epochs": "epochs", "cooc_k": "cooc.k", "window": 
 def train_cmd(sessions: str, out: Path, dim: int, epochs: int | None, cooc_k: int, window: int, negative: int,
               min_count: int, sample: float, workers: int, seed: int, cooc_horizon: int, cooc_same_item: bool,
               corpus_mode: str, engine: str, spark_master: str | None, spark_conf: tuple[str, ...],
-              entities: tuple[str, ...],
+              spark_remote: str | None, entities: tuple[str, ...],
               config_file: Path | None, time_unit: str, quiet: bool) -> None:
     """Learn one vector per (item, interaction) token from SESSIONS.
 
@@ -92,7 +94,8 @@ def train_cmd(sessions: str, out: Path, dim: int, epochs: int | None, cooc_k: in
                       workers=workers, seed=seed, corpus_mode=corpus_mode,
                       cooc=CoocConfig(k=cooc_k, horizon=cooc_horizon, same_item=cooc_same_item), entities=entities)
     cfg = read_config(config_file).train(cfg, keep=given(TRAIN_FIELDS))
-    where = TrainEngineConfig(engine=engine, spark_master=spark_master, spark_conf=spark_conf)
+    where = TrainEngineConfig(engine=engine, spark_master=spark_master, spark_conf=spark_conf,
+                              spark_remote=spark_remote)
     # a Hadoop URI (file:///..., s3a://...) stays text: Path() would fold its '//' (recs.spark.uri)
     source = sessions if is_uri(sessions) else Path(sessions)
     manifest = train_to_dir(source, out, cfg, TqdmProgress(not quiet), time_unit=time_unit, engine=where)

@@ -208,10 +208,11 @@ class IndexEngineConfig:
     shards: int = 1  # target rows split into this many HNSW indexes, each searched, top-k merged
     partitions: int | None = None  # query partitions (= part files per set); None: Spark's default parallelism
     spark_conf: tuple[str, ...] = ()  # --spark-conf KEY=VALUE, as given (parse_spark_conf)
+    spark_remote: str | None = None  # Spark Connect URL (sc://host:15002); None: $SPARK_REMOTE, else classic
 
     def validate(self) -> None:
         check_choice("--engine", self.engine, ENGINES)
-        check_spark_conf(self.engine, self.spark_conf)
+        check_spark_conf(self.engine, self.spark_conf, self.spark_remote, self.spark_master)
         check_range("--shards", self.shards, 1, MAX_INDEX_SHARDS)
         if self.partitions is not None:
             check_range("partitions", self.partitions, 1, MAX_QUERY_PARTITIONS)
@@ -244,10 +245,17 @@ def parse_spark_conf(items: tuple[str, ...] | list[str]) -> dict[str, str]:
     return out
 
 
-def check_spark_conf(engine: str, items: tuple[str, ...]) -> None:
-    """--spark-conf only with --engine spark, each one KEY=VALUE."""
+def check_spark_conf(engine: str, items: tuple[str, ...], remote: str | None = None,
+                     master: str | None = None) -> None:
+    """--spark-conf and --spark-remote only with --engine spark; each setting KEY=VALUE; a Connect
+    server and a master are two answers to one question."""
     if items and engine != "spark":
         raise ConfigError("--spark-conf is for --engine spark")
+    if remote is not None and engine != "spark":
+        raise ConfigError("--spark-remote is for --engine spark")
+    if remote is not None and master is not None:
+        raise ConfigError(f"--spark-master {master} and --spark-remote {remote}: give one of them (a Spark Connect "
+                          "server runs on a master of its own)")
     parse_spark_conf(items)
 
 
@@ -274,10 +282,11 @@ class TrainEngineConfig:
     spark_master: str | None = None  # None: the active session, else $RECS_SPARK_MASTER, else local[*]
     partitions: int | None = None  # session partitions (corpus part files); None: spark.sql.shuffle.partitions
     spark_conf: tuple[str, ...] = ()  # --spark-conf KEY=VALUE, as given (parse_spark_conf)
+    spark_remote: str | None = None  # Spark Connect URL (sc://host:15002); None: $SPARK_REMOTE, else classic
 
     def validate(self) -> None:
         check_choice("--engine", self.engine, ENGINES)
-        check_spark_conf(self.engine, self.spark_conf)
+        check_spark_conf(self.engine, self.spark_conf, self.spark_remote, self.spark_master)
         if self.partitions is not None:
             check_range("partitions", self.partitions, 1, MAX_SPARK_PARTITIONS)
         if self.engine != "spark" and self.spark_master is not None:

@@ -26,6 +26,7 @@ from recs.config import CoocConfig
 from recs.embeddings.cooc import PQ, SESSIONS, P, Q, chunk_pairs, top_k
 from recs.spark.chunks import CHUNK_EVENTS, local_sessions, session_chunks, to_batches
 from recs.spark.files import local_uri, part_files
+from recs.spark.session import default_parallelism
 from recs.spark.tokens import ITEM_CODE, TYPE_CODE
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def write_pairs(sequences: DataFrame, cfg: CoocConfig, n_tokens: int, work: Path
         return None
     out = work / PAIRS_DIR
     counts = successor_counts(sequences, cfg, n_tokens, chunk_events)
-    n = partitions or sequences.sparkSession.sparkContext.defaultParallelism
+    n = partitions or default_parallelism(sequences.sparkSession)
     by_p = counts.repartitionByRange(n, F.expr(f"`{PQ}` div {n_tokens}"))
     by_p.mapInArrow(partial(_top_k_task, k=cfg.k, n_tokens=n_tokens), PAIRS_DDL).write.parquet(local_uri(out))
     return out

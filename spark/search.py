@@ -9,7 +9,8 @@ What runs where:
   (``indexes/<target>.<score>.shard-<i>.faiss``), built and written one at a time, so neither the
   driver nor an executor ever holds more than one shard's graph.
 * Shipping: the index files, and the target items in index order (a small parquet file), go to
-  the executors through ``SparkContext.addFile`` (each executor fetches a local copy once). Spark
+  the executors through ``SparkContext.addFile`` (over Spark Connect: the session's file artifacts;
+  each executor fetches a local copy once). Spark
   registers a shipped file by its name for the life of the context, so each build ships hard links
   with names unique to it, made in a scratch directory beside the output and removed afterwards.
 * Executors: the query rows (row, item code, item id, vector) are a DataFrame, range-partitioned by
@@ -63,7 +64,14 @@ from recs.config import IndexConfig, IndexEngineConfig, parse_spark_conf
 from recs.errors import OutputError
 from recs.progress import Progress
 from recs.spark.files import local_uri
-from recs.spark.session import effective_settings, require_pyspark
+from recs.spark.session import (
+    default_parallelism,
+    effective_settings,
+    master_of,
+    require_pyspark,
+    ship_file,
+    task_cpus,
+)
 
 ENGINE = "spark"
 ROWS_PER_PARTITION = 50_000  # queries per task at most: a task holds its queries' top-k, n x (k+1) x 12 bytes
@@ -120,7 +128,7 @@ class SparkSearch:
         from recs.spark.session import session_settings, spark_session
 
         conf = parse_spark_conf(self.cfg.spark_conf)
-        self._spark = spark_session(self.cfg.spark_master, conf)
+        self._spark = spark_session(self.cfg.spark_master, conf, self.cfg.spark_remote)
         self._stack.enter_context(session_settings(self._spark, conf))
         self._ship = self._stack.enter_context(scratch_dir(self.out, "work"))
         return self
@@ -136,9 +144,8 @@ class SparkSearch:
         return self._spark
 
     def describe(self) -> dict[str, Any]:
-        sc = self.spark.sparkContext
-        return {"name": ENGINE, "master": sc.master, "spark_version": self.spark.version,
-                "default_parallelism": sc.defaultParallelism, "shards": self.cfg.shards,
+        return {"name": ENGINE, "master": master_of(self.spark), "spark_version": self.spark.version,
+                "default_parallelism": default_parallelism(self.spark), "shards": self.cfg.shards,
                 "partitions": self.cfg.partitions,  # None: per set, from the queries (see _partitions)
                 "spark_conf": effective_settings(self.spark, parse_spark_conf(self.cfg.spark_conf))}
 
@@ -181,16 +188,15 @@ class SparkSearch:
         """Hand the index files and the target items of ``target`` to Spark under names of this build."""
         assert self._ship is not None
         token = self._ship.name.rsplit("-", 1)[-1]  # unique to this build (the scratch directory's)
-        sc = self.spark.sparkContext
         shipped = []
         for rel, offset, rows, norm2 in shards:
             name = f"recs-{token}-{Path(rel).name}"
             _link(tmp / rel, self._ship / name)
-            sc.addFile(local_uri(self._ship / name))  # absolute: the JVM's working directory may not be ours
+            ship_file(self.spark, self._ship / name)
             shipped.append(Shard(name, offset, rows, norm2))
         targets = f"recs-{token}-{target}.targets.parquet"
         pl.DataFrame({Col.ITEM: items}).write_parquet(self._ship / targets)
-        sc.addFile(local_uri(self._ship / targets))
+        ship_file(self.spark, self._ship / targets)
         self._shipped[target] = TargetShipment(tuple(shipped), targets)
         self._targets[target] = items
 
@@ -216,7 +222,7 @@ class SparkSearch:
         n_targets = len(targets)
         partitions = self._partitions(len(src.items))
         queries = self._queries(src.items, _own_target_rows(src.items, targets), src.vectors, partitions)
-        cpus = int(self.spark.sparkContext.getConf().get("spark.task.cpus", "1"))
+        cpus = task_cpus(self.spark)
         spec = TaskSpec(shipment, min(k + 1, n_targets), k, replace(cfg, threads=cpus),
                         "str" if src.items.dtype == pl.String else "int")
         with self.progress.stage(f"{source}->{target} on spark ({partitions} tasks)", total=len(src.items),
@@ -232,7 +238,7 @@ class SparkSearch:
         """Query partitions: as configured, else enough for every core and at most ROWS_PER_PARTITION each."""
         if self.cfg.partitions is not None:
             return max(1, min(self.cfg.partitions, queries))
-        wanted = max(self.spark.sparkContext.defaultParallelism, math.ceil(queries / ROWS_PER_PARTITION))
+        wanted = max(default_parallelism(self.spark), math.ceil(queries / ROWS_PER_PARTITION))
         return max(1, min(wanted, queries))
 
     def _queries(self, items: pl.Series, codes: np.ndarray, vectors: np.ndarray, partitions: int) -> Any:

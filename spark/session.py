@@ -48,6 +48,10 @@ SESSION_DEFAULTS: dict[str, str] = {
        if LOG4J2_FILE.exists() else {}),
 }
 
+# The defaults above a Spark Connect session can take: runtime SQL settings of the client's own session
+# (the UI and the driver's JVM options are the server's).
+CONNECT_SESSION_SETTINGS = ("spark.sql.session.timeZone", "spark.sql.execution.arrow.pyspark.enabled")
+
 _VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?[^"]*"')
 
 
@@ -145,8 +149,85 @@ def active_session() -> SparkSession | None:
     return SparkSession.getActiveSession()
 
 
-def spark_session(master: str | None = None, conf: Mapping[str, str] | None = None) -> SparkSession:
-    """The active SparkSession if there is one, else a new quiet one for ``master`` (see module doc).
+REMOTE_ENV = "SPARK_REMOTE"  # pyspark's own: set, every SparkSession.builder goes to that Connect server
+CONNECT_PORT = 15002  # a Spark Connect server's port when the URL gives none
+CONNECT_PARALLELISM = 2  # tasks per stage over Connect when the server does not say (no defaultParallelism)
+_CONNECT_CLIENT = (("grpc", "grpcio"), ("grpc_status", "grpcio-status"), ("google.rpc", "googleapis-common-protos"),
+                   ("zstandard", "zstandard"))
+_REMOTES: dict[int, str] = {}  # id(session) -> the sc:// URL it was opened with, for the manifest
+
+
+def resolve_remote(remote: str | None) -> str | None:
+    """``remote``, else ``$SPARK_REMOTE`` (as pyspark reads it), else None (a classic session)."""
+    return remote or os.environ.get(REMOTE_ENV) or None
+
+
+def check_connect_reachable(url: str, timeout: float = REACH_TIMEOUT_S) -> None:
+    """Raise a ConfigError within ``timeout`` seconds when nothing listens at a ``sc://host:port`` URL
+    (pyspark would retry the gRPC channel for minutes, then name no cause)."""
+    if not url.startswith("sc://"):
+        raise ConfigError(f"--spark-remote {url}: a Spark Connect URL starts with sc:// (sc://host:{CONNECT_PORT})")
+    address = url[len("sc://"):].split("/", 1)[0].split(";", 1)[0]
+    host, _, port = address.rpartition(":") if ":" in address else (address, "", "")
+    host = host.strip("[]")
+    if not host or (port and not port.isdigit()):
+        raise ConfigError(f"--spark-remote {url}: {address!r} is not HOST:PORT")
+    try:
+        with socket.create_connection((host, int(port) if port else CONNECT_PORT), timeout=timeout):
+            return
+    except TimeoutError:
+        why = f"no answer within {timeout:g} s"
+    except OSError as e:
+        why = e.strerror or str(e)
+    raise ConfigError(f"could not reach the Spark Connect server at {url} ({why}); is it running "
+                      "(sbin/start-connect-server.sh), and are its host and port right?")
+
+
+def require_connect_client() -> None:
+    """The Spark Connect client's packages (pyspark's ``connect`` extra), named when one is missing."""
+    import importlib
+
+    missing = []
+    for module, package in _CONNECT_CLIENT:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(package)
+    if missing:
+        raise ConfigError(f"--spark-remote needs the Spark Connect client: pip install 'pyspark[connect]' "
+                          f"(missing: {', '.join(missing)})")
+
+
+def connect_session(remote: str, master: str | None) -> SparkSession:
+    """A Spark Connect session to ``remote``: the stages run on the server's Spark, this process is a client."""
+    if master is not None:
+        raise ConfigError(f"--spark-master {master} and --spark-remote {remote} (or ${REMOTE_ENV}) both given: "
+                          "a Spark Connect server runs on a master of its own; give one of them")
+    require_connect_client()
+    check_connect_reachable(remote)
+    from pyspark import SparkContext
+
+    if SparkContext._active_spark_context is not None:  # a classic session's JVM in this process
+        raise ConfigError(f"--spark-remote {remote}: a classic SparkSession is running in this process; Spark "
+                          "Connect needs a process of its own (or run without --spark-remote on that session)")
+    from pyspark.sql import SparkSession
+
+    try:
+        session = SparkSession.builder.remote(remote).getOrCreate()
+        session.version  # noqa: B018  (the first call that reaches the server: a refused session fails here)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"could not start Spark Connect at {remote}: {first}") from e
+    for key in CONNECT_SESSION_SETTINGS:  # this client's session on the server: ours to set
+        session.conf.set(key, SESSION_DEFAULTS[key])
+    _REMOTES[id(session)] = remote
+    return session
+
+
+def spark_session(master: str | None = None, conf: Mapping[str, str] | None = None,
+                  remote: str | None = None) -> SparkSession:
+    """The active SparkSession if there is one, else a new quiet one for ``master`` (see module doc);
+    with ``remote`` (or ``$SPARK_REMOTE``) a Spark Connect session to that server instead.
 
     ``conf`` adds or overrides settings of a session built here (shuffle partitions, driver memory);
     it is ignored for an active session, which is the caller's to configure. A ``master`` that
@@ -156,9 +237,13 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
     # pyspark 4 warns on import of a module of its own that recs does not use (pandas >= 3 is newer than
     # it was tested with); recs' Spark code goes through Arrow, not pandas
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    require_pyspark()
+    remote = resolve_remote(remote)
+    if remote is not None:  # Spark Connect: conf is applied as runtime settings (session_settings)
+        return connect_session(remote, master)
     active = active_session()
     if active is not None:
-        running = active.sparkContext.master
+        running = master_of(active)
         if master is not None and master != running:
             raise ConfigError(f"--spark-master {master}: a SparkSession on {running} is already running in "
                               "this process; use it (no --spark-master) or stop it first")
@@ -255,13 +340,64 @@ def effective_settings(spark: SparkSession, given: Mapping[str, str]) -> dict[st
     return mask_secrets(conf)
 
 
+def master_of(spark: SparkSession) -> str:
+    """Where a session runs: its master URL, or for Spark Connect the ``sc://`` URL it was opened with."""
+    if is_connect(spark):
+        return _REMOTES.get(id(spark), "spark connect")
+    return str(spark.sparkContext.master)
+
+
+def default_parallelism(spark: SparkSession) -> int:
+    """Spark's default parallelism (the cores it was given); over Connect, which has no SparkContext to
+    ask, the server's ``spark.default.parallelism`` if it says, else ``CONNECT_PARALLELISM``."""
+    if is_connect(spark):
+        return int(spark.conf.get("spark.default.parallelism", None) or CONNECT_PARALLELISM)
+    return int(spark.sparkContext.defaultParallelism)
+
+
+def setting_given(spark: SparkSession, key: str) -> bool:
+    """Whether ``key`` was set for the session rather than left at Spark's default. Classic: the
+    context's configuration holds it. Connect (no context to ask): the session reports a value and it
+    differs from Spark's default."""
+    if not is_connect(spark):
+        return bool(spark.sparkContext.getConf().contains(key))
+    default = {"spark.sql.shuffle.partitions": "200"}.get(key)
+    value = spark.conf.get(key, None)
+    return value is not None and value != default
+
+
+def task_cpus(spark: SparkSession) -> int:
+    """Cores per task (``spark.task.cpus``): the threads each search task gives faiss."""
+    if is_connect(spark):
+        return int(spark.conf.get("spark.task.cpus", None) or 1)
+    return int(spark.sparkContext.getConf().get("spark.task.cpus", "1"))
+
+
+def ship_file(spark: SparkSession, path: Path) -> None:
+    """Send a local file to every executor, fetched there with ``SparkFiles.get(path.name)``: classic
+    ``SparkContext.addFile``; over Connect the session's file artifacts (``addArtifacts(file=True)``)."""
+    if is_connect(spark):
+        spark.addArtifacts(str(Path(path).resolve()), file=True)
+    else:
+        spark.sparkContext.addFile("file://" + os.path.abspath(path))  # absolute: the JVM's cwd may not be ours
+
+
 _GROUP, _DESCRIPTION = "spark.jobGroup.id", "spark.job.description"
 
 
 @contextmanager
 def job_group(spark: SparkSession, name: str) -> Iterator[None]:
     """Spark's jobs started in the block are grouped as ``recs: NAME`` (the UI's and REST API's job
-    group and description), so a stage's jobs, times and shuffle bytes can be found; restored after."""
+    group and description), so a stage's jobs, times and shuffle bytes can be found; restored after.
+    Over Spark Connect (no SparkContext) the jobs are tagged ``recs-NAME`` instead."""
+    if is_connect(spark):
+        tag = "recs-" + re.sub(r"[^A-Za-z0-9-]+", "-", name)
+        spark.addTag(tag)
+        try:
+            yield
+        finally:
+            spark.removeTag(tag)
+        return
     sc = spark.sparkContext
     before = sc.getLocalProperty(_GROUP), sc.getLocalProperty(_DESCRIPTION)
     sc.setJobGroup(f"recs: {name}", f"recs: {name}")

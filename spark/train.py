@@ -38,7 +38,15 @@ from recs.spark.chunks import CHUNK_EVENTS
 from recs.spark.cooc import write_pairs
 from recs.spark.corpus import LinesIterable, concatenate, part_files, write_pair_lines, write_session_lines
 from recs.spark.read import ReadPlan, plan_read, plan_read_uri, read_spark_sessions
-from recs.spark.session import effective_settings, job_group, session_settings, spark_session
+from recs.spark.session import (
+    default_parallelism,
+    effective_settings,
+    job_group,
+    master_of,
+    session_settings,
+    setting_given,
+    spark_session,
+)
 from recs.spark.tokens import count_tokens, spark_sequences
 from recs.spark.uri import is_uri
 
@@ -52,9 +60,9 @@ def session_partitions(spark: Any, n_events: int) -> int:
     Spark's own default (200) is not used: 200 tasks of a few thousand events each cost more in task
     overhead than they count."""
     key = "spark.sql.shuffle.partitions"
-    if spark.sparkContext.getConf().contains(key):
+    if setting_given(spark, key):
         return int(spark.conf.get(key))
-    return max(spark.sparkContext.defaultParallelism, -(-n_events // EVENTS_PER_PARTITION))
+    return max(default_parallelism(spark), -(-n_events // EVENTS_PER_PARTITION))
 
 
 @dataclass(frozen=True)
@@ -152,7 +160,7 @@ def train_spark(
         t = time.perf_counter()
         plan = None if is_uri(sessions_path) else plan_read(sessions_path, time_unit)  # a CSV: refused before a JVM
         with progress.stage("spark session"):
-            spark = spark_session(engine.spark_master, conf)
+            spark = spark_session(engine.spark_master, conf, engine.spark_remote)
             stack.enter_context(session_settings(spark, conf))
         if plan is None:  # a URI: listed and checked through the JVM's Hadoop client, so after the session
             plan = plan_read_uri(spark, str(sessions_path), time_unit)
@@ -180,7 +188,7 @@ def train_spark(
     resolved = replace(cfg, epochs=cfg.epochs or auto_epochs(sc.corpus_words))
     vin, vout = fit_vectors(sc.vocab, sc.n_sessions, sess_args, pair_args, n_pairs, resolved, progress, timings)
     counts = model_counts(sc.vocab, sc.n_events, sc.n_sessions, sc.n_items, sc.corpus_words, n_pairs)
-    described = {"name": engine.engine, "master": spark.sparkContext.master, "spark_version": spark.version,
+    described = {"name": engine.engine, "master": master_of(spark), "spark_version": spark.version,
                  "partitions": sc.partitions,
                  "config": {**config_dict(engine), "spark_conf": mask_secrets(conf)},  # never a secret as given
                  "spark_conf": settings}

@@ -209,3 +209,97 @@ def spark_cluster(tmp_path_factory) -> Iterator[StandaloneCluster]:
     cluster = StandaloneCluster(tmp_path_factory.mktemp("spark-cluster"))
     with cluster:
         yield cluster
+
+
+# -- Spark Connect --------------------------------------------------------------------------------------
+
+CONNECT_JAR_GLOB = "spark-connect_*.jar"
+
+
+def connect_missing() -> str | None:
+    """Why a Spark Connect server or client cannot run here (None: both can)."""
+    if not list((spark_home() / "jars").glob(CONNECT_JAR_GLOB)):
+        return f"the pyspark install has no Spark Connect server jar ({spark_home() / 'jars' / CONNECT_JAR_GLOB})"
+    from recs.errors import ConfigError
+    from recs.spark.session import require_connect_client
+
+    try:
+        require_connect_client()
+    except ConfigError as e:
+        return str(e)
+    return None
+
+
+class ConnectServer:
+    """``sbin/start-connect-server.sh --wait`` from the pyspark install on 127.0.0.1 (its own local[2]
+    Spark, 1 GiB driver), in the foreground as a process group of its own; ``url`` is its ``sc://``."""
+
+    def __init__(self, root: Path, master: str = "local[2]") -> None:
+        self.root = Path(root)
+        self.port = free_port()
+        self.url = f"sc://{LOOPBACK}:{self.port}"
+        self.master = master
+        self._proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> ConnectServer:
+        (self.root / "logs").mkdir(parents=True, exist_ok=True)
+        (self.root / "conf").mkdir(exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_", "SPARK_"))}
+        env.update(SPARK_HOME=str(spark_home()), SPARK_CONF_DIR=str(self.root / "conf"), SPARK_LOCAL_IP=LOOPBACK,
+                   SPARK_LOG_DIR=str(self.root / "logs"), SPARK_PID_DIR=str(self.root), PYSPARK_PYTHON=sys.executable)
+        conf = {"spark.connect.grpc.binding.address": LOOPBACK, "spark.connect.grpc.binding.port": str(self.port),
+                "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "2"}
+        args = [a for k, v in conf.items() for a in ("--conf", f"{k}={v}")]
+        log = (self.root / "logs" / "connect.out").open("ab")
+        try:
+            self._proc = subprocess.Popen(
+                [str(spark_home() / "sbin" / "start-connect-server.sh"), "--wait", "--master", self.master,
+                 "--driver-memory", "1g", *args], env=env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True, cwd=self.root)
+        finally:
+            log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise ClusterError(f"the Spark Connect server exited with {self._proc.returncode}; logs in "
+                                   f"{self.root / 'logs'}")
+            try:
+                socket.create_connection((LOOPBACK, self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.5)
+        raise ClusterError(f"the Spark Connect server did not listen on {self.url} within {timeout:g} s; logs in "
+                           f"{self.root / 'logs'}")
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            _stop(self._proc)
+            self._proc = None
+
+    def __enter__(self) -> ConnectServer:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def client_env(self, **extra: str) -> dict[str, str]:
+        """Environment of a client process (the CLI in a subprocess): no Spark settings of this one."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_", "SPARK_"))}
+        env.update(extra)
+        return env
+
+
+@pytest.fixture(scope="session")
+def spark_connect(tmp_path_factory) -> Iterator[ConnectServer]:
+    """One Spark Connect server on loopback for the whole test session (skipped with the reason when the
+    pyspark install lacks the server jar or the client packages)."""
+    _require_spark()
+    why = connect_missing()
+    if why:
+        pytest.skip(why)
+    with ConnectServer(tmp_path_factory.mktemp("spark-connect")) as server:
+        yield server
