@@ -201,6 +201,8 @@ def compare(
             rates, h, c = _score(test, any_view, frames, cfg, catalogue, scored_units)
             for column, sums in scored_units.items():
                 units.setdefault(column, {})[name] = sums
+            if isinstance(gen, BlendCandidates):  # what the blend learnt and which order each set took (JSON only)
+                row["blend"] = {col: gen.set_details(*SETS[col])["blend"] for col in SETS}
             table1.append({**row, ITEM_TO_ITEM: rates.get(ITEM_TO_ITEM), CLICK_TO_CART: rates[CLICK_TO_CART],
                            CART_TO_CART: rates[CART_TO_CART], "time_s": fit_s + cand_s, "fit_s": fit_s,
                            "candidates_s": cand_s, "status": "ok", "reason": None})

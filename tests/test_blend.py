@@ -386,10 +386,21 @@ def test_found_counts_labelled_rows_in_each_triggers_top_k_by_hand():
         LABEL: [2, 0, 3, 0, 2, 0],
     })
     # by score: group 1 keeps 10, 11 (one target: 10); group 2 keeps 12, then 10 before 11 (best rank 1 < 2): none
-    assert b._found(scored, 2, 2) == 1
+    assert b._found(scored, 2, 2).tolist() == [1, 0]
     # by s's rank first (unlisted last): group 1 keeps 12, 11 (one: 12); group 2 keeps 10, 12 (none)
-    assert b._found(scored, 2, 2, first="s_rank") == 1
-    assert b._found(scored, 3, 2) == 3 and b._found(scored, 1, 2, first="s_rank") == 1
+    assert b._found(scored, 2, 2, first="s_rank").tolist() == [1, 0]
+    assert b._found(scored, 3, 2).tolist() == [2, 1] and b._found(scored, 1, 2, first="s_rank").tolist() == [1, 0]
+
+
+def test_paired_z_by_hand():
+    from recs.candidates import blend as b
+
+    base = np.array([1, 0, 1, 0])
+    assert b._paired_z(base, base) == 0.0
+    assert b._paired_z(base + 1, base) == np.inf  # a gain on every trigger alike
+    # gains 1, 0, 1, 0: mean 0.5, sd 0.577, se 0.289: z = 1.73, not beyond 1.96
+    assert b._paired_z(np.array([2, 0, 2, 0]), base) == pytest.approx(0.5 / (np.std([1, 0, 1, 0], ddof=1) / 2))
+    assert b._paired_z(np.array([2, 0, 2, 0]), base) < b.ORDER_Z
 
 
 def test_an_order_that_learns_nothing_is_kept_where_it_beats_the_ranker(small_split):
@@ -402,9 +413,10 @@ def test_an_order_that_learns_nothing_is_kept_where_it_beats_the_ranker(small_sp
     m = replace(m, index=replace(m.index, k=3))
     blind = BlendCandidates(methods=m, features=("counts",)).fit(train)
     details = blind.set_details("click", "cart")["blend"]
-    assert details["order"] == "co-visitation" and details["order_chosen_by"] == "held-out fifth"
+    assert details["order"] == "co-visitation" and details["order_chosen_by"].startswith("5-fold")
     recall = details["order_recall"]
     assert recall["co-visitation"] == max(recall.values()) > recall["model"]
+    assert details["order_gain_z"]["co-visitation"] > 1.96
     source = build_method("co-visitation", m).fit(train).candidates("click", "cart", 3)
     blended = blind.candidates("click", "cart", 3)
     key = [Col.ITEM, Col.CANDIDATE, Col.RANK]
