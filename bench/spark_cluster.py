@@ -131,6 +131,7 @@ def main() -> None:
     ap.add_argument("--events", default="1M")
     ap.add_argument("--out", type=Path, default=HERE.with_name("spark_cluster.json"))
     ap.add_argument("--work", type=Path, default=None, help="work directory [default: a temporary one]")
+    ap.add_argument("--cluster-first", action="store_true", help="run the cluster side before local[2]")
     a = ap.parse_args()
     n = parse_size(a.events)
     with tempfile.TemporaryDirectory(prefix="recs-bench-cluster-", dir=a.work) as tmp:
@@ -141,13 +142,21 @@ def main() -> None:
         res: dict[str, Any] = {"events": n, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                                         "load_before": os.getloadavg()}}
         res["polars"] = run_side("polars", d, None, {}, None)
+
+        def on_cluster() -> None:
+            cluster = StandaloneCluster(d / "cluster")
+            for key in ("spark.sql.shuffle.partitions", "spark.default.parallelism"):  # recs' own rule, as local[2]
+                cluster.conf.pop(key)
+            with cluster:
+                res["cluster"] = run_side("cluster", d, cluster.master, CLUSTER_CONF, cluster.driver_env())
+                res["cluster"]["master"] = "standalone on 127.0.0.1: 2 workers x 1 core, 1 GiB executors"
+
+        if a.cluster_first:  # a second run in the other order: load that drifts during a run hits the other side
+            on_cluster()
         res["local[2]"] = run_side("local2", d, "local[2]", LOCAL_CONF, env)
-        cluster = StandaloneCluster(d / "cluster")
-        for key in ("spark.sql.shuffle.partitions", "spark.default.parallelism"):  # recs' own rule, as local[2]
-            cluster.conf.pop(key)
-        with cluster:
-            res["cluster"] = run_side("cluster", d, cluster.master, CLUSTER_CONF, cluster.driver_env())
-            res["cluster"]["master"] = "standalone on 127.0.0.1: 2 workers x 1 core, 1 GiB executors"
+        if not a.cluster_first:
+            on_cluster()
+        res["order"] = ["polars", "cluster", "local[2]"] if a.cluster_first else ["polars", "local[2]", "cluster"]
         for side in ("local[2]", "cluster"):  # the same lists as one machine (one shard: row for row)
             import polars as pl
 
