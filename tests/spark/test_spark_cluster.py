@@ -146,3 +146,14 @@ def test_uris_in_and_out_on_the_cluster(spark_cluster, planted, tmp_path):
     for name in SETS:
         files = [store_dir / "indexes" / "ours" / f for f in manifest["candidate_sets"][name]["files"]]
         assert pl.concat([pl.read_parquet(f) for f in files]).equals(load_candidates(tmp_path / "single", name))
+
+
+def test_cluster_fixture_skips_with_the_reason_without_java(tmp_path, monkeypatch):
+    """Where Java 17+ is missing the cluster tests skip, saying what was found (no daemon is started)."""
+    home = tmp_path / "jdk-11"
+    (home / "bin").mkdir(parents=True)
+    (home / "bin" / "java").write_text("#!/bin/sh\necho 'openjdk version \"11.0.2\" 2019-01-15' >&2\n")
+    (home / "bin" / "java").chmod(0o755)
+    monkeypatch.setenv("JAVA_HOME", str(home))
+    with pytest.raises(pytest.skip.Exception, match=r"needs Java 17 or newer; found Java 11"):
+        cluster._require_spark()
