@@ -177,7 +177,7 @@ def operations(limits: ServeConfig | None = None, sets: list[str] | None = None)
                            "description": "The item (a text id with a slash sent as %2F)"},
                           _query("set", "A candidate set of the index (GET /health lists them)",
                                  {"type": "string", **({"enum": sets} if sets else {})}, required=True),
-                          _query("k", "Rows at most (200 when omitted)", k)),
+                          _query("k", "Rows at most (200, or --max-k if lower, when omitted)", k)),
                   refusals=(404, 405, 422, 503)),
         Operation("get", "/items/active", "The most active items, most active first (the explorer's offer)",
                   "Items with a list in some set, with shop, category and list lengths where known",

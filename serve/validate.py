@@ -226,7 +226,8 @@ def recommend_request(body: Any, known: frozenset[str], limits: ServeConfig) -> 
 
 
 def candidates_query(params: dict[str, str], set_names: tuple[str, ...], limits: ServeConfig) -> tuple[str, int]:
-    """Check ``GET /items/{id}/candidates``'s query: ``set`` (required) and ``k`` (default 200)."""
+    """Check ``GET /items/{id}/candidates``'s query: ``set`` (required) and ``k`` (default 200, or the server's
+    ``--max-k`` if lower: a request that names no k must not be refused for a k it did not ask for)."""
     extra = [p for p in params if p not in CANDIDATE_PARAMS]
     if extra:
         raise _invalid("query", f"unknown parameter {extra[0]!r}; the parameters are {', '.join(CANDIDATE_PARAMS)}")
@@ -235,7 +236,7 @@ def candidates_query(params: dict[str, str], set_names: tuple[str, ...], limits:
         raise _invalid("set", f"required: one of {', '.join(set_names)}")
     if name not in set_names:
         raise BadRequest(404, f"no candidate set {name!r}; this index has {', '.join(set_names)}")
-    k = 200
+    k = min(200, limits.max_k)
     if "k" in params:
         text = params["k"].strip()
         # ASCII digits only: str.isdigit() is also true of "²" (int() refuses it: a 500) and of "٣"/"３"

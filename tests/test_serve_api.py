@@ -392,3 +392,13 @@ def test_metrics_can_be_turned_off(index, monkeypatch):
     assert client.post("/recommend", json={"history": [[1, "click", 1]], "module": "click"}).status_code == 200
     r = client.get("/metrics")
     assert r.status_code == 503 and r.json() == {"error": "metrics are off (RECS_SERVE_METRICS=off)"}
+
+
+def test_candidates_default_k_is_capped_by_max_k():
+    """A request that names no k asks for 200 rows, or the server's --max-k if that is lower: never refused
+    for a k it did not send."""
+    from recs.serve.validate import candidates_query
+
+    sets = ("click_to_cart",)
+    assert candidates_query({"set": "click_to_cart"}, sets, ServeConfig(max_k=50)) == ("click_to_cart", 50)
+    assert candidates_query({"set": "click_to_cart"}, sets, ServeConfig()) == ("click_to_cart", 200)
