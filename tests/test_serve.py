@@ -572,7 +572,9 @@ HOSTILE = [
     (4, "sku", "POST", "/recommend", {"history": [[LONG_ID, "click", 1]], "module": "click"}, 422,
      "history[0].item_id: an id of 1..1,024 characters (got 60,000)"),
     (7, "neg", "GET", f"/items/-103339/candidates{Q}", None, 200,
-     "'item_id': -103339, 'set': 'click_to_cart', 'k': 200, 'items': [{'rank': 1, 'candidate_item_id': -7"),
+     # k is 200, or the server's --max-k if lower, when the query names none: in process it is 50
+     "'item_id': -103339, 'set': 'click_to_cart', 'k': "),
+    (7, "neg", "GET", f"/items/-103339/candidates{Q}", None, 200, "'items': [{'rank': 1, 'candidate_item_id': -7"),
     (7, "neg", "POST", "/recommend", {"history": [["-103339", "click", 1]], "module": "click"}, 200,
      "'candidate_item_id': [-7, 5]"),
     (7, "neg", "POST", "/recommend", {"history": [[-103339, "click", 1]], "module": "click"}, 200,
