@@ -165,12 +165,19 @@ class BlendCandidates(CandidateGenerator):
                 x = np.column_stack([x, np.full(rows.height, i, dtype=np.float32)])
             data[(source, target)] = (x, rows[LABEL].to_numpy(), groups)
             self._details[(source, target)] = details
-            unions[(source, target)] = full
+            if cfg.order == "auto" and not cfg.pool_pairs:  # only the order choice reads every union row
+                unions[(source, target)] = full
         # A pair without a single labelled trigger (a sparse log's Cart-to-Cart) learns from the other pairs'
         # triggers: the ranker of their pooled rows. With none at all there is nothing to learn from.
         empty = [f"{s}->{t}" for (s, t), (_, y, _) in data.items() if y.size == 0]
-        wanted = sum(d.get("targets", 0) for d in self._details.values())
-        if len(empty) == len(data) and wanted:
+        if len(empty) == len(data):
+            wanted = sum(d.get("targets", 0) for d in self._details.values())
+            if not wanted:
+                raise InputError(
+                    f"blend: no {', '.join(empty)} trigger of the validation window ({self._valid['valid_sessions']} "
+                    f"sessions from {self._valid['cutoff']}) is followed in its session by a cart or purchase, "
+                    "so there is nothing to learn from; give a longer window (--valid-share, "
+                    "--valid-days) or more sessions")
             # targets followed the triggers, but no source listed one: nothing to learn an order from, and
             # fusion of the sources is the order that needs no learning (``_choose_order``)
             for pair in data:
@@ -178,20 +185,12 @@ class BlendCandidates(CandidateGenerator):
                 self._details[pair] |= {"order": RRF_ORDER, "order_chosen_by": (
                     f"no labelled trigger: none of the {wanted} carts and purchases after a validation trigger is "
                     "among the sources' candidates")}
-        elif len(empty) == len(data):
-            raise InputError(
-                f"blend: no {', '.join(empty)} trigger of the validation window ({self._valid['valid_sessions']} "
-                f"sessions from {self._valid['cutoff']}) is followed in its session by a cart or purchase, "
-                "so there is nothing to learn from; give a longer window (--valid-share, "
-                "--valid-days) or more sessions")
-        if len(empty) == len(data):
-            pass  # fusion, above
         elif cfg.pool_pairs:  # one ranker learns from every pair's triggers; the pair is a categorical feature
             self._train(lgb, data, [*names, PAIR])
         else:
             for pair, part in data.items():
                 if part[1].size:
-                    self._train(lgb, {pair: part}, names, union=unions[pair])
+                    self._train(lgb, {pair: part}, names, union=unions.get(pair))
             lacking = [pair for pair, part in data.items() if not part[1].size]
             if lacking:
                 self._train(lgb, {pair: part for pair, part in data.items() if part[1].size}, names, for_pairs=lacking)
