@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import polars as pl
 
@@ -71,3 +76,17 @@ def assert_plausible_mix(df) -> None:
     assert 0.015 < mix["favorite"] < 0.045 and 0.01 < mix["purchase"] < 0.035
     lengths = df.group_by("session_id").len()["len"]
     assert lengths.median() < 10 and lengths.max() > 100
+
+
+def start_server(index: str | Path, tmp: Path, *options: str, cwd: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """``recs serve --port 0`` in a subprocess (its temporary files under ``tmp``; ``cwd`` for a relative
+    ``index``): the process and its URL, read from the start line (the server's stderr on failure)."""
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("recs")), "serve", "--index", str(index), "--port", "0",
+                             "--no-access-log", *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp)})
+    line = proc.stdout.readline()
+    url = re.search(r"on (http://127\.0\.0\.1:\d+);", line)
+    if not url:
+        proc.kill()
+        raise AssertionError(line + proc.stderr.read())
+    return proc, url[1]

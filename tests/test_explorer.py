@@ -22,10 +22,8 @@ Chromium the test skips with how to get one (tests/conftest.py, ``chromium``).
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,7 @@ import pytest
 from recs.recommend.recommender import Recommender
 from recs.sessions.synth import SynthConfig, generate
 
-from helpers import run_cli
+from helpers import run_cli, start_server
 
 pytest.importorskip("starlette", reason="starlette is not installed: pip install -e '.[serve]'")
 
@@ -71,16 +69,8 @@ def planted(tmp_path_factory) -> Path:
 def server(planted, tmp_path_factory):
     """``recs serve`` over the planted index on a loopback port (stopped with Ctrl-C at the end)."""
     tmp = tmp_path_factory.mktemp("serve-tmp")
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("recs")), "serve", "--index", "index",
-                             "--port", "0", "--workers", "1", "--no-access-log"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=planted,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp)})
-    line = proc.stdout.readline()
-    url = re.search(r"on (http://127\.0\.0\.1:\d+);", line)
-    if not url:
-        proc.kill()
-        raise AssertionError(line + proc.stderr.read())
-    yield url[1]
+    proc, url = start_server("index", tmp, "--workers", "1", cwd=planted)
+    yield url
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
 

@@ -30,7 +30,7 @@ from recs.errors import ConfigError
 from recs.recommend.recommender import Recommender
 
 from hand_index import hand_index
-from helpers import one_line_error, run_cli
+from helpers import one_line_error, run_cli, start_server
 
 starlette_testclient = pytest.importorskip("starlette.testclient",
                                            reason="starlette is not installed: pip install -e '.[serve]'")
@@ -448,15 +448,7 @@ def test_bad_options_and_a_port_in_use(index, tmp_path):
 
 def _start(index, tmp: Path, *options: str) -> tuple[subprocess.Popen, str]:
     """``recs serve --port 0`` in a subprocess (temporary files under ``tmp``), and its URL."""
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("recs")), "serve", "--index", str(index), "--port", "0",
-                             "--no-access-log", *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp)})
-    line = proc.stdout.readline()
-    url = re.search(r"on (http://127\.0\.0\.1:\d+);", line)
-    if not url:
-        proc.kill()
-        raise AssertionError(line + proc.stderr.read())
-    return proc, url[1]
+    return start_server(index, tmp, *options)
 
 
 def _health_pids(proc, url: str, want: int, exclude: frozenset = frozenset(), timeout: float = 60,

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,7 @@ from recs.config import ServeConfig
 from recs.recommend.recommender import Recommender
 
 from hand_index import hand_index
-from helpers import planted_covisit_split
+from helpers import planted_covisit_split, start_server
 
 starlette_testclient = pytest.importorskip("starlette.testclient",
                                            reason="starlette is not installed: pip install -e '.[serve]'")
@@ -304,15 +302,9 @@ def test_metrics_count_time_and_refuse_in_process(client, index):
 
 def _start(index: Path, tmp: Path, *options: str) -> tuple[subprocess.Popen, str, int]:
     """``recs serve --port 0`` in a subprocess (its temporary files under ``tmp``): the process, host, port."""
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("recs")), "serve", "--index", str(index), "--port", "0",
-                             "--no-access-log", *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp)})
-    line = proc.stdout.readline()
-    m = re.search(r"on http://(127\.0\.0\.1):(\d+);", line)
-    if not m:
-        proc.kill()
-        raise AssertionError(line + proc.stderr.read())
-    return proc, m[1], int(m[2])
+    proc, url = start_server(index, tmp, *options)
+    host, port = url.removeprefix("http://").split(":")
+    return proc, host, int(port)
 
 
 def _request(host: str, port: int, method: str, path: str, body: Any = None) -> tuple[int, str]:
