@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from recs.sessions.io import validate_sessions
@@ -90,3 +92,15 @@ def start_server(index: str | Path, tmp: Path, *options: str, cwd: Path | None =
         proc.kill()
         raise AssertionError(line + proc.stderr.read())
     return proc, url[1]
+
+
+def assert_same_model(a: Path, b: Path) -> None:
+    """Two model directories hold the same model: tokens, both vector files to the bit (one thread, same seed,
+    same corpus), counts (with the regularization pairs), config and input fingerprint (the engine parities)."""
+    ta, tb = (pl.read_parquet(d / "tokens.parquet") for d in (a, b))
+    assert ta.equals(tb) and ta.schema == tb.schema
+    for name in ("vectors_in.npy", "vectors_out.npy"):
+        assert np.array_equal(np.load(a / name), np.load(b / name))
+    ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (a, b))
+    assert ma["counts"] == mb["counts"] and ma["counts"]["regularization_pairs"] > 1000
+    assert ma["config"] == mb["config"] and ma["input"]["fingerprint"] == mb["input"]["fingerprint"]
