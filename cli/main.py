@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from recs import __version__
+from recs._version import __version__
 from recs.errors import RecsError
 
 

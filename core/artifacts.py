@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from recs import __version__
+from recs._version import __version__
 from recs.atomic import atomic_dir as _atomic_dir
 from recs.atomic import describe_os_error, prepare_out
 from recs.errors import ArtifactError, InputError, OutputError, RecsError

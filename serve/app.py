@@ -44,7 +44,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from recs import __version__
+from recs._version import __version__
 from recs.columns import Col
 from recs.config import ServeConfig
 from recs.errors import RecsError

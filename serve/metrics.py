@@ -38,7 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from recs import __version__
+from recs._version import __version__
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 OFF_ENV = "RECS_SERVE_METRICS"  # 0/off: no counting at all (the serving benchmark's A/B of its cost)

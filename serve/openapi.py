@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from recs import __version__
+from recs._version import __version__
 from recs.columns import Col, Interaction
 from recs.config import MERGE_RULES, MODULES, ServeConfig
 from recs.serve.render import FORMATS
