@@ -33,3 +33,13 @@ class ArtifactError(RecsError):
 
 class NotFittedError(RecsError):
     """A candidate generator was asked for candidates before it was fitted (or given a model)."""
+
+
+class NotInModelError(RecsError, KeyError):
+    """A token or item the model has no vector for (``model["42:cart"]``, ``model.similar(42)``).
+
+    A KeyError as well, as a mapping's lookup fails in Python (gensim's ``KeyedVectors`` too), so
+    ``except KeyError`` works; its message is shown as given, not quoted as KeyError quotes its key."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
