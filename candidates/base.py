@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -21,6 +21,9 @@ import pyarrow.parquet as pq
 from recs.columns import Col
 from recs.errors import ConfigError, NotFittedError
 from recs.sessions.io import validate_sessions
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self is Python 3.11+; recs runs on 3.10
 
 # Instance state the template keeps for every subclass. Subclasses are dataclasses that never call a
 # base __init__, so the state lives in the instance dict under names no subclass field uses.

@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -200,7 +201,7 @@ class Outputs:
             self._finish(staged)
             return [out]
         try:
-            entries = [{"out": str(out.absolute()), "tmp": str(tmp.absolute()),
+            entries: list[dict[str, Any]] = [{"out": str(out.absolute()), "tmp": str(tmp.absolute()),
                         "bak": str(temps.temp_name(out, "bak").absolute()) if out.exists() else None,
                         "ident": temps.identity(tmp)} for out, tmp in staged]
             plan = temps.write_plan(entries)
@@ -209,16 +210,16 @@ class Outputs:
             raise output_error(e, staged[0][0]) from None
         current = staged[0][0]
         try:
-            for e in entries:  # keep what each output replaces until every rename is done
-                if e["bak"] is not None:
-                    current = Path(e["out"])
+            for entry in entries:  # keep what each output replaces until every rename is done
+                if entry["bak"] is not None:
+                    current = Path(entry["out"])
                     try:
-                        os.link(e["out"], e["bak"])
+                        os.link(entry["out"], entry["bak"])
                     except OSError:  # no hard links here (vfat, some network mounts): move it aside
-                        os.replace(e["out"], e["bak"])
-            for e in entries:
-                current = Path(e["out"])
-                os.replace(e["tmp"], e["out"])
+                        os.replace(entry["out"], entry["bak"])
+            for entry in entries:
+                current = Path(entry["out"])
+                os.replace(entry["tmp"], entry["out"])
         except OSError as err:
             with suppress(OSError):
                 temps.roll_back(entries)
@@ -228,10 +229,10 @@ class Outputs:
         for parent in {out.parent for out, _ in staged}:
             with suppress(OSError):
                 _fsync(parent)
-        for e in entries:  # committed: the copies of what was replaced, then the plan, can go
-            if e["bak"] is not None:
+        for entry in entries:  # committed: the copies of what was replaced, then the plan, can go
+            if entry["bak"] is not None:
                 with suppress(OSError):
-                    Path(e["bak"]).unlink()
+                    Path(entry["bak"]).unlink()
         temps.remove_plan(plan)
         self._finish(staged)
         return [out for out, _ in staged]

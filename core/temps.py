@@ -35,7 +35,7 @@ import re
 import secrets
 import shutil
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 
@@ -202,13 +202,13 @@ def _same(path: Path, ident: list[int]) -> bool:
         return False
 
 
-def write_plan(entries: list[dict[str, object]]) -> list[Path]:
+def write_plan(entries: Sequence[Mapping[str, object]]) -> list[Path]:
     """Put the plan of a multi-file commit beside every output, each copy written whole (a temporary,
     flushed, then renamed), and return the copies. ``entries``: dicts of ``out``, ``tmp``, ``bak`` (or
     None when ``out`` did not exist) and ``ident`` (the finished temporary's ``identity``)."""
     outs = [Path(str(e["out"])) for e in entries]
     copies = [temp_name(o, "plan").absolute() for o in outs]
-    text = json.dumps({"format": PLAN_FORMAT, "version": 1, "pid": os.getpid(), "entries": entries,
+    text = json.dumps({"format": PLAN_FORMAT, "version": 1, "pid": os.getpid(), "entries": [dict(e) for e in entries],
                        "copies": [str(c) for c in copies]}, indent=1)
     written: list[Path] = []
     try:

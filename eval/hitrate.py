@@ -206,11 +206,11 @@ def hit_table(
     # Only candidate rows whose (trigger item, target item) could match: two hash-set filters over
     # the candidate table, so the semi-join hashes a few rows instead of the whole table (which is
     # items x k rows, 140M at 10M events, and several GB as a hash table).
-    cand = cand.filter(
+    matchable = cand.filter(
         pl.col(_SITEM).is_in(pairs[_SITEM].unique().implode()) & pl.col(_TITEM).is_in(pairs[_TITEM].unique().implode())
     ).collect()
     hits = (
-        pairs.join(cand, on=[_SITEM, _TITEM], how="semi")
+        pairs.join(matchable, on=[_SITEM, _TITEM], how="semi")
         .select(_T)
         .unique()
         .with_columns(pl.lit(True).alias("hit"))
@@ -293,7 +293,8 @@ def coverage(
     return {
         "active_items": n_active,
         "covered_items": int((joined["n"] > 0).sum()),
-        "coverage": float((joined["n"] > 0).mean()) if n_active else float("nan"),
-        "mean_list_length": float(joined["n"].mean()) if n_active else float("nan"),
+        # .item() of a one-row select: Series.mean is typed as any scalar, this is the same mean
+        "coverage": float(joined.select((pl.col("n") > 0).mean()).item()) if n_active else float("nan"),
+        "mean_list_length": float(joined.select(pl.col("n").mean()).item()) if n_active else float("nan"),
         "catalogue_reach": reached / catalogue_items if catalogue_items else float("nan"),
     }

@@ -212,7 +212,7 @@ def _serve(target: Any, sock: socket.socket, access_log: bool, workers: int, cfg
     from recs.serve.guard import guard_config
 
     guard = (cfg.header_timeout, cfg.max_connections)
-    options = {"lifespan": "off", "access_log": access_log, "timeout_graceful_shutdown": 5}
+    options: dict[str, Any] = {"lifespan": "off", "access_log": access_log, "timeout_graceful_shutdown": 5}
     if not isinstance(target, Path):
         config = uvicorn.Config(target, workers=1, **options)
         guard_config(config, *guard)

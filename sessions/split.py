@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -17,6 +17,12 @@ from recs.columns import Col
 from recs.config import SplitConfig
 from recs.errors import ConfigError, InputError
 from recs.sessions import times
+
+
+def _latest_start(starts: pl.DataFrame) -> datetime:
+    """The latest ``_start`` of a non-empty frame of session starts. Canonical timestamps are a Datetime
+    column, so it is a datetime; polars types ``Series.max`` as any scalar, hence the cast."""
+    return cast(datetime, starts["_start"].max())
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ def split_sessions(sessions: pl.DataFrame, cfg: SplitConfig | None = None) -> Sp
         if cfg.cutoff is not None:
             cutoff = _parse_cutoff(cfg.cutoff)
         else:
-            last = starts["_start"].max()
+            last = _latest_start(starts)
             cutoff = datetime(last.year, last.month, last.day, tzinfo=timezone.utc) - timedelta(days=cfg.test_days - 1)
         end = cutoff + timedelta(days=cfg.test_days)
     except OverflowError:
@@ -90,13 +96,13 @@ def carve_validation(train: pl.DataFrame, share: float = 0.1, days: int | None =
     if days is not None:
         if days < 1:
             raise ConfigError(f"valid_days must be at least 1 (got {days})")
-        last = starts["_start"].max()
+        last = _latest_start(starts)
         cutoff = datetime(last.year, last.month, last.day, tzinfo=last.tzinfo or timezone.utc) - timedelta(
             days=days - 1)
     else:
         position = min(max(round(starts.height * (1 - share)), 1), starts.height - 1)
         cutoff = starts["_start"][position]
-    end = starts["_start"].max() + timedelta(microseconds=1)
+    end = _latest_start(starts) + timedelta(microseconds=1)
     tagged = train.join(starts, on=Col.SESSION, how="left", maintain_order="left")
     fit = tagged.filter(pl.col("_start") < cutoff).drop("_start")
     valid = tagged.filter(pl.col("_start") >= cutoff).drop("_start")
