@@ -101,7 +101,8 @@ def _intervals(
         names.insert(names.index(OURS) + 1 if OURS in names else len(names), TUNED)
     order = {name: i for i, name in enumerate(names)}
     columns = (ITEM_TO_ITEM, CLICK_TO_CART, CART_TO_CART)
-    intervals, differences = [], []
+    intervals: list[dict[str, Any]] = []
+    differences: list[dict[str, Any]] = []
     for column in columns:
         if not units.get(column):
             continue

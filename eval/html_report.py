@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import math
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +44,16 @@ def _num(value: Any, spec: Format | None = None) -> str:
 
 
 def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str | tuple[str, str]],
-           best: set[str] = frozenset()) -> str:
+           best: Set[str] = frozenset()) -> str:
     """An HTML table of ``columns`` (keys, titled as in the terminal, or (key, title) pairs); in each
     column named in ``best`` the largest number is bold."""
-    columns = [(c, header(c)) if isinstance(c, str) else c for c in columns]
+    titled = [(c, header(c)) if isinstance(c, str) else c for c in columns]
     tops = {c: max((r[c] for r in rows if isinstance(r.get(c), float)), default=None) for c in best}
-    head = "".join(f"<th>{_e(title)}</th>" for _, title in columns)
+    head = "".join(f"<th>{_e(title)}</th>" for _, title in titled)
     body = []
     for r in rows:
         cells = []
-        for key, _ in columns:
+        for key, _ in titled:
             v = r.get(key)
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 bold = key in tops and tops[key] is not None and v == tops[key]
@@ -119,9 +119,9 @@ def bar_chart(table1: Sequence[Mapping[str, Any]], width: int = 760) -> str:
              f'viewBox="0 0 {width} {height}" role="img" aria-label="hit rate per method" '
              f'font-family="system-ui,sans-serif" font-size="{LABEL_PX}">']
     for i, c in enumerate(cols):  # legend
-        x = label_w + i * 130
-        parts.append(f'<rect x="{x}" y="4" width="12" height="12" fill="{BAR_COLORS[c]}"/>'
-                     f'<text x="{x + 16}" y="14">{_e(COLUMN_TITLES[c])}</text>')
+        key_x = label_w + i * 130
+        parts.append(f'<rect x="{key_x}" y="4" width="12" height="12" fill="{BAR_COLORS[c]}"/>'
+                     f'<text x="{key_x + 16}" y="14">{_e(COLUMN_TITLES[c])}</text>')
     y0 = pad
     for r, ls, group_h in zip(rows, lines, heights, strict=True):
         middle = y0 + (group_h - gap) / 2

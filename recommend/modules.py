@@ -18,6 +18,7 @@ cart-page  the last carted item                         cart_to_purchase, else c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from recs.candidates.index_check import set_name
@@ -47,7 +48,7 @@ def module_rules(cfg: RecommendConfig) -> tuple[Rule, ...]:
     return rules[cfg.module]
 
 
-def check_sets(module: str, rules: tuple[Rule, ...], available: dict[str, object], where: str) -> None:
+def check_sets(module: str, rules: tuple[Rule, ...], available: Mapping[str, object], where: str) -> None:
     """Every rule can read at least its first set (a cart page may lack the click fallback)."""
     for rule in rules:
         if rule.sets[0] not in available:

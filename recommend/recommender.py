@@ -129,12 +129,12 @@ class Recommender:
         # per trigger with a list (an item of the index: its own id, 42 for a "42" asked), then per row
         # by fancy indexing of the few triggers' values, not a Python loop over rows
         t_ids = self.store.item_ids(trig.code)
-        t_inter = _objects(t_inter)[np.flatnonzero(ok)]
+        t_inters = _objects(t_inter)[np.flatnonzero(ok)]
         t_sets = _objects([cs.name for cs in sets])[trig.set_index]
         return Recommendations(
             items=self.store.item_ids(m.cand), scores=m.score, trigger_items=t_ids[m.trigger],
-            trigger_interactions=t_inter[m.trigger].tolist(), candidate_sets=t_sets[m.trigger].tolist(),
-            trigger=m.trigger, triggers=(t_ids, t_inter.tolist(), t_sets.tolist()),
+            trigger_interactions=t_inters[m.trigger].tolist(), candidate_sets=t_sets[m.trigger].tolist(),
+            trigger=m.trigger, triggers=(t_ids, t_inters.tolist(), t_sets.tolist()),
         )
 
     def candidates(self, item: Any, set_name: str, k: int = 200) -> pl.DataFrame:
@@ -264,9 +264,9 @@ def _first_set(codes: np.ndarray, rule_of: list[int], sets: tuple[CandidateSet, 
                ) -> np.ndarray:
     """Per trigger, the index of the first of its rule's sets that has a list for it; -1 for none."""
     out = np.full(len(codes), -1, dtype=np.int64)
-    rule_of = np.asarray(rule_of, dtype=np.int64)
+    rules = np.asarray(rule_of, dtype=np.int64)
     for r_idx, pos_list in enumerate(positions):
-        mine = rule_of == r_idx
+        mine = rules == r_idx
         for s in pos_list:
             todo = mine & (out < 0)
             if not todo.any():

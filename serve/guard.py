@@ -51,7 +51,7 @@ def guarded(base: type, header_timeout: float, max_connections: int) -> type:
     too_slow = http_error(408, "Request Timeout", f"the request's headers did not arrive within {header_timeout:g} s "
                           "(--header-timeout)")
 
-    class Guarded(base):  # type: ignore[misc, valid-type]
+    class Guarded(base):
         _timer: asyncio.TimerHandle | None = None
         _refused = False
         _partial = False  # bytes of a request arrived since the connection opened or its last answer

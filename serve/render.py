@@ -33,7 +33,7 @@ from recs.recommend.recommender import CANDIDATE_SET, TRIGGER_INTERACTION, TRIGG
 try:  # in the [serve] extra; the standard library writes the same values without it
     import orjson
 except ImportError:  # pragma: no cover - depends on the environment
-    orjson = None
+    orjson = None  # type: ignore[assignment]  # tested before each use
 
 FORMATS = ("columns", "rows")  # POST /recommend's answer; the first is the default
 TRIGGERS, TRIGGER = "triggers", "trigger"
