@@ -103,19 +103,25 @@ def create_app(recommender: Recommender, limits: ServeConfig | None = None,
         if declared.isdigit() and int(declared) > body_limit:
             raise BadRequest(413, f"body of {int(declared):,} bytes; at most {body_limit:,} "
                              f"({limits.max_events:,} events)")
-        chunks, size = [], 0
+        chunks: list[bytes] = []
+        size = 0
+
+        async def receive() -> None:
+            nonlocal size
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > body_limit:
+                    raise BadRequest(413, f"body over {body_limit:,} bytes ({limits.max_events:,} events)")
+                chunks.append(chunk)
+
         try:
             # a client that sends half a body and waits would hold the connection (and its worker's
-            # descriptor) for ever: the whole body has body_timeout seconds (recs.serve.guard)
-            async with asyncio.timeout(limits.body_timeout):
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > body_limit:
-                        raise BadRequest(413, f"body over {body_limit:,} bytes ({limits.max_events:,} events)")
-                    chunks.append(chunk)
+            # descriptor) for ever: the whole body has body_timeout seconds (recs.serve.guard). wait_for, not
+            # asyncio.timeout: the package supports Python 3.10, which lacks the latter
+            await asyncio.wait_for(receive(), limits.body_timeout)
         except ClientDisconnect:
             raise BadRequest(400, "the client closed the connection before the body ended") from None
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):
             raise BadRequest(408, f"the body did not arrive within {limits.body_timeout:g} s (--body-timeout); "
                              f"{size:,} bytes came") from None
         return b"".join(chunks)
