@@ -253,6 +253,40 @@ def _drop_self(ids: np.ndarray, tgt_items: np.ndarray, q_items: np.ndarray, k: i
     return out
 
 
+def _search_and_table(index: Any, qkeys: np.ndarray, q_items: np.ndarray, tgt_items: np.ndarray, width: int,
+                      k: int, norm2: float | None, path: Path) -> tuple[float, float, int]:
+    """The search of every query in blocks of 4096, then the minimum any tool must add to write the same
+    candidate table: each block's rows (the query's own item and empty slots dropped, the first k kept,
+    rank and score; an L2 distance of the MIPS transform turned back into the inner product), as a
+    polars frame, and one ``write_parquet`` (zstd) of them all. Returns (search seconds, table seconds,
+    rows): timed apart, and run one after the other (nothing overlapped), so their sum is the serial
+    bare cost that ``recs build-index``'s search + table is compared with."""
+    search_s = table_s = 0.0
+    frames = []
+    for a in range(0, qkeys.shape[0], 4096):
+        t = time.perf_counter()
+        scores, ids = index.search(qkeys[a : a + 4096], width)
+        t2 = time.perf_counter()
+        search_s += t2 - t
+        if norm2 is not None:  # L2 distance on the transformed keys -> inner product (queries' extra coordinate 0)
+            q = qkeys[a : a + 4096, :-1]
+            scores = ((np.einsum("ij,ij->i", q, q, dtype=np.float64)[:, None] + norm2 - scores) / 2).astype(np.float32)
+        items = tgt_items[np.maximum(ids, 0)]
+        q_of = q_items[a : a + 4096]
+        valid = (ids >= 0) & (items != q_of[:, None])
+        seen = np.cumsum(valid, axis=1)
+        valid &= seen <= k
+        r, c = np.nonzero(valid)
+        frames.append(pl.DataFrame({Col.ITEM: q_of[r], Col.CANDIDATE: items[r, c],
+                                    Col.RANK: seen[r, c].astype(np.int32), Col.SCORE: scores[r, c]}))
+        table_s += time.perf_counter() - t2
+    t = time.perf_counter()
+    table = pl.concat(frames, rechunk=False)
+    table.write_parquet(path, compression="zstd")
+    table_s += time.perf_counter() - t
+    return search_s, table_s, table.height
+
+
 def bare_faiss(
     model_dir: Path, index_dir: Path, workers: int, n_queries: int, seed: int, sweep: bool
 ) -> dict[str, Any]:
@@ -267,6 +301,8 @@ def bare_faiss(
     compared with recs' written candidate list and with the bare HNSW result. ``sweep`` adds recall
     and time for other efSearch and M values, and the measured bytes per vector of index types
     (serialized size) for docs/scaling.md. Item ids are assumed integer (as ``recs synth`` writes).
+    Each set's search is also given its bare table (``_search_and_table``): ``table_s`` beside
+    ``search_s``, and ``same_rows`` whether it has as many rows as recs' written set.
     """
     import faiss
 
@@ -313,10 +349,9 @@ def bare_faiss(
         qkeys = np.hstack([queries, np.zeros((queries.shape[0], 1), np.float32)]) if mips else queries
         width = min(k + 1, vec.shape[0])
         index.hnsw.efSearch = max(ef_s, width)
-        t = time.perf_counter()
-        for a in range(0, queries.shape[0], 4096):
-            index.search(qkeys[a : a + 4096], width)
-        search_s = time.perf_counter() - t
+        with tempfile.TemporaryDirectory(prefix="bench-faiss-", dir=index_dir.parent) as tmp:
+            search_s, table_s, rows = _search_and_table(index, qkeys, qside.items.to_numpy(), tgt_items, width, k,
+                                                        norm2.get(target), Path(tmp) / f"{name}.parquet")
         # recall@k on sampled queries: exact top-k vs recs' lists and vs bare HNSW
         pick = np.sort(rng.choice(queries.shape[0], size=min(n_queries, queries.shape[0]), replace=False))
         q_items = qside.items.to_numpy()[pick]
@@ -336,6 +371,8 @@ def bare_faiss(
             ours[r, : len(items)] = items
         entry: dict[str, Any] = {
             "queries": int(queries.shape[0]), "search_s": search_s, "queries_per_s": queries.shape[0] / search_s,
+            "table_s": table_s, "search_table_s": search_s + table_s, "rows": rows,
+            "same_rows": rows == manifest["candidate_sets"][name]["rows"],
             "recall_sample": int(pick.size),
             f"recall@{k}_recs": _recall(ours, exact),
             f"recall@{k}_bare_hnsw": _recall(_drop_self(hnsw_ids, tgt_items, q_items, k), exact),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 
 from recs.columns import Col
 from recs.errors import ConfigError, NotFittedError
+from recs.overlap import HashingFile
 from recs.sessions.io import validate_sessions
 
 if TYPE_CHECKING:
@@ -228,16 +230,37 @@ def describe(frame: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
     return {"items": lengths.len(), "rows": int(lengths.sum()), "mean_list_length": float(lengths.mean() or 0.0)}
 
 
-def write_blocks(blocks: Iterable[pl.DataFrame], path: Path) -> None:
+def write_blocks(blocks: Iterable[pl.DataFrame], path: Path) -> dict[str, Any] | None:
     """Write frames of one schema to one parquet file as they come (one row group each), so memory
-    holds one block, not the table: Cart-to-Cart at 10M events with backoff is 240M rows."""
+    holds one block, not the table: Cart-to-Cart at 10M events with backoff is 240M rows.
+
+    Each block is encoded and compressed in a worker thread (pyarrow releases the GIL) while the
+    caller makes the next one, and the file is hashed as it is written (``recs.overlap``): the bytes
+    are those of writing the blocks one after the other, and the returned ``{"bytes", "blake2b"}``
+    record lets ``record_files`` skip reading the file back. No blocks: no file, and None."""
     writer: pq.ParquetWriter | None = None
+    sink: HashingFile | None = None
+    pending: Future[None] | None = None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recs-write")
     try:
         for block in blocks:
             table = block.to_arrow()
             if writer is None:
-                writer = pq.ParquetWriter(path, table.schema, compression="zstd")
-            writer.write_table(table)
+                sink = HashingFile(path)
+                writer = pq.ParquetWriter(sink, table.schema, compression="zstd")
+            if pending is not None:
+                pending.result()  # one block in the writer at a time: row groups in order, memory bounded
+            pending = pool.submit(writer.write_table, table)
+        if pending is not None:
+            pending.result()
+            pending = None
     finally:
+        if pending is not None:  # the caller's exception propagates; the write in flight ends first
+            pending.cancel()
+            wait([pending])
+        pool.shutdown(wait=True)
         if writer is not None:
             writer.close()
+        if sink is not None:
+            sink.close()
+    return None if sink is None else sink.record()

@@ -83,6 +83,7 @@ from recs.config import (
 from recs.embeddings.model import EmbeddingModel
 from recs.errors import ArtifactError, ConfigError, OutputError, RecsError
 from recs.names import NAME_RULE, is_safe_name
+from recs.overlap import HashingFile
 from recs.progress import NullProgress, Progress
 from recs.sessions.files import fingerprint_sessions
 from recs.sessions.io import read_sessions
@@ -336,6 +337,7 @@ def write_index(
     timings = dict(timings or {})
     sets: dict[str, Any] = {}
     indexes: dict[str, Any] = {}
+    hashed: dict[str, dict[str, Any]] = {}  # files hashed as they were written: not read back
     if writer is not None and not isinstance(gen, EmbeddingCandidates):
         raise ConfigError(f"{gen.name}: only our model's HNSW search runs on another engine")
     with ExitStack() as stack, atomic_dir(out, INDEX_FORMAT) as tmp:
@@ -345,12 +347,14 @@ def write_index(
         if writer is not None:
             indexes = writer.write_indexes(tmp, gen, cfg.pairs, cfg.k, timings)
         elif isinstance(gen, EmbeddingCandidates):
-            indexes = write_faiss_indexes(tmp, gen, cfg.pairs, cfg.k, timings)
+            indexes = write_faiss_indexes(tmp, gen, cfg.pairs, cfg.k, timings, hashed)
         for source, target in cfg.pairs:
             name = set_name(source, target)
             t = time.perf_counter()
             if writer is None:
-                write_blocks(gen.candidate_blocks(source, target, cfg.k), candidates_path(tmp, source, target))
+                record = write_blocks(gen.candidate_blocks(source, target, cfg.k), candidates_path(tmp, source, target))
+                if record is not None:
+                    hashed[Path(candidates_file(name)).as_posix()] = record
                 entry: dict[str, Any] = {"source": source, "target": target}
             else:
                 entry = {"source": source, "target": target,
@@ -372,17 +376,19 @@ def write_index(
             indexes=indexes,
             candidate_sets=sets,
             timings=timings,
-            files=record_files(tmp),
+            files=record_files(tmp, hashed),
         )
     return manifest
 
 
 def write_faiss_indexes(
-    tmp: Path, gen: EmbeddingCandidates, pairs: Iterable[tuple[str, str]], k: int, timings: dict[str, float]
+    tmp: Path, gen: EmbeddingCandidates, pairs: Iterable[tuple[str, str]], k: int, timings: dict[str, float],
+    hashed: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Our model's HNSW index per target interaction, as ``indexes/<target>.<score>.faiss``; returns
     the manifest's ``indexes`` field. Named and described by the generator's own index settings, the
-    ones its search used."""
+    ones its search used. Each file is hashed as faiss writes it (through a callback writer: the bytes
+    of ``write_index`` to the path), its record put in ``hashed`` for ``record_files``."""
     cfg = gen.index_config
     indexes: dict[str, Any] = {}
     (tmp / "indexes").mkdir()
@@ -393,9 +399,12 @@ def write_faiss_indexes(
         timings[f"index_{target}_s"] = time.perf_counter() - t
         path = tmp / "indexes" / f"{target}.{cfg.score}.faiss"
         try:
-            faiss.write_index(hnsw.index, str(path))
-        except RuntimeError as e:  # faiss reports a failed fwrite (disk full) as a RuntimeError
+            with HashingFile(path) as sink:
+                faiss.write_index(hnsw.index, faiss.PyCallbackIOWriter(sink.write))
+        except RuntimeError as e:  # faiss reports a failed write (disk full) as a RuntimeError
             raise OutputError(f"{path.name}: cannot write ({str(e).strip().splitlines()[0]})") from None
+        if hashed is not None:
+            hashed[path.relative_to(tmp).as_posix()] = sink.record()
         indexes[target] = {"rows": int(hnsw.index.ntotal), "backoff_rows": side.backoff,
                            "mips_to_l2_norm2": hnsw.mips_norm2,
                            "ef_search": hnsw.effective_ef_search(cfg, min(k + 1, int(hnsw.index.ntotal)))}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -18,6 +18,7 @@ from recs.candidates.rollup import RolledTarget, RollUp, rolled_blocks
 from recs.candidates.scoring import Side, query_side, target_side
 from recs.config import IndexConfig, TrainConfig
 from recs.embeddings.model import EmbeddingModel
+from recs.overlap import ahead
 from recs.progress import NullProgress, Progress
 
 # ``candidates_of`` scans the target rows exactly, without building the HNSW graph, when the queries are
@@ -49,6 +50,10 @@ class EmbeddingCandidates(CandidateGenerator):
     backoff_queries: dict[tuple[str, str], int] = field(default_factory=dict)
     rollup: RollUp | None = None  # cold start through shop / category (recs.candidates.rollup)
     rollup_counts: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # search block i + 1 while block i's rows are made (faiss releases the GIL); False: one after the
+    # other, as before issue 23. Same tables either way; a switch (not a setting: not in the manifest)
+    # so that a test can compare the two
+    overlap: ClassVar[bool] = True
 
     def _fit(self, train: pl.DataFrame) -> None:
         from recs.embeddings.train import train as train_model
@@ -136,6 +141,8 @@ class EmbeddingCandidates(CandidateGenerator):
             return
         width = min(k + 1, len(tgt.items))
         q_code, t_code = item_codes(src.items, tgt.items)
-        for a, scores, ids in search_blocks(index, src.vectors, width, self.index_config, self.progress,
-                                            f"{source}->{target}"):
+        found = search_blocks(index, src.vectors, width, self.index_config, self.progress, f"{source}->{target}")
+        # faiss searches the next block in a thread while this one's rows are made (recs.overlap): the
+        # blocks and their order are those of the plain loop (tests/test_build_overlap.py)
+        for a, scores, ids in ahead(found) if self.overlap else found:
             yield candidate_block(src.items, tgt.items, ids, scores, q_code, t_code, k, a)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -162,22 +162,30 @@ def manifest_object(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def record_files(directory: Path) -> dict[str, dict[str, Any]]:
+def record_files(directory: Path, hashed: Mapping[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """The manifest's ``files`` field: ``{relative path: {"bytes": n, "blake2b": hex}}`` of every file in
     ``directory`` but the manifest.
 
     Call it on the temporary directory just before ``write_manifest``, so the record describes exactly
     the bytes that are renamed into place. Readers compare sizes on every load (a stat per file) and
     ``recs check`` compares hashes, so a file changed afterwards is noticed instead of scored.
+    ``hashed``: records of files hashed as they were written (``recs.overlap.HashingFile``), by relative
+    path; such a file is not read again (the large ones: candidate tables, faiss indexes), unless its
+    size on disk is not the recorded one.
     """
+    hashed = hashed or {}
     files: dict[str, dict[str, Any]] = {}
     for path in sorted(directory.rglob("*")):
         if path.is_file() and path != directory / MANIFEST:
+            rel = path.relative_to(directory).as_posix()
             try:
-                record = {"bytes": path.stat().st_size, "blake2b": _hash_file(path)}
+                size = path.stat().st_size
+                known = hashed.get(rel)
+                record = dict(known) if known is not None and known["bytes"] == size else {
+                    "bytes": size, "blake2b": _hash_file(path)}
             except OSError as e:  # a file this run has just written: a failure of the write, not of an input
                 raise OutputError(describe_os_error(e, path, doing="read back the output")) from e
-            files[path.relative_to(directory).as_posix()] = record
+            files[rel] = record
     return files
 
 
