@@ -148,11 +148,15 @@ def _checked(cfg: IndexConfig | None) -> IndexConfig:
     return cfg
 
 
-def _engine(engine: IndexEngineConfig | None, method: str, progress: Progress, out: str | Path) -> SetWriter | None:
+def _engine(engine: IndexEngineConfig | None, method: str, progress: Progress, out: str | Path,
+            work_dir: str | None = None) -> SetWriter | None:
     """The set writer of ``engine`` (None: this process searches, as it always has), checked before
-    anything is read. Only our model's HNSW search runs on Spark; other methods count on one machine."""
+    anything is read. Only our model's HNSW search runs on Spark; other methods count on one machine.
+    ``work_dir``: ``--work-dir``, where Spark's executors write the parts (``recs.spark.work``)."""
     engine = engine or IndexEngineConfig()
     engine.validate()
+    if work_dir is not None and engine.engine == ENGINE_LOCAL:
+        raise ConfigError(f"--work-dir {work_dir} is for --engine spark (where Spark's executors write)")
     if engine.engine == ENGINE_LOCAL:
         return None
     if method != OURS:
@@ -160,26 +164,31 @@ def _engine(engine: IndexEngineConfig | None, method: str, progress: Progress, o
                           f"--method {method} is built on one machine (leave --engine at {ENGINE_LOCAL})")
     from recs.spark.search import SparkSearch  # pyspark is an optional extra, imported only when asked for
 
-    return SparkSearch(engine, progress, out)
+    return SparkSearch(engine, progress, out, work_dir=work_dir)
 
 
 def build_index(
     model_dir: str | Path, out: str | Path, cfg: IndexConfig | None = None, progress: Progress | None = None,
-    engine: IndexEngineConfig | None = None, catalog: str | Path | None = None,
+    engine: IndexEngineConfig | None = None, catalog: str | Path | None = None, work_dir: str | None = None,
 ) -> dict[str, Any]:
     """Build our model's indexes and candidate sets for ``cfg.pairs``; return the index manifest.
     ``engine``: where the search runs (this process, or Spark: ``recs.spark.search``). ``catalog``: a
     catalogue file (``recs.candidates.catalog``) whose items without a vector are rolled up to their
-    shop or category (``cfg.rollup``); without one, the training sessions' shop_id / category serve."""
+    shop or category (``cfg.rollup``); without one, the training sessions' shop_id / category serve.
+    ``work_dir``: with Spark, a URI every node reads and writes, where the executors write the parts
+    when ``out`` is not on shared storage (``recs.spark.work``)."""
     if is_uri(out):  # an object store or HDFS: Spark's executors write it, its manifest commits it
         if catalog is not None:
             raise ConfigError(f"--catalog {catalog}: an index at a URI is built without a catalogue roll-up")
+        if work_dir is not None:
+            raise ConfigError(f"--work-dir {work_dir} with --out {out}: the executors write the index at the URI "
+                              "itself; drop --work-dir")
         from recs.spark.store import build_index_at_uri
 
         return build_index_at_uri(model_dir, str(out), cfg, progress, engine)
     cfg = _checked(cfg)
     progress = progress or NullProgress()
-    writer = _engine(engine, OURS, progress, out)
+    writer = _engine(engine, OURS, progress, out, work_dir)
     if catalog is not None and cfg.rollup == ROLLUP_OFF:
         raise ConfigError(f"--catalog {catalog} with --rollup off: the catalogue would not be used; drop one of them")
     if catalog is not None and writer is not None:

@@ -23,6 +23,7 @@ from recs.cli.options import (
     spark_remote_option,
     time_unit_option,
     train_options,
+    work_dir_option,
 )
 from recs.cli.render import console, table
 from recs.config import (
@@ -91,12 +92,13 @@ def _method_config(train: TrainConfig, als_factors: int, blend: BlendConfig | No
 @click.option("--engine", type=click.Choice(list(ENGINES)), default=ENGINE_DEFAULTS.engine, show_default=True,
               help=f"Where the HNSW search of --method {OURS} runs: this process, or Spark tasks over "
                    "partitions of the query items (needs the [spark] extra and Java 17+; on a cluster --out "
-                   "must be on storage every node sees).")
+                   "must be on storage every node sees, or a URI, or give --work-dir).")
 @click.option("--spark-master", default=None,
               help="With --engine spark: Spark master URL (local[4], spark://host:7077, yarn) [default: the "
                    "active session, else $RECS_SPARK_MASTER, else local[*]].")
 @spark_conf_option
 @spark_remote_option
+@work_dir_option
 @click.option("--shards", type=int, default=ENGINE_DEFAULTS.shards, show_default=True,
               help="With --engine spark: split each target's index into N shards (for an index larger than "
                    "one executor's memory); every shard is searched and the per-shard top-k merged.")
@@ -120,7 +122,8 @@ def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: s
               ef_construction: int, ef_search: int, score: str, backoff: bool, shrink: float, threads: int,
               seed: int, dim: int, epochs: int | None, cooc_k: int, sources: tuple[str, ...],
               valid_share: float, valid_days: int | None, als_factors: int, engine: str,
-              spark_master: str | None, spark_conf: tuple[str, ...], spark_remote: str | None, shards: int,
+              spark_master: str | None, spark_conf: tuple[str, ...], spark_remote: str | None, work_dir: str | None,
+              shards: int,
               catalog: Path | None, rollup: str, rollup_per_group: int,
               config_file: Path | None, time_unit: str, quiet: bool) -> None:
     """Write a method's candidate sets: ours from a model (Faiss HNSW per target), any other method fitted on TRAIN.
@@ -144,6 +147,8 @@ def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: s
     spec = method_spec(method)  # an unknown name fails before anything is read
     # a Hadoop URI (s3a://..., file:///...) stays text: Path() would fold its '//' (recs.spark.store)
     out = out if is_uri(out) else Path(out)
+    if work_dir is not None and sessions is not None:
+        raise ConfigError(f"--work-dir {work_dir} is for --engine spark, which searches our model from --model")
     if isinstance(out, str) and sessions is not None:
         raise ConfigError(f"--out {out}: an index at a URI is our model's, from --model, searched with --engine spark")
     if model_dir is not None and spec.name != OURS:
@@ -164,7 +169,7 @@ def index_cmd(method: str, model_dir: Path | None, sessions: Path | None, out: s
                               spark_remote=spark_remote)
     progress = TqdmProgress(not quiet)
     if sessions is None:
-        manifest = build_index(model_dir or DEFAULT_MODEL, out, cfg, progress, where, catalog)
+        manifest = build_index(model_dir or DEFAULT_MODEL, out, cfg, progress, where, catalog, work_dir)
     else:
         train = replace(COMPARE_DEFAULTS.train, dim=dim, epochs=epochs, seed=seed, workers=threads,
                         cooc=replace(COMPARE_DEFAULTS.train.cooc, k=cooc_k))

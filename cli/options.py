@@ -213,6 +213,15 @@ def spark_remote_option(f: Callable[..., Any]) -> Callable[..., Any]:
                              "stages on, instead of a master [default: $SPARK_REMOTE, else none].")(f)
 
 
+def work_dir_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--work-dir URI``: where Spark's executors write what the driver reads back (``recs.spark.work``)."""
+    return click.option("--work-dir", default=None, metavar="URI",
+                        help="With --engine spark on a cluster: a directory every node reads and writes "
+                             "(hdfs://..., s3a://..., or a shared mount) for what the executors write; the "
+                             "driver copies it down and removes it [default: beside --out, which must then be "
+                             "on a shared mount].")(f)
+
+
 def time_unit_option(f: Callable[..., Any] | None = None, *, auto: bool = False) -> Any:
     """--time-unit, for every command that reads integer times; ``auto=True`` adds ``auto`` (recs prepare).
 

@@ -16,6 +16,7 @@ from recs.cli.options import (
     spark_remote_option,
     time_unit_option,
     train_options,
+    work_dir_option,
 )
 from recs.cli.render import SECONDS, console, key_values
 from recs.config import CORPUS_MODES, ENGINES, ENTITIES, CoocConfig, TrainConfig, TrainEngineConfig
@@ -57,12 +58,13 @@ TRAIN_FIELDS = {"dim": "dim", "epochs": "epochs", "cooc_k": "cooc.k", "window": 
 @click.option("--engine", type=click.Choice(list(ENGINES)), default=ENGINE_DEFAULTS.engine, show_default=True,
               help="Where tokens, co-occurrence pairs and the corpus are made: this process, or Spark (needs the "
                    "[spark] extra and Java 17+; SESSIONS must be parquet; on a cluster --out must be on storage "
-                   "every node sees). Training is gensim on this machine either way.")
+                   "every node sees, or give --work-dir). Training is gensim on this machine either way.")
 @click.option("--spark-master", default=None,
               help="With --engine spark: Spark master URL (local[4], spark://host:7077, yarn) [default: the "
                    "active session, else $RECS_SPARK_MASTER, else local[*]].")
 @spark_conf_option
 @spark_remote_option
+@work_dir_option
 @click.option("--entity", "entities", type=click.Choice(list(ENTITIES)), multiple=True,
               help="Also train a model of this column's tokens (shop_id:click, ...) with the same settings, "
                    "stored in MODEL/groups/<column>/ for cold-start roll-up; repeatable. Polars engine only.")
@@ -72,7 +74,7 @@ TRAIN_FIELDS = {"dim": "dim", "epochs": "epochs", "cooc_k": "cooc.k", "window": 
 def train_cmd(sessions: str, out: Path, dim: int, epochs: int | None, cooc_k: int, window: int, negative: int,
               min_count: int, sample: float, workers: int, seed: int, cooc_horizon: int, cooc_same_item: bool,
               corpus_mode: str, engine: str, spark_master: str | None, spark_conf: tuple[str, ...],
-              spark_remote: str | None, entities: tuple[str, ...],
+              spark_remote: str | None, work_dir: str | None, entities: tuple[str, ...],
               config_file: Path | None, time_unit: str, quiet: bool) -> None:
     """Learn one vector per (item, interaction) token from SESSIONS.
 
@@ -87,7 +89,8 @@ def train_cmd(sessions: str, out: Path, dim: int, epochs: int | None, cooc_k: in
       recs train-embeddings runs/train.parquet --out runs/model
       recs train-embeddings runs/train.parquet --out runs/model --entity shop_id --entity category
       recs train-embeddings 'logs/dt=*/' --out runs/model --engine spark --spark-master 'local[4]'
-      recs train-embeddings s3a://bucket/logs/ --out runs/model --engine spark --spark-master yarn
+      recs train-embeddings s3a://bucket/logs/ --out runs/model --engine spark --spark-master yarn \
+        --work-dir hdfs:///tmp/recs
       recs train-embeddings runs/train.parquet --out runs/model --config runs/tuned.toml
     """
     cfg = TrainConfig(dim=dim, window=window, negative=negative, epochs=epochs, min_count=min_count, sample=sample,
@@ -98,7 +101,8 @@ def train_cmd(sessions: str, out: Path, dim: int, epochs: int | None, cooc_k: in
                               spark_remote=spark_remote)
     # a Hadoop URI (file:///..., s3a://...) stays text: Path() would fold its '//' (recs.spark.uri)
     source = sessions if is_uri(sessions) else Path(sessions)
-    manifest = train_to_dir(source, out, cfg, TqdmProgress(not quiet), time_unit=time_unit, engine=where)
+    manifest = train_to_dir(source, out, cfg, TqdmProgress(not quiet), time_unit=time_unit, engine=where,
+                            work_dir=work_dir)
     counts, timings = manifest["counts"], manifest["timings"]
     console.print(key_values(f"wrote {out}", {
         "events": counts["events"], "sessions": counts["sessions"], "tokens": counts["tokens"],

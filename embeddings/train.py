@@ -218,6 +218,7 @@ def train_to_dir(
     progress: Progress | None = None,
     time_unit: str = DEFAULT_TIME_UNIT,
     engine: TrainEngineConfig | None = None,
+    work_dir: str | None = None,
 ) -> dict[str, Any]:
     """``recs train-embeddings``: read sessions, train, write MODEL_DIR atomically; return its manifest.
 
@@ -228,6 +229,8 @@ def train_to_dir(
 
     Options and ``out`` are checked before the sessions are read; the corpus files live beside ``out``
     while training (not in the system temp directory) so an interrupted run's are found and removed.
+    ``work_dir`` (``--work-dir``, Spark only): a URI every node reads and writes, where Spark's executors
+    write their outputs when the directory of ``out`` is not shared with them (``recs.spark.work``).
     """
     cfg = cfg or TrainConfig()
     cfg.validate()
@@ -237,6 +240,8 @@ def train_to_dir(
     on_spark = engine.engine != ENGINES[0]
     if on_spark and cfg.entities:
         raise ConfigError("--entity is trained on the polars engine only")
+    if work_dir is not None and not on_spark:
+        raise ConfigError(f"--work-dir {work_dir} is for --engine spark (where Spark's executors write)")
     uri = is_uri(sessions_path)  # a Hadoop URI: only Spark reads it (recs.spark.uri)
     if uri and not on_spark:
         raise ConfigError(f"{sessions_path}: a URI input is read by Spark; give --engine spark (or a local path)")
@@ -251,7 +256,7 @@ def train_to_dir(
         if on_spark:
             from recs.spark.train import train_spark  # pyspark is an optional extra, imported only when asked for
 
-            model = train_spark(sessions_path, cfg, engine, progress, work, time_unit)
+            model = train_spark(sessions_path, cfg, engine, progress, work, time_unit, work_dir)
         else:
             model = train(sessions, cfg, progress, workdir=work)
             model.manifest["timings"]["read_s"] = read_s

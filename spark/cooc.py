@@ -25,9 +25,10 @@ from recs.columns import Col
 from recs.config import CoocConfig
 from recs.embeddings.cooc import PQ, SESSIONS, P, Q, chunk_pairs, top_k
 from recs.spark.chunks import CHUNK_EVENTS, local_sessions, session_chunks, to_batches
-from recs.spark.files import local_uri, part_files
+from recs.spark.files import part_files
 from recs.spark.session import default_parallelism
 from recs.spark.tokens import ITEM_CODE, TYPE_CODE
+from recs.spark.work import SparkWork, as_work
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -74,9 +75,10 @@ def _top_k_task(batches: Iterable[pa.RecordBatch], k: int, n_tokens: int) -> Ite
     yield from to_batches(kept, PAIRS_SCHEMA)
 
 
-def write_pairs(sequences: DataFrame, cfg: CoocConfig, n_tokens: int, work: Path, partitions: int | None = None,
-                chunk_events: int = CHUNK_EVENTS) -> Path | None:
-    """Count, keep the top k and write the pairs as parquet parts under ``work/pairs`` (None when k is 0).
+def write_pairs(sequences: DataFrame, cfg: CoocConfig, n_tokens: int, work: Path | SparkWork,
+                partitions: int | None = None, chunk_events: int = CHUNK_EVENTS) -> Path | None:
+    """Count, keep the top k and write the pairs as parquet parts under ``work/pairs`` (None when k is 0);
+    returns the driver's directory of them (copied down from a ``--work-dir`` URI: ``recs.spark.work``).
 
     ``partitions``: ranges of p (``recs.spark.train`` gives the sequences' number; default: one per core).
     """
@@ -84,12 +86,13 @@ def write_pairs(sequences: DataFrame, cfg: CoocConfig, n_tokens: int, work: Path
 
     if cfg.k == 0:
         return None
-    out = work / PAIRS_DIR
+    work = as_work(work, sequences.sparkSession)
     counts = successor_counts(sequences, cfg, n_tokens, chunk_events)
     n = partitions or default_parallelism(sequences.sparkSession)
     by_p = counts.repartitionByRange(n, F.expr(f"`{PQ}` div {n_tokens}"))
-    by_p.mapInArrow(partial(_top_k_task, k=cfg.k, n_tokens=n_tokens), PAIRS_DDL).write.parquet(local_uri(out))
-    return out
+    by_p.mapInArrow(partial(_top_k_task, k=cfg.k, n_tokens=n_tokens), PAIRS_DDL).write.parquet(
+        work.spark_uri(PAIRS_DIR))
+    return work.fetch(PAIRS_DIR)
 
 
 def read_pairs(directory: Path | None) -> pl.DataFrame:

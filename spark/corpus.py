@@ -29,7 +29,8 @@ from recs.columns import Col
 from recs.embeddings.cooc import P, Q
 from recs.embeddings.corpus import session_lines
 from recs.spark.chunks import CHUNK_EVENTS, session_chunks, to_batches
-from recs.spark.files import local_uri, part_files
+from recs.spark.files import part_files
+from recs.spark.work import SparkWork, as_work
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -47,12 +48,13 @@ def _lines_task(batches: Iterable[pa.RecordBatch], chunk_events: int) -> Iterato
         yield from to_batches(session_lines(seq).rename({"line": "value"}), LINES_SCHEMA)
 
 
-def write_session_lines(sequences: DataFrame, work: Path, chunk_events: int = CHUNK_EVENTS) -> Path:
-    """Write the corpus lines as text parts under ``work/corpus``, one per session partition."""
-    out = work / SESSIONS_DIR
+def write_session_lines(sequences: DataFrame, work: Path | SparkWork, chunk_events: int = CHUNK_EVENTS) -> Path:
+    """Write the corpus lines as text parts under ``work/corpus``, one per session partition; returns the
+    driver's directory of them (copied down from a ``--work-dir`` URI: ``recs.spark.work``)."""
+    work = as_work(work, sequences.sparkSession)
     sequences.mapInArrow(partial(_lines_task, chunk_events=chunk_events), "value string").write.option(
-        "compression", "none").text(local_uri(out))  # a site's default codec would rename the parts
-    return out
+        "compression", "none").text(work.spark_uri(SESSIONS_DIR))  # a site's default codec would rename the parts
+    return work.fetch(SESSIONS_DIR)
 
 
 def concatenate(parts: list[Path], dest: Path, remove: bool = True) -> int:

@@ -23,10 +23,15 @@ What runs where:
   single-machine row order.
 
 Storage: the executors write their parts into the index directory's temporary sibling, so on a
-cluster the output path must be on storage every node sees at the same path (NFS or similar); with
-``local[*]`` any path works. The executors' Python must import recs (the same install as the
-driver's; a local master runs this interpreter). The rest of the index (manifest, hashes, the atomic
-rename) is done by the driver as for every index (``recs.candidates.build.write_index``).
+cluster the output path must be on storage every node sees at the same path (NFS or similar), or
+``--work-dir URI`` names a place every node reads and writes, where they write the parts and from
+where the driver copies them down (``recs.spark.work``); with ``local[*]`` any path works. Off a local
+master the location is proved with two tiny jobs before any index is built (``check_reach``), and
+``--out URI`` (``recs.spark.store``) needs neither: the executors write the parts there.
+
+The executors' Python must import recs (the same install as the driver's; a local master runs this
+interpreter). The rest of the index (manifest, hashes, the atomic rename) is done by the driver as for
+every index (``recs.candidates.build.write_index``).
 
 Threads: faiss in each task uses ``spark.task.cpus`` threads, so tasks x threads matches the cores
 Spark was given rather than oversubscribing them.
@@ -63,6 +68,7 @@ from recs.columns import Col
 from recs.config import IndexConfig, IndexEngineConfig, parse_spark_conf
 from recs.errors import OutputError
 from recs.progress import Progress
+from recs.spark.failures import spark_failures
 from recs.spark.files import local_uri
 from recs.spark.session import (
     default_parallelism,
@@ -72,8 +78,12 @@ from recs.spark.session import (
     ship_file,
     task_cpus,
 )
+from recs.spark.work import SparkWork, check_reach, needs_check
 
 ENGINE = "spark"
+WORK_HINT = ("on a cluster the executors write the candidate parts there, so it must be storage every node reads and "
+             "writes: give --work-dir URI (hdfs://..., s3a://..., or a shared mount), or write the index to a URI "
+             "(--out s3a://...)")
 ROWS_PER_PARTITION = 50_000  # queries per task at most: a task holds its queries' top-k, n x (k+1) x 12 bytes
 _ROW, _CODE, _VECTOR = "_row", "_code", "_vector"
 _ARROW_CHUNK = 1 << 18  # query rows per Arrow chunk handed to Spark (x dim x 4 bytes: 200 MiB at dim 201)
@@ -111,13 +121,20 @@ class SparkSearch:
 
     Use as a context manager around ``write_index`` (it is, in ``build_index``): entering starts or
     joins the Spark session and makes the scratch directory for shipped files; leaving removes it.
+    ``work_dir``: ``--work-dir``, where the executors write the parts when the index's directory is not
+    shared storage (``recs.spark.work``); ``local_parts=False`` for a writer whose parts go to a URI
+    (``recs.spark.store``), which needs no shared directory and so no check of one.
     """
 
-    def __init__(self, cfg: IndexEngineConfig, progress: Progress, out: str | Path) -> None:
+    def __init__(self, cfg: IndexEngineConfig, progress: Progress, out: str | Path, work_dir: str | None = None,
+                 local_parts: bool = True) -> None:
         require_pyspark()  # before the model is read: a missing extra is one line, not a late traceback
         self.cfg = cfg
         self.progress = progress
         self.out = Path(out)
+        self.work_dir = work_dir
+        self.local_parts = local_parts
+        self._work: SparkWork | None = None
         self._stack = ExitStack()
         self._spark: Any = None
         self._ship: Path | None = None
@@ -131,11 +148,15 @@ class SparkSearch:
         self._spark = spark_session(self.cfg.spark_master, conf, self.cfg.spark_remote)
         self._stack.enter_context(session_settings(self._spark, conf))
         self._ship = self._stack.enter_context(scratch_dir(self.out, "work"))
+        self._work = self._stack.enter_context(SparkWork(self._spark, self._ship, self.work_dir, kind="index"))
+        if self.local_parts and needs_check(self._spark):  # executors that may be elsewhere write the parts
+            check_reach(self._work, self._work.where("the index's directory"), WORK_HINT)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
         self._ship = None
+        self._work = None
 
     @property
     def spark(self) -> Any:
@@ -207,6 +228,10 @@ class SparkSearch:
         candidate rows as ``candidates/<set>/part-<i>.parquet``, one per query partition; return the
         number of parts."""
         name = set_name(source, target)
+        if self._work is not None and self._work.remote:  # --work-dir: written there, copied down here
+            rel = f"candidates-{name}"
+            partitions, item_type = self.write_set_at(gen, source, target, k, self._work.spark_uri(rel))
+            return _collect_parts(self._work.fetch(rel), tmp, name, partitions, item_type)
         staging = tmp / "candidates" / f".spark-{name}"
         partitions, item_type = self.write_set_at(gen, source, target, k, local_uri(staging))
         return _collect_parts(staging, tmp, name, partitions, item_type)
@@ -226,7 +251,7 @@ class SparkSearch:
         spec = TaskSpec(shipment, min(k + 1, n_targets), k, replace(cfg, threads=cpus),
                         "str" if src.items.dtype == pl.String else "int")
         with self.progress.stage(f"{source}->{target} on spark ({partitions} tasks)", total=len(src.items),
-                                 unit="query") as bar:
+                                 unit="query") as bar, spark_failures(f"searching {source}->{target}", OutputError):
             (queries.mapInArrow(functools.partial(search_partition, spec), _out_schema(spec.item_type))
              .write.mode("error").option("compression", "zstd")
              .option("maxRecordsPerFile", 0)  # one file per partition whatever the session says: part i = partition i

@@ -149,7 +149,7 @@ def build_index_at_uri(
     _check_pairs(gen.interactions(), cfg, "the model")
     run = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="recs-store-") as local, \
-            SparkSearch(engine, progress, Path(local) / "index") as writer:
+            SparkSearch(engine, progress, Path(local) / "index", local_parts=False) as writer:
         spark = writer.spark
         previous = read_store_manifest(spark, uri)  # before any work: a foreign file there stops the run now
         tmp = Path(local) / "build"

@@ -22,8 +22,9 @@ import polars as pl
 
 from recs.columns import Col
 from recs.embeddings.tokens import vocabulary
-from recs.spark.files import local_uri, part_files
+from recs.spark.files import part_files
 from recs.spark.read import FILE, ROW, TIME, SparkEvents
+from recs.spark.work import SparkWork, as_work
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -39,19 +40,19 @@ class SparkVocabulary:
     n_items: int  # distinct items in the sessions, before min_count
 
 
-def count_tokens(events: SparkEvents, min_count: int, work: Path) -> SparkVocabulary:
+def count_tokens(events: SparkEvents, min_count: int, work: Path | SparkWork) -> SparkVocabulary:
     """Count every (item, interaction) on Spark; rank the tokens kept by ``min_count`` with the shared rule.
 
-    The counts go through parquet in ``work`` (one Spark job), not through the driver's JVM, so the
-    size of the table is bounded by this machine's memory (which holds the vocabulary anyway), not by
-    ``spark.driver.maxResultSize``.
+    The counts go through parquet in ``work`` (one Spark job; ``recs.spark.work``: beside the output, or
+    copied down from ``--work-dir``), not through the driver's JVM, so the size of the table is bounded
+    by this machine's memory (which holds the vocabulary anyway), not by ``spark.driver.maxResultSize``.
     """
     from pyspark.sql import functions as F
 
-    out = work / COUNTS_DIR
+    work = as_work(work, events.frame.sparkSession)
     counted = events.frame.groupBy(Col.ITEM, Col.INTERACTION).agg(F.count(F.lit(1)).alias(Col.COUNT))
-    counted.write.parquet(local_uri(out))
-    counts = pl.read_parquet(part_files(out, ".parquet")).with_columns(
+    counted.write.parquet(work.spark_uri(COUNTS_DIR))
+    counts = pl.read_parquet(part_files(work.fetch(COUNTS_DIR), ".parquet")).with_columns(
         pl.col(Col.ITEM).cast(events.item_dtype), pl.col(Col.INTERACTION).cast(pl.String))
     return SparkVocabulary(vocabulary(counts, min_count), counts[Col.ITEM].n_unique())
 
@@ -65,17 +66,18 @@ def token_codes(vocab: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def spark_sequences(events: SparkEvents, vocab: pl.DataFrame, work: Path, partitions: int) -> DataFrame:
+def spark_sequences(events: SparkEvents, vocab: pl.DataFrame, work: Path | SparkWork,
+                    partitions: int) -> DataFrame:
     """The in-vocabulary events as (session_id, token_id, _i, _y), ``partitions`` session ranges, sorted.
 
-    The code table is written to ``work`` (which Spark's executors must see: this machine's disk in
-    local mode, a shared mount on a cluster) rather than sent through the driver, so its size is not
-    bounded by the driver's JVM.
+    The code table is written to ``work`` (which Spark's executors must read: this machine's disk in
+    local mode, a shared mount or ``--work-dir URI`` on a cluster, ``recs.spark.work``) rather than sent
+    through the driver, so its size is not bounded by the driver's JVM.
     """
-    path = work / CODES_FILE
-    token_codes(vocab).write_parquet(path)
     spark = events.frame.sparkSession
-    codes = spark.read.parquet(local_uri(path))
+    work = as_work(work, spark)
+    token_codes(vocab).write_parquet(work.local / CODES_FILE)
+    codes = spark.read.parquet(work.put(CODES_FILE))
     return (
         events.frame.join(codes, [Col.ITEM, Col.INTERACTION])
         .select(Col.SESSION, TIME, FILE, ROW, Col.TOKEN_ID, ITEM_CODE, TYPE_CODE)

@@ -37,6 +37,7 @@ from recs.sessions.times import DEFAULT_TIME_UNIT
 from recs.spark.chunks import CHUNK_EVENTS
 from recs.spark.cooc import write_pairs
 from recs.spark.corpus import LinesIterable, concatenate, part_files, write_pair_lines, write_session_lines
+from recs.spark.failures import spark_failures
 from recs.spark.read import ReadPlan, plan_read, plan_read_uri, read_spark_sessions
 from recs.spark.session import (
     default_parallelism,
@@ -49,7 +50,12 @@ from recs.spark.session import (
 )
 from recs.spark.tokens import count_tokens, spark_sequences
 from recs.spark.uri import is_uri
+from recs.spark.work import SparkWork, check_reach, needs_check, work_uri
 
+WORK_HINT = ("on a cluster the work directory must be storage every node reads and writes: give --work-dir URI "
+             "(hdfs://..., s3a://..., or a shared mount), or put --out on a shared mount")
+READ_HINT = ("this machine listed it, so Spark's executors do not reach the input as it does: on a cluster give a "
+             "path every node mounts, or a URI with its connector and credentials on every node")
 INPUT_LISTING = "input_listing"  # manifest key train_to_dir moves into "input" (a URI input's fingerprint)
 EVENTS_PER_PARTITION = 500_000  # about two per-task chunks (recs.spark.chunks); see docs/scaling.md
 
@@ -83,24 +89,30 @@ def spark_corpus(
     spark: Any,
     sessions_path: str | Path | ReadPlan,
     cfg: TrainConfig,
-    work: Path,
+    work: Path | SparkWork,
     progress: Progress,
     timings: dict[str, float],
     time_unit: str = DEFAULT_TIME_UNIT,
     partitions: int | None = None,
     chunk_events: int = CHUNK_EVENTS,
 ) -> SparkCorpus:
-    """Stages 2-5 of the module doc: read and check, count tokens, write corpus parts and pairs under ``work``."""
+    """Stages 2-5 of the module doc: read and check, count tokens, write corpus parts and pairs under ``work``.
+
+    A failed Spark job is one RecsError naming the stage (the input, for the read), the executor and the
+    cause (``recs.spark.failures``): a part the executors cannot open, a Python worker without recs."""
     from pyspark import StorageLevel
 
+    given = sessions_path.source.given if isinstance(sessions_path, ReadPlan) else str(sessions_path)
     t = time.perf_counter()
-    with progress.stage("read sessions", unit="event") as bar, job_group(spark, "read sessions"):
+    with progress.stage("read sessions", unit="event") as bar, job_group(spark, "read sessions"), \
+            spark_failures(f"reading {given}", unreachable_hint=READ_HINT):
         events = read_spark_sessions(spark, sessions_path, time_unit)
         bar.update(events.n_events)
     timings["read_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    with progress.stage("tokens", unit="token") as bar, job_group(spark, "tokens"):
+    with progress.stage("tokens", unit="token") as bar, job_group(spark, "tokens"), \
+            spark_failures(f"counting the tokens of {given}"):
         tokens = count_tokens(events, cfg.min_count, work)
         bar.update(tokens.vocab.height)
     vocab = tokens.vocab
@@ -112,16 +124,19 @@ def spark_corpus(
 
     partitions = partitions or session_partitions(spark, events.n_events)
     corpus_words = int(vocab[Col.COUNT].sum())  # every in-vocabulary event is one word of the corpus
-    sequences = spark_sequences(events, vocab, work, partitions).persist(StorageLevel.MEMORY_AND_DISK)
+    with spark_failures("handing the token table to Spark"):
+        sequences = spark_sequences(events, vocab, work, partitions).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         t = time.perf_counter()
-        with progress.stage("corpus", unit="word") as bar, job_group(spark, "corpus"):
+        with progress.stage("corpus", unit="word") as bar, job_group(spark, "corpus"), \
+                spark_failures("writing the session corpus"):
             lines_dir = write_session_lines(sequences, work, chunk_events)
             bar.update(corpus_words)
         timings["corpus_s"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        with progress.stage("co-occurrence", unit="event") as bar, job_group(spark, "co-occurrence"):
+        with progress.stage("co-occurrence", unit="event") as bar, job_group(spark, "co-occurrence"), \
+                spark_failures("counting co-occurrence pairs"):
             pairs_dir = write_pairs(sequences, cfg.cooc, vocab.height, work, partitions, chunk_events)
             bar.update(corpus_words)
         timings["cooccurrence_s"] = time.perf_counter() - t
@@ -138,6 +153,7 @@ def train_spark(
     progress: Progress | None = None,
     work: Path | None = None,
     time_unit: str = DEFAULT_TIME_UNIT,
+    work_dir: str | None = None,
 ) -> EmbeddingModel:
     """Train on the sessions at ``sessions_path`` with the counting on Spark (module doc).
 
@@ -145,8 +161,11 @@ def train_spark(
     footers checked through the session's Hadoop client (``recs.spark.uri``), and the manifest gets its
     fingerprint from that listing (``INPUT_LISTING``).
 
-    ``work`` holds Spark's outputs and the corpus file; Spark's executors write there, so on a cluster
-    it must be on storage they and this machine share (``train_to_dir`` puts it beside the output).
+    ``work`` holds Spark's outputs and the corpus file (``train_to_dir`` puts it beside the output).
+    Spark's executors write their outputs there, so on a cluster it must be on storage they and this
+    machine share, unless ``work_dir`` (``--work-dir``) names a URI every node reads and writes: then
+    they write there and this machine copies their outputs down into ``work`` (``recs.spark.work``).
+    Either way, off a local master the location is proved with two tiny jobs before the input is read.
     """
     cfg.validate()
     engine.validate()
@@ -165,7 +184,13 @@ def train_spark(
         if plan is None:  # a URI: listed and checked through the JVM's Hadoop client, so after the session
             plan = plan_read_uri(spark, str(sessions_path), time_unit)
         timings["spark_session_s"] = time.perf_counter() - t
-        sc = spark_corpus(spark, plan, cfg, work, progress, timings, time_unit, engine.partitions)
+        shared = stack.enter_context(SparkWork(spark, work, work_dir, kind="train"))
+        if needs_check(spark):  # executors that may be elsewhere: prove they share the work location
+            t = time.perf_counter()
+            with progress.stage("work directory check"):
+                check_reach(shared, shared.where("the work directory beside --out"), WORK_HINT)
+            timings["work_check_s"] = time.perf_counter() - t
+        sc = spark_corpus(spark, plan, cfg, shared, progress, timings, time_unit, engine.partitions)
         settings = effective_settings(spark, conf)
 
     t = time.perf_counter()
@@ -191,7 +216,7 @@ def train_spark(
     described = {"name": engine.engine, "master": master_of(spark), "spark_version": spark.version,
                  "partitions": sc.partitions,
                  "config": {**config_dict(engine), "spark_conf": mask_secrets(conf)},  # never a secret as given
-                 "spark_conf": settings}
+                 "spark_conf": settings, **({"work_dir": work_uri(work_dir)} if work_dir else {})}
     manifest = {"config": config_dict(resolved), "counts": counts, "timings": timings, "engine": described}
     if (listed := plan.fingerprint()) is not None:
         manifest[INPUT_LISTING] = listed  # train_to_dir records it with the input (it cannot hash a URI itself)

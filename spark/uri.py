@@ -281,6 +281,16 @@ def upload(spark: SparkSession, local: Path, uri: str) -> None:
         raise _io_error(uri, f"copy {local.name} there", e) from None
 
 
+def download(spark: SparkSession, uri: str, local: Path) -> None:
+    """Copy the file or directory tree at ``uri`` to the local path ``local`` (Hadoop's copyToLocalFile,
+    through the raw local file system: no ``.crc`` files beside the copies)."""
+    fs, path = hadoop_fs(spark, uri)
+    try:
+        fs.copyToLocalFile(False, path, jvm(spark).org.apache.hadoop.fs.Path(f"file://{local.resolve()}"), True)
+    except Exception as e:
+        raise _io_error(uri, f"copy it to {local}", e) from None
+
+
 def list_files(spark: SparkSession, uri: str) -> list[tuple[str, int]]:
     """(path relative to ``uri``, size) of every file below the directory ``uri``; empty when it is absent."""
     fs, path = hadoop_fs(spark, uri)

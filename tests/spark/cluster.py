@@ -18,6 +18,14 @@ A driver for the cluster is a separate process (the CLI in a subprocess): one Py
 SparkContext, and the test session's own (``spark``, local[2]) may be running already.
 ``driver_env`` is its environment: the executors' Python (this interpreter, which imports recs),
 loopback addresses and a ``SPARK_CONF_DIR`` whose ``spark-defaults.conf`` keeps executors small.
+
+A directory only the driver sees (``driver_only``): on one machine every process sees every path, so
+code that hands a task a path of the driver's disk (a work directory beside ``--out``, a local input)
+passes here and fails on a cluster of several machines. Where the tests may create mount namespaces
+(root, or CAP_SYS_ADMIN: ``unshare --mount``), each worker is started in a mount namespace of its own
+with an empty tmpfs mounted over ``driver_only``; its executors and their Python workers inherit it,
+so a file the driver writes there does not exist for any task, as on another machine. Elsewhere
+``driver_only`` is None and the tests that need it skip with the reason (``isolation_missing``).
 """
 
 from __future__ import annotations
@@ -25,10 +33,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -86,15 +96,45 @@ def _stop(proc: subprocess.Popen, grace: float = STOP_GRACE_S) -> None:
         proc.wait(grace)
 
 
+# the worker's command line inside its own mount namespace: an empty tmpfs over the driver-only directory
+# ("$0"), then the daemon itself ("$@"), exec'd so that the process group is still the daemon's
+_HIDE = 'mount -t tmpfs -o size=16m recs-driver-only "$0" && exec "$@"'
+
+
+def isolation_missing() -> str | None:
+    """Why worker processes cannot be given a mount namespace of their own here (None: they can)."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return "no unshare(1) on PATH (util-linux), so no directory can be hidden from the executors"
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            run = subprocess.run([unshare, "--mount", "--propagation", "private", "sh", "-c", _HIDE, d, "true"],
+                                 capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError) as e:
+            return f"unshare --mount failed: {e}"
+    if run.returncode != 0:
+        why = (run.stderr.strip().splitlines() or [f"exit code {run.returncode}"])[-1]
+        return f"no mount namespace for the workers (unshare --mount: {why}); needs root or CAP_SYS_ADMIN"
+    return None
+
+
 class ClusterError(RuntimeError):
     """The test cluster did not come up: the message names what was missing and where its logs are."""
 
 
 class StandaloneCluster:
-    """A master and ``workers`` workers on 127.0.0.1 (module doc); ``master`` is the URL drivers use."""
+    """A master and ``workers`` workers on 127.0.0.1 (module doc); ``master`` is the URL drivers use.
 
-    def __init__(self, root: Path, workers: int = WORKERS, conf: Mapping[str, str] | None = None) -> None:
+    ``hide``: make ``root/driver-only`` a directory the executors do not see (module doc), where this
+    machine allows it; ``driver_only`` is then its path, else None."""
+
+    def __init__(self, root: Path, workers: int = WORKERS, conf: Mapping[str, str] | None = None,
+                 hide: bool = False) -> None:
         self.root = Path(root)
+        self.driver_only: Path | None = None
+        self.isolation_missing = isolation_missing() if hide else "not asked for (StandaloneCluster(hide=False))"
+        if self.isolation_missing is None:
+            self.driver_only = self.root / "driver-only"
         self.workers = workers
         self.conf = {**DRIVER_DEFAULTS, **(conf or {})}
         self.port = free_port()
@@ -125,10 +165,14 @@ class StandaloneCluster:
 
     # -- start / stop ---------------------------------------------------------------------------------
 
-    def _spawn(self, name: str, *args: str) -> subprocess.Popen:
+    def _spawn(self, name: str, *args: str, hidden: Path | None = None) -> subprocess.Popen:
         log = (self.root / "logs" / f"{name}.out").open("ab")
+        argv = [str(spark_home() / "bin" / "spark-class"), *args]
+        if hidden is not None:  # in a mount namespace of its own, with an empty tmpfs over ``hidden``
+            argv = [str(shutil.which("unshare")), "--mount", "--propagation", "private", "sh", "-c", _HIDE,
+                    str(hidden), *argv]
         try:
-            proc = subprocess.Popen([str(spark_home() / "bin" / "spark-class"), *args], env=self._daemon_env(),
+            proc = subprocess.Popen(argv, env=self._daemon_env(),
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True, cwd=self.root)
         finally:
@@ -150,6 +194,8 @@ class StandaloneCluster:
     def start(self, timeout: float = START_TIMEOUT_S) -> StandaloneCluster:
         self.conf_dir.mkdir(parents=True, exist_ok=True)
         (self.root / "logs").mkdir(exist_ok=True)
+        if self.driver_only is not None:
+            self.driver_only.mkdir(exist_ok=True)
         (self.conf_dir / "spark-defaults.conf").write_text("".join(f"{k} {v}\n" for k, v in self.conf.items()))
         self._spawn("master", "org.apache.spark.deploy.master.Master", "--host", LOOPBACK, "--port",
                     str(self.port), "--webui-port", str(self.ui_port))
@@ -158,7 +204,7 @@ class StandaloneCluster:
             work.mkdir(exist_ok=True)
             self._spawn(f"worker-{i}", "org.apache.spark.deploy.worker.Worker", self.master, "--host", LOOPBACK,
                         "--cores", "1", "--memory", WORKER_MEMORY, "--work-dir", str(work),
-                        "--webui-port", str(free_port()))
+                        "--webui-port", str(free_port()), hidden=self.driver_only)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             dead = [p for p in self._procs if p.poll() is not None]
@@ -204,9 +250,10 @@ def _require_spark() -> None:
 
 @pytest.fixture(scope="session")
 def spark_cluster(tmp_path_factory) -> Iterator[StandaloneCluster]:
-    """One standalone master and two one-core workers on loopback for the whole test session."""
+    """One standalone master and two one-core workers on loopback for the whole test session, with a
+    directory only the driver sees where this machine allows one (``driver_only``)."""
     _require_spark()
-    cluster = StandaloneCluster(tmp_path_factory.mktemp("spark-cluster"))
+    cluster = StandaloneCluster(tmp_path_factory.mktemp("spark-cluster"), hide=True)
     with cluster:
         yield cluster
 

@@ -7,13 +7,20 @@ anything that hands a task a relative path or a file only the driver's process h
 ``train-embeddings`` gives the polars engine's tokens, vectors (one thread), counts and fingerprint;
 ``build-index --engine spark`` gives the single machine's candidate tables row for row and the same
 index file. The master's JSON page shows the applications ran there, on both executors.
+
+Where the machine allows mount namespaces, the workers do not see ``driver_only`` (tests/spark/cluster.py),
+as executors on other machines do not see the driver's disk: a URI there is listed by the driver and
+unreadable to the executors, an ``--out`` there leaves the executors no shared work directory, and
+``--work-dir URI`` is the way through. Each failure is one ``Error:`` line, exit code 2, nothing written.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cluster
@@ -40,6 +47,22 @@ def recs_on(cluster: StandaloneCluster, cwd: Path, *args: object) -> subprocess.
     cli = ["-c", "from recs.cli.main import main; main()"]
     return subprocess.run([sys.executable, *cli, *(str(a) for a in args)], cwd=cwd, env=cluster.driver_env(),
                           capture_output=True, text=True, timeout=DRIVER_TIMEOUT_S)
+
+
+def error_line(run: subprocess.CompletedProcess) -> str:
+    """The one ``Error:`` line of a failed driver: exit code 2, no traceback, no Spark log line (the
+    stages' progress lines may precede it)."""
+    assert run.returncode == 2, (run.returncode, run.stdout[-2000:], run.stderr[-4000:])
+    lines = [ln for ln in run.stderr.splitlines() if ln.startswith("Error: ")]
+    assert len(lines) == 1 and "Traceback" not in run.stderr and " ERROR " not in run.stderr, run.stderr[-4000:]
+    return lines[0]
+
+
+def driver_only(cluster: StandaloneCluster) -> Path:
+    """The cluster's directory the executors do not see, or skip saying why there is none."""
+    if cluster.driver_only is None:
+        pytest.skip(f"no directory can be hidden from the executors here: {cluster.isolation_missing}")
+    return cluster.driver_only
 
 
 def apps_on(cluster: StandaloneCluster) -> list[dict]:
@@ -140,6 +163,84 @@ def test_uris_in_and_out_on_the_cluster(spark_cluster, planted, tmp_path):
     for name in SETS:
         files = [store_dir / "indexes" / "ours" / f for f in manifest["candidate_sets"][name]["files"]]
         assert pl.concat([pl.read_parquet(f) for f in files]).equals(load_candidates(tmp_path / "single", name))
+
+
+def test_executors_do_not_see_the_driver_only_directory(spark_cluster):
+    """The isolation itself: the directory exists for the driver, and each worker's mount namespace has
+    an empty tmpfs over it (the kernel's own record of the worker's mounts)."""
+    hidden = driver_only(spark_cluster)
+    (hidden / "marker").write_text("driver")
+    workers = [p for p in spark_cluster._procs[1:] if p.poll() is None]
+    assert len(workers) == 2
+    for w in workers:
+        mounts = Path(f"/proc/{w.pid}/mounts").read_text()
+        assert f" {hidden} tmpfs " in mounts, mounts[-2000:]
+        assert f" {hidden} " not in Path("/proc/self/mounts").read_text()
+    (hidden / "marker").unlink()
+
+
+def test_a_uri_the_executors_cannot_read_is_one_line(spark_cluster, planted, tmp_path):
+    """A file:// URI the driver lists and checks, whose parts no executor can open: one line naming the
+    URI and the missing part, in seconds after the session starts, and nothing written."""
+    hidden = driver_only(spark_cluster)
+    log = hidden / "unreadable-log"
+    log.mkdir()
+    shutil.copy(planted / "train.parquet", log / "part-0.parquet")
+    t = time.monotonic()
+    r = recs_on(spark_cluster, tmp_path, "train-embeddings", log.as_uri(), "--out", "m", "--engine", "spark",
+                "--spark-master", spark_cluster.master, *TRAIN)
+    line = error_line(r)
+    assert line.startswith(f"Error: reading {log.as_uri()}: Spark failed"), line
+    assert f"FileNotFoundException: File file:{log}/part-0.parquet does not exist" in line
+    assert "executors do not reach the input" in line
+    assert time.monotonic() - t < 120  # JVM and executors start, four task attempts: not minutes of retries
+    assert list(tmp_path.iterdir()) == []  # no model, no work directory left beside it
+
+
+def test_an_out_only_the_driver_sees_is_refused_before_any_work(spark_cluster, planted):
+    """--out on the driver's own disk: the executors' outputs would land on theirs. Proved with a probe
+    before the input is read; the way out (--work-dir, a shared mount, an index URI) is in the line."""
+    hidden = driver_only(spark_cluster)
+    d = planted
+    before = sorted(hidden.iterdir())
+    r = recs_on(spark_cluster, d, "train-embeddings", "train.parquet", "--out", hidden / "m", "--engine", "spark",
+                "--spark-master", spark_cluster.master, *TRAIN)
+    line = error_line(r)
+    assert f"the work directory beside --out ({hidden}): Spark's executors cannot read what this machine " \
+           "writes there" in line and "give --work-dir URI" in line, line
+    r = recs_on(spark_cluster, d, "build-index", "--model", "polars", "--out", hidden / "i", "--k", 20,
+                "--threads", 1, "--engine", "spark", "--spark-master", spark_cluster.master, "--quiet")
+    line = error_line(r)
+    assert f"the index's directory ({hidden})" in line and "--work-dir URI" in line and "--out s3a://" in line
+    assert sorted(hidden.iterdir()) == before  # nothing written, no scratch left
+
+
+def test_work_dir_uri_carries_what_the_executors_write(spark_cluster, planted, tmp_path):
+    """--out only the driver sees, --work-dir a file:// URI every node reads and writes: the executors
+    write there, the driver copies it down, and the model and lists are the polars engine's and the
+    single machine's; the run's directory at the URI is gone afterwards."""
+    hidden = driver_only(spark_cluster)
+    d = planted
+    shared = tmp_path / "shared work"
+    shared.mkdir()
+    r = recs_on(spark_cluster, d, "train-embeddings", "train.parquet", "--out", hidden / "m", "--engine", "spark",
+                "--spark-master", spark_cluster.master, "--work-dir", shared.as_uri(), *TRAIN)
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert_same_model(d / "polars", hidden / "m")
+    engine = json.loads((hidden / "m" / "manifest.json").read_text())["engine"]
+    assert engine["work_dir"] == f"file://{shared}"  # unescaped, as Spark is given it
+    assert list(shared.iterdir()) == []
+    build_index(d / "polars", tmp_path / "single", CFG)
+    r = recs_on(spark_cluster, d, "build-index", "--model", "polars", "--out", hidden / "i", "--k", 20,
+                "--threads", 1, "--engine", "spark", "--spark-master", spark_cluster.master, "--quiet",
+                "--work-dir", shared)  # a shared mount's path, taken as its file:// URI
+    assert r.returncode == 0, r.stderr[-4000:]
+    for name in SETS:
+        assert load_candidates(hidden / "i", name).equals(load_candidates(tmp_path / "single", name))
+    assert verify_artifact(hidden / "i")["ok"]
+    assert list(shared.iterdir()) == []
+    shutil.rmtree(hidden / "m")
+    shutil.rmtree(hidden / "i")
 
 
 def test_cluster_fixture_skips_with_the_reason_without_java(tmp_path, monkeypatch):

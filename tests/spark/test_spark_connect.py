@@ -83,6 +83,11 @@ def test_what_connect_lacks_is_named(spark_connect, planted):
     line = error_line(r)
     assert "spark._jvm" in line and "not available over Spark Connect" in line and "--spark-master" in line
     assert not (d / "m").exists()
+    r = client(spark_connect, d, "train-embeddings", "train.parquet", "--out", "m", "--engine", "spark",
+               "--spark-remote", spark_connect.url, "--work-dir", (d / "w").as_uri(), *TRAIN)
+    line = error_line(r)
+    assert f"--work-dir {(d / 'w').as_uri()}" in line and "not available over Spark Connect" in line
+    assert not (d / "m").exists() and not (d / "w").exists()
 
 
 def test_unreachable_server_and_bad_combinations(planted, tmp_path):

@@ -129,6 +129,52 @@ def test_bad_uri_inputs_are_one_line_each(spark, tmp_path):
         assert not (tmp_path / "m").exists()  # nothing written
 
 
+def test_a_part_spark_cannot_decode_is_one_line(spark, tmp_path):
+    """Footers fine (the driver's checks pass), a page header damaged: the executors' read fails, and that
+    is one line naming the input, the cause and the part, with nothing written (not Spark's traceback)."""
+    log = tmp_path / "log"
+    log.mkdir()
+    frame = pl.DataFrame({Col.SESSION: [1, 2] * 50, Col.ITEM: list(range(100)),
+                          Col.INTERACTION: ["click", "cart"] * 50, Col.TIMESTAMP: [1_767_225_600] * 100})
+    frame.write_parquet(log / "part-0.parquet", compression="uncompressed")
+    data = bytearray((log / "part-0.parquet").read_bytes())
+    data[4:40] = b"\xff" * 36  # the first page header, right after the leading PAR1
+    (log / "part-0.parquet").write_bytes(bytes(data))
+    r = run_cli("train-embeddings", log.as_uri(), "--out", tmp_path / "m", "--engine", "spark", *TRAIN)
+    line = one_line_error(r)
+    assert line.startswith(f"Error: reading {log.as_uri()}: Spark failed: ") and "part-0.parquet" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log"]
+
+
+def test_work_dir_uri_in_local_mode(spark, planted, tmp_path):
+    """--work-dir on a local master: the executors write below the URI, the driver copies it down (the
+    code path of a cluster without a shared mount), the same tokens, and nothing is left at the URI."""
+    d = planted
+    if not (d / "polars").exists():
+        assert run_cli("train-embeddings", d / "train.parquet", "--out", d / "polars", *TRAIN).exit_code == 0
+    work = tmp_path / "store work"
+    work.mkdir()
+    r = run_cli("train-embeddings", d / "train.parquet", "--out", tmp_path / "m", "--engine", "spark",
+                "--work-dir", work.as_uri(), *TRAIN)
+    assert r.exit_code == 0, r.output
+    assert pl.read_parquet(tmp_path / "m" / "tokens.parquet").equals(pl.read_parquet(d / "polars" / "tokens.parquet"))
+    assert list(work.iterdir()) == []
+    r = run_cli("build-index", "--model", tmp_path / "m", "--out", tmp_path / "i", "--k", 10, "--threads", 1,
+                "--engine", "spark", "--work-dir", work, "--quiet")
+    assert r.exit_code == 0, r.output
+    assert run_cli("check", tmp_path / "i").exit_code == 0 and list(work.iterdir()) == []
+
+
+def test_work_dir_needs_spark(planted, tmp_path):
+    d = planted
+    r = run_cli("train-embeddings", d / "train.parquet", "--out", tmp_path / "m", "--work-dir", tmp_path, *TRAIN)
+    assert "--work-dir" in one_line_error(r) and "is for --engine spark" in one_line_error(r)
+    r = run_cli("build-index", "--model", d / "polars", "--out", "file:///nowhere/index", "--engine", "spark",
+                "--work-dir", tmp_path)
+    assert "the executors write the index at the URI itself; drop --work-dir" in one_line_error(r)
+    assert not (tmp_path / "m").exists()
+
+
 def test_relative_paths_after_the_driver_changed_directory(spark, planted, tmp_path, monkeypatch):
     """The JVM keeps the working directory it started in; recs hands Spark absolute file:// URIs, so a
     process that changed directory since (a notebook, this test) still reads and writes its own paths."""
