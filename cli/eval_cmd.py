@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
 
-from recs.cli.options import bootstrap_options, eval_options, json_option, quiet_option, time_unit_option
+from recs.cli.options import (
+    bootstrap_options,
+    eval_options,
+    index_uri_conf_option,
+    json_option,
+    quiet_option,
+    time_unit_option,
+)
 from recs.cli.render import console, header, interval, percent, transposed, write_json
-from recs.config import EvalConfig, check_seed
+from recs.config import EvalConfig, check_seed, parse_spark_conf
+from recs.errors import ConfigError
 from recs.eval.cold import COLD_SPLITS
 from recs.eval.hitrate import SPLITS
 from recs.eval.report import evaluate_index
@@ -36,8 +45,9 @@ INTERVAL = "hit_rate_interval"  # a display line only: the JSON has hit_rate_low
 
 
 @click.command("eval-hitrate")
-@click.option("--index", "index_dir", type=click.Path(path_type=Path), default=Path("index"), show_default=True,
-              help="Index directory written by build-index.")
+@click.option("--index", "index_dir", type=click.Path(path_type=str), default="index", show_default=True,
+              help="Index directory written by build-index, or the URI of one build-index --engine spark --out URI "
+                   "committed (copied down to a temporary directory through Spark's Hadoop client).")
 @click.option("--sessions", type=click.Path(path_type=Path), required=True,
               help="Test sessions (those after the training period, e.g. from recs split).")
 @eval_options
@@ -51,11 +61,12 @@ INTERVAL = "hit_rate_interval"  # a display line only: the JSON has hit_rate_low
               help="Training sessions: also count targets whose item or a trigger never occurs in them "
                    "(cold start) apart, and the coverage of the new items.")
 @json_option(what="the numbers")
+@index_uri_conf_option
 @time_unit_option
 @quiet_option
-def eval_cmd(index_dir: Path, sessions: Path, targets: tuple[str, ...], triggers: int, bootstrap: int, seed: int,
+def eval_cmd(index_dir: str, sessions: Path, targets: tuple[str, ...], triggers: int, bootstrap: int, seed: int,
              names: tuple[str, ...], any_trigger: bool, train_path: Path | None, json_out: Path | None,
-             time_unit: str, quiet: bool) -> None:
+             spark_conf: tuple[str, ...], time_unit: str, quiet: bool) -> None:
     """Score candidate sets on test sessions.
 
     A target is each cart or purchase event; its triggers are the last N distinct items with a
@@ -71,16 +82,32 @@ def eval_cmd(index_dir: Path, sessions: Path, targets: tuple[str, ...], triggers
     \b
     Example:
       recs eval-hitrate --index runs/index --sessions runs/test.parquet --json runs/eval.json
+      recs eval-hitrate --index s3a://shop-indexes/ours/ --sessions runs/test.parquet
     """
+    from recs.spark.uri import is_uri
+
     cfg = EvalConfig(targets=targets, triggers=triggers, bootstrap=bootstrap)
     cfg.validate()
     check_seed(seed)
-    inputs = [("--index", index_dir), ("--sessions", sessions)] + ([("--train", train_path)] if train_path else [])
+    conf = parse_spark_conf(spark_conf)
+    at_uri = is_uri(index_dir)
+    if conf and not at_uri:
+        raise ConfigError("--spark-conf is for an --index given as a URI (read through Spark's Hadoop client)")
+    inputs = ([] if at_uri else [("--index", index_dir)]) + [("--sessions", sessions)] + (
+        [("--train", train_path)] if train_path else [])
     check_paths(inputs, [("--json", json_out)])
-    with TqdmProgress(not quiet).stage("scoring", unit="candidate set") as bar:
-        report = evaluate_index(index_dir, sessions, cfg, list(names) or None, time_unit=time_unit,
-                                any_trigger=any_trigger, train_path=train_path, seed=seed)
-        bar.update(len(report["results"]))
+    with ExitStack() as stack:
+        local: str | Path = index_dir
+        if at_uri:
+            from recs.spark.fetch import local_index
+
+            with TqdmProgress(not quiet).stage("copying the index down"):
+                local = stack.enter_context(local_index(index_dir, conf))
+        with TqdmProgress(not quiet).stage("scoring", unit="candidate set") as bar:
+            report = evaluate_index(local, sessions, cfg, list(names) or None, time_unit=time_unit,
+                                    any_trigger=any_trigger, train_path=train_path, seed=seed)
+            bar.update(len(report["results"]))
+    report["index"] = index_dir  # the URI, not the temporary copy
     which = " (any event)" if any_trigger else ""
     score = f"score={report['score']}, " if report["score"] is not None else ""  # a baseline has none
     title = (f"purchase-intent hit rate, k={report['k']}, {score}triggers={triggers}{which}, "

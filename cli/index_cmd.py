@@ -17,6 +17,7 @@ from recs.cli.options import (
     blend_options,
     config_option,
     given,
+    index_uri_conf_option,
     quiet_option,
     score_options,
     spark_conf_option,
@@ -35,6 +36,7 @@ from recs.config import (
     IndexEngineConfig,
     TrainConfig,
     parse_pairs,
+    parse_spark_conf,
 )
 from recs.config_file import read_config
 from recs.errors import ConfigError
@@ -201,4 +203,32 @@ def rollup_table(manifest: dict) -> RenderableType:
     return table(title, rows, ["candidate_set", *levels])
 
 
-COMMANDS = [index_cmd]
+@click.command("fetch-index")
+@click.argument("uri")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Local index directory to write (replaced atomically if it is a recs index).")
+@index_uri_conf_option
+@quiet_option
+def fetch_cmd(uri: str, out: Path, spark_conf: tuple[str, ...], quiet: bool) -> None:
+    """Copy the index build-index --engine spark --out URI committed at URI into a local index directory.
+
+    Exactly the files the index's manifest names are copied (not a dead run's beside them), through
+    Spark's Hadoop client (the [spark] extra, Java 17+; s3a:// needs its connector, docs/scaling.md),
+    each checked against the size and hash recorded there, into the layout every command reads:
+    recommend, eval-recommend and serve take the directory (eval-hitrate and check also read a URI).
+
+    \b
+    Example:
+      recs fetch-index s3a://shop-indexes/ours/ --out runs/index-ours
+    """
+    from recs.spark.fetch import fetch_to_dir
+
+    with TqdmProgress(not quiet).stage("copying the index down"):
+        manifest = fetch_to_dir(uri, out, parse_spark_conf(spark_conf))
+    rows = [{"candidate_set": name, "items": s["items"], "rows": s["rows"], "mean_list_length": s["mean_list_length"]}
+            for name, s in manifest["candidate_sets"].items()]
+    console.print(table(f"wrote {out} (from {uri}, run {manifest['fetched']['run']}, k={manifest['config']['k']})",
+                        rows))
+
+
+COMMANDS = [index_cmd, fetch_cmd]

@@ -33,6 +33,7 @@ from recs.config import (
 )
 from recs.config_file import ConfigFile
 from recs.embeddings import epochs
+from recs.errors import ConfigError
 
 COMPARE_DEFAULTS = CompareConfig()
 COOC_DEFAULTS = CoocConfig()
@@ -206,6 +207,14 @@ def spark_conf_option(f: Callable[..., Any]) -> Callable[..., Any]:
                              "of keys naming a secret, password, token or key masked.")(f)
 
 
+def index_uri_conf_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--spark-conf KEY=VALUE`` of a command that reads an index at a URI through Spark's Hadoop client
+    (``recs.spark.fetch``): the store's settings (endpoint, credentials), nothing about tasks."""
+    return click.option("--spark-conf", "spark_conf", multiple=True, metavar="KEY=VALUE",
+                        help="With an index given as a URI: a setting of the Spark session whose Hadoop client "
+                             "reads it (spark.hadoop.fs.s3a.endpoint=...); repeatable.")(f)
+
+
 def spark_remote_option(f: Callable[..., Any]) -> Callable[..., Any]:
     """``--spark-remote sc://host:15002``: run the Spark stages through a Spark Connect server."""
     return click.option("--spark-remote", default=None, metavar="URL",
@@ -220,6 +229,21 @@ def work_dir_option(f: Callable[..., Any]) -> Callable[..., Any]:
                              "(hdfs://..., s3a://..., or a shared mount) for what the executors write; the "
                              "driver copies it down and removes it [default: beside --out, which must then be "
                              "on a shared mount].")(f)
+
+
+def local_index(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """An ``--index`` a command reads as a local directory: its Path, or one Error line for a URI (an index
+    ``build-index --out URI`` committed), saying how to copy it down once (``recs fetch-index``).
+    Read as text first: ``click.Path(path_type=Path)`` would fold ``s3a://b/x`` into ``s3a:/b/x``."""
+    from recs.spark.uri import is_uri
+
+    if value is None:
+        return None
+    if is_uri(value):
+        raise ConfigError(f"{param.opts[0]} {value}: recs {ctx.command.name} "
+                          f"reads a local index directory; copy the index down once with recs fetch-index {value} "
+                          "--out DIR (eval-hitrate and check read a URI themselves)")
+    return Path(value)
 
 
 def time_unit_option(f: Callable[..., Any] | None = None, *, auto: bool = False) -> Any:

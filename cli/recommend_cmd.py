@@ -9,7 +9,14 @@ from typing import Any
 import click
 
 from recs.atomic import Outputs
-from recs.cli.options import bootstrap_options, comma_list, json_option, quiet_option, time_unit_option
+from recs.cli.options import (
+    bootstrap_options,
+    comma_list,
+    json_option,
+    local_index,
+    quiet_option,
+    time_unit_option,
+)
 from recs.cli.render import console, interval, key_values, percent, table, transposed, write_json
 from recs.config import AB_ARMS, MERGE_RULES, MODULES, EvalConfig, RecommendConfig
 from recs.paths import check_paths
@@ -46,7 +53,7 @@ def _config(module: str, k: int, triggers: int, recent: int, merge: str, drop_bo
 
 
 @click.command("recommend")
-@click.option("--index", "index_dir", type=click.Path(path_type=Path), required=True,
+@click.option("--index", "index_dir", type=click.Path(path_type=str), callback=local_index, required=True,
               help="Index directory written by build-index (any --method).")
 @click.option("--history", type=click.Path(path_type=Path), required=True,
               help="Events (canonical sessions) whose users get lists; keyed by user_id, else session_id.")
@@ -99,9 +106,9 @@ AB_RULES = ["user_hit_share", "discovery_hit_rate"]
 
 
 @click.command("eval-recommend")
-@click.option("--index", "index_dir", type=click.Path(path_type=Path), required=True,
+@click.option("--index", "index_dir", type=click.Path(path_type=str), callback=local_index, required=True,
               help="Index of the treatment arms (ours, from build-index --model).")
-@click.option("--control-index", type=click.Path(path_type=Path), default=None,
+@click.option("--control-index", type=click.Path(path_type=str), callback=local_index, default=None,
               help="Index the recent arm and every MODULE@control arm read (an item-level method's: build-index "
                    "--method embedding-reg for recent, --method same-shop for cart-page@control) [default: --index].")
 @click.option("--history", type=click.Path(path_type=Path), required=True,

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import click
 
+from recs.cli.options import local_index
 from recs.config import ServeConfig
 
 DEFAULTS = ServeConfig()
 
 
 @click.command("serve")
-@click.option("--index", "index_dir", type=click.Path(path_type=Path), required=True,
+@click.option("--index", "index_dir", type=click.Path(path_type=str), callback=local_index, required=True,
               help="Index directory written by build-index (any --method); loaded once, read-only.")
 @click.option("--host", default=DEFAULTS.host, show_default=True,
               help="Address to listen on (loopback by default; 0.0.0.0 opens it to the network).")

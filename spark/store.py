@@ -7,6 +7,7 @@ byte, and not atomically across files), so an index at a URI is committed the wa
 written last in one ``create`` (one PUT), names them. The manifest is the commit point:
 
     URI/manifest.json                                   the commit: format, counts, and every file below
+                                                        with its size (and the faiss files' blake2b)
     URI/candidates/<set>/<run>/part-<i>-...parquet      written by Spark's executors, straight to the URI
     URI/indexes/<run>/<target>.<score>.faiss            built on the driver, copied up through Hadoop
 
@@ -18,6 +19,9 @@ written last in one ``create`` (one PUT), names them. The manifest is the commit
 
 The candidate rows are the ones ``recs.spark.search`` writes for a local index (the same tasks), in
 query order: part files sort by their partition number, and Spark writes none for an empty partition.
+
+The other commands read local index directories; ``recs.spark.fetch`` copies a committed index down
+into one (``recs fetch-index``, and ``eval-hitrate --index URI`` / ``check URI`` through a temporary one).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recs import __version__
-from recs.artifacts import fingerprint_json
+from recs.artifacts import fingerprint_file, fingerprint_json
 from recs.candidates.build import _check_pairs, _checked
 from recs.candidates.embedding import EmbeddingCandidates
 from recs.candidates.index_check import set_name
@@ -55,9 +59,11 @@ def join(uri: str, *parts: str) -> str:
     return "/".join([uri.rstrip("/"), *parts])
 
 
-def read_store_manifest(spark: SparkSession, uri: str) -> dict[str, Any] | None:
+def read_store_manifest(spark: SparkSession, uri: str,
+                        refusing: str = "refusing to replace it") -> dict[str, Any] | None:
     """The committed manifest at ``uri`` (None: nothing committed there yet). Something else at that
-    name is refused rather than overwritten: the URI may be another tool's."""
+    name is refused (``refusing`` says what a writer or reader does not do with it) rather than
+    overwritten: the URI may be another tool's."""
     data = read_bytes(spark, join(uri, MANIFEST))
     if data is None:
         return None
@@ -66,7 +72,7 @@ def read_store_manifest(spark: SparkSession, uri: str) -> dict[str, Any] | None:
     except ValueError:
         manifest = None
     if not isinstance(manifest, dict) or manifest.get("format") != STORE_FORMAT:
-        raise ArtifactError(f"{join(uri, MANIFEST)}: not the manifest of a recs index store; refusing to replace it")
+        raise ArtifactError(f"{join(uri, MANIFEST)}: not the manifest of a recs index store; {refusing}")
     return manifest
 
 
@@ -147,6 +153,7 @@ def build_index_at_uri(
     model = EmbeddingModel.load(model_dir)
     gen = EmbeddingCandidates(index_config=cfg, model=model, progress=progress, name=OURS)
     _check_pairs(gen.interactions(), cfg, "the model")
+    trained = model.manifest.get("counts", {}).get("items")  # catalogue reach's denominator, as build_index's
     run = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="recs-store-") as local, \
             SparkSearch(engine, progress, Path(local) / "index", local_parts=False) as writer:
@@ -157,23 +164,24 @@ def build_index_at_uri(
         timings: dict[str, float] = {}
         indexes = writer.write_indexes(tmp, gen, cfg.pairs, cfg.k, timings)
         sets: dict[str, Any] = {}
+        recorded: dict[str, dict[str, Any]] = {}  # every file of the index: its size (faiss files: and hash)
         for source, target in cfg.pairs:
             name = set_name(source, target)
             t = time.perf_counter()
             rel = f"candidates/{name}/{run}"
             writer.write_set_at(gen, source, target, cfg.k, join(uri, rel))
-            parts = sorted((f for f, _ in list_files(spark, join(uri, rel)) if f.endswith(".parquet")
-                            and not is_skipped(f.rsplit("/", 1)[-1])), key=_part_number)
-            files = [f"{rel}/{f}" for f in parts]
+            parts = sorted(((f, n) for f, n in list_files(spark, join(uri, rel)) if f.endswith(".parquet")
+                            and not is_skipped(f.rsplit("/", 1)[-1])), key=lambda fn: _part_number(fn[0]))
+            files = [f"{rel}/{f}" for f, _ in parts]
+            recorded |= {f"{rel}/{f}": {"bytes": n} for f, n in parts}
             timings[f"search_{name}_s"] = time.perf_counter() - t
             sets[name] = {"source": source, "target": target, "files": files,
                           **_summary(spark, [join(uri, f) for f in files]), **gen.set_details(source, target)}
-        uploaded: dict[str, dict[str, int]] = {}
         for path in sorted((tmp / "indexes").rglob("*")):
             if path.is_file():
                 rel = f"indexes/{run}/{path.relative_to(tmp / 'indexes').as_posix()}"
                 upload(spark, path, join(uri, rel))
-                uploaded[rel] = {"bytes": path.stat().st_size}
+                recorded[rel] = {"bytes": path.stat().st_size, "blake2b": fingerprint_file(path)}
         for entry in indexes.values():  # the index files' names at the URI, where a local index has indexes/...
             for shard in entry.get("shards", []):
                 shard["file"] = f"indexes/{run}/{Path(shard['file']).name}"
@@ -185,7 +193,8 @@ def build_index_at_uri(
             "config": config_dict(cfg), "engine": writer.describe(),
             "method": {"name": gen.name, "config": gen.settings()},
             "model": {"path": str(model_dir), "fingerprint": fingerprint_json(model.manifest)},
-            "indexes": indexes, "candidate_sets": sets, "timings": timings, "files": uploaded,
+            "training_catalogue_items": trained, "catalogue_items": trained,
+            "indexes": indexes, "candidate_sets": sets, "timings": timings, "files": recorded,
         }
         write_bytes(spark, join(uri, MANIFEST), (json.dumps(manifest, indent=2, default=str) + "\n").encode())
         keep = {run} | ({previous["store"]["run"]} if previous else set())
