@@ -20,10 +20,12 @@ Protocol (no leakage):
 3. Train a LightGBM LambdaRank model per pair (group = trigger), and keep its order only if, on triggers
    it did not learn from, it keeps at least as many targets in the top k as reciprocal rank fusion or
    any one source's own order (``_choose_order``: a small log's ranker can be worse than both).
-4. Refit the sources on the whole of TRAIN; for every item, order the union by the order kept and keep
-   the top k. Scoring goes in blocks of query items over sorted spills of the sources' lists, so
-   memory holds one block's union, never every (item, candidate) of the log; the model scores as a
-   cascade (``_cascade``: the first trees on every row, the rest on each item's best rows).
+4. Refit the sources on the whole of TRAIN (from 500k events only the count-based ones and the item
+   counts, the vector sources kept as the validation stage fitted them: ``BlendConfig.refit``); for
+   every item, order the union by the order kept and keep the top k. Scoring goes in blocks of query items over
+   sorted spills of the sources' lists, so memory holds one block's union, never every (item,
+   candidate) of the log; the model scores as a cascade (``_cascade``: the first trees on every row,
+   the rest on each item's best rows).
 
 Ties of the model's score (trees are piecewise constant) are broken by the best rank any source gave,
 then by candidate id, so a blend of one source whose model is monotone in that source's rank keeps
@@ -58,7 +60,7 @@ from recs.candidates.blend_features import (
 from recs.candidates.blend_labels import GROUP, LABEL, group_labels, trigger_groups
 from recs.candidates.index_check import set_name
 from recs.columns import Col
-from recs.config import BLEND, MethodConfig
+from recs.config import BLEND, BLEND_REFIT_ALL_BELOW, MethodConfig
 from recs.errors import ConfigError, InputError
 from recs.progress import NullProgress, Progress
 from recs.sessions.split import carve_validation
@@ -194,8 +196,9 @@ class BlendCandidates(CandidateGenerator):
             lacking = [pair for pair, part in data.items() if not part[1].size]
             if lacking:
                 self._train(lgb, {pair: part for pair, part in data.items() if part[1].size}, names, for_pairs=lacking)
-        del stage, unions
-        self._sources = self._fit_sources(train, "final stage", reuse=True)
+        del unions
+        self._sources = self._final_sources(train, stage)
+        del stage
         self.prefit = {}  # fitted on this frame only: a later fit on another frame must not reuse them
         self._stats = ItemStats.of(train, stats.interactions)
 
@@ -246,15 +249,47 @@ class BlendCandidates(CandidateGenerator):
                              "give --sources that this log can fit")
         return tuple(used), left_out
 
-    def _fit_sources(self, frame: pl.DataFrame, what: str, reuse: bool) -> dict[str, CandidateGenerator]:
+    def _final_sources(self, train: pl.DataFrame, stage: dict[str, CandidateGenerator]
+                       ) -> dict[str, CandidateGenerator]:
+        """The sources the lists are written from (``BlendConfig.refit``): every one fitted again on the whole of
+        TRAIN, or only the count-based ones, the vector sources kept as the validation stage fitted them.
+
+        Training skip-gram is most of a source's cost, and fitting it twice made the blend 5.7x ours at 1M events.
+        Kept, a vector source's lists miss what only the validation window (the last tenth) says about its items,
+        but the count-based sources and the item counts are refitted, so items new in the window still get and
+        are candidates; and the ranker then scores the features of the very models it learnt from."""
+        from recs.candidates.registry import method_spec
+
+        refit = self.methods.blend.refit
+        if refit == "auto":
+            refit = "all" if train.height < BLEND_REFIT_ALL_BELOW else "vectors-kept"
+        self._valid["refit"] = refit
+        kept = {} if refit == "all" else {
+            name: gen for name, gen in stage.items() if method_spec(name).searches_vectors}
+        if kept:
+            self._valid["kept_from_validation_stage"] = sorted(kept)
+        fitted = self._fit_sources(train, "final stage", reuse=True, skip=tuple(kept))
+        return {name: kept[name] if name in kept else fitted[name] for name in self._used}
+
+    def _source_methods(self) -> MethodConfig:
+        """The sources' config: the blend's, with the vector sources searching as ``BlendConfig.search`` says (an
+        exact scan on a catalogue of up to a few hundred thousand items, where it is faster than the graph)."""
+        from dataclasses import replace
+
+        return replace(self.methods, index=replace(self.methods.index, search=self.methods.blend.search))
+
+    def _fit_sources(self, frame: pl.DataFrame, what: str, reuse: bool, skip: tuple[str, ...] = ()
+                     ) -> dict[str, CandidateGenerator]:
         from recs.candidates.registry import build_method  # the registry builds blend too: imported when used
 
         out: dict[str, CandidateGenerator] = {}
         for name in self._used:
+            if name in skip:
+                continue
             if reuse and name in self.prefit:
                 out[name] = self.prefit[name]
                 continue
-            gen = build_method(name, self.methods, self.progress)
+            gen = build_method(name, self._source_methods(), self.progress)
             t = time.perf_counter()
             try:
                 gen.fit(frame)
@@ -468,8 +503,13 @@ class BlendCandidates(CandidateGenerator):
         width = max(k, self.k)
         if self._scratch is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="recs-blend-")
+        # where the pair's time goes, for the manifest (``scoring_s``): the sources' lists, their union and
+        # features, the ranker's scores and the top k
+        spent = dict.fromkeys(("lists", "union", "model", "top_k"), 0.0)
         with tempfile.TemporaryDirectory(prefix="pair-", dir=self._scratch.name) as scratch:
+            t = time.perf_counter()
             spills = {name: self._spill_of(name, source, target, width, Path(scratch)) for name in self._used}
+            spent["lists"] += time.perf_counter() - t
             items = pl.concat([pl.scan_parquet(p).select(Col.ITEM).unique() for p in spills.values()],
                               how="vertical_relaxed").unique().sort(Col.ITEM).collect()[Col.ITEM]
             empty = True
@@ -478,21 +518,27 @@ class BlendCandidates(CandidateGenerator):
                     block = items.slice(a, cfg.block_items)
                     # literals, not names: a string id would otherwise be read as a column name
                     lo, hi = pl.lit(block[0], items.dtype), pl.lit(block[-1], items.dtype)
+                    t = time.perf_counter()
                     lists = {name: pl.scan_parquet(p).filter(pl.col(Col.ITEM).is_between(lo, hi)).collect()
                              for name, p in spills.items()}
                     frame = feature_frame(union_rows(lists, self._used, self._keep(k)), self._stats, target)
+                    t, spent["union"] = time.perf_counter(), spent["union"] + time.perf_counter() - t
                     if order != MODEL_ORDER:  # an order that learns nothing won on the validation triggers
-                        fused = frame.with_columns(pl.col(RRF).alias(_PRED))
-                        out = _top_k(fused, k, first=None if order == RRF_ORDER else rank_col(order))
+                        scored = frame.with_columns(pl.col(RRF).alias(_PRED))
+                        first = None if order == RRF_ORDER else rank_col(order)
                     else:
                         x = matrix(frame, [n for n in names if n != PAIR])
                         if PAIR in names:
                             x = np.column_stack([x, np.full(frame.height, self.pairs.index((source, target)),
                                                             dtype=np.float32)])
-                        out = _top_k(self._cascade(booster, x, frame, k), k)
+                        scored, first = self._cascade(booster, x, frame, k), None
+                    t, spent["model"] = time.perf_counter(), spent["model"] + time.perf_counter() - t
+                    out = _top_k(scored, k, first=first)
+                    spent["top_k"] += time.perf_counter() - t
                     empty = False
                     yield out
                     bar.update(len(block))
+            self._details.setdefault((source, target), {})["scoring_s"] = {n: round(v, 2) for n, v in spent.items()}
             if empty:
                 yield pl.DataFrame(schema={Col.ITEM: items.dtype, Col.CANDIDATE: items.dtype, Col.RANK: pl.Int32,
                                            Col.SCORE: pl.Float32})

@@ -12,6 +12,12 @@ cosine: measured recall@200 on the planted 200k log is 0.93 at efSearch 256 and 
 0.999 at 256), so a transformed index searches with twice the configured efSearch
 (``effective_ef_search``; BENCHMARKS.md has the sweep).
 
+``IndexConfig.search`` "exact" (or "auto" with at most ``EXACT_MAX_ROWS`` keys) builds a flat index instead:
+the exact k largest inner products by a BLAS scan, whatever the norms. Its cost is queries x keys, the graph's
+about queries x efSearch x log(keys) plus the build; at k=200 (efSearch 256, 512 transformed) the scan of
+75k keys by 75k queries took 48 s where the graph took 440 s (build and search, 2 shared cores), and the two
+meet near a million keys, so "auto" scans up to ``EXACT_MAX_ROWS``.
+
 ``efConstruction`` is set before ``add``, ``efSearch`` before ``search``. Searches run in batches so
 memory for results stays bounded; faiss parallelises each batch over OpenMP threads.
 """
@@ -25,20 +31,34 @@ import faiss
 import numpy as np
 
 from recs.config import IndexConfig
+from recs.errors import ConfigError
 from recs.progress import NullProgress, Progress
+
+EXACT_MAX_ROWS = 300_000  # "auto" scans exactly up to this many keys (the module docstring)
 
 
 @dataclass
 class Hnsw:
-    """A faiss HNSW index and how queries map onto it."""
+    """A faiss HNSW index (or, with ``IndexConfig.search`` exact, a flat one) and how queries map onto it."""
 
-    index: faiss.IndexHNSWFlat
+    index: faiss.IndexHNSWFlat | faiss.IndexFlatIP
     mips_norm2: float | None = None  # set: inner product through the L2 transform; M^2 of the keys
+
+    @property
+    def exact(self) -> bool:
+        return not isinstance(self.index, faiss.IndexHNSW)
 
     def effective_ef_search(self, cfg: IndexConfig, k: int) -> int:
         """efSearch used for a k-NN search: the configured one (doubled for a transformed index),
         and never below k."""
         return max(cfg.ef_search * (1 if self.mips_norm2 is None else 2), k)
+
+
+def scans_exactly(cfg: IndexConfig, rows: int) -> bool:
+    """Whether ``rows`` keys are searched by an exact scan under ``cfg.search`` (the module docstring)."""
+    if cfg.search not in ("hnsw", "exact", "auto"):
+        raise ConfigError(f"search must be hnsw, exact or auto (got {cfg.search!r})")
+    return cfg.search == "exact" or (cfg.search == "auto" and rows <= EXACT_MAX_ROWS)
 
 
 def build_hnsw(vectors: np.ndarray, cfg: IndexConfig, unit: bool = True) -> Hnsw:
@@ -49,6 +69,10 @@ def build_hnsw(vectors: np.ndarray, cfg: IndexConfig, unit: bool = True) -> Hnsw
     """
     faiss.omp_set_num_threads(cfg.threads)
     keys = np.ascontiguousarray(vectors, dtype=np.float32)
+    if scans_exactly(cfg, keys.shape[0]):
+        flat = faiss.IndexFlatIP(keys.shape[1])
+        flat.add(keys)
+        return Hnsw(flat)
     norm2 = None
     if unit:
         index = faiss.IndexHNSWFlat(keys.shape[1], cfg.m, faiss.METRIC_INNER_PRODUCT)
@@ -78,13 +102,16 @@ def search_blocks(
     progress = progress or NullProgress()
     faiss.omp_set_num_threads(cfg.threads)
     index = hnsw.index
-    index.hnsw.efSearch = hnsw.effective_ef_search(cfg, k)
+    if not hnsw.exact:
+        index.hnsw.efSearch = hnsw.effective_ef_search(cfg, k)
     n = queries.shape[0]
     with progress.stage(label, total=n, unit="query") as bar:
         for a, b in _batches(n, cfg.batch_size):
             q = np.ascontiguousarray(queries[a:b], dtype=np.float32)
             if hnsw.mips_norm2 is None:
                 scores, ids = index.search(q, k)
+                if hnsw.exact:
+                    scores[ids < 0] = -np.inf
             else:
                 dist, ids = index.search(np.hstack([q, np.zeros((q.shape[0], 1), np.float32)]), k)
                 q2 = np.einsum("ij,ij->i", q, q, dtype=np.float64)[:, None]

@@ -48,6 +48,9 @@ SCORES: tuple[str, ...] = ("prob", "in-out", "cosine")  # how targets are ranked
 # auto = trained when the model has the catalogue's group models, else mean (README, "Cold start")
 ROLLUPS: tuple[str, ...] = ("auto", "mean", "trained", "off")
 ROLLUP_AUTO, ROLLUP_MEAN, ROLLUP_TRAINED, ROLLUP_OFF = ROLLUPS
+# How a vector method finds each query's k best targets (recs.candidates.hnsw): the paper's Faiss HNSW graph, an
+# exact BLAS scan, or the scan while the targets are few enough (``EXACT_MAX_ROWS``) and the graph beyond
+SEARCHES: tuple[str, ...] = ("hnsw", "exact", "auto")
 # Every candidate-generation method, in Table 1 order; ``recs.candidates.registry.METHODS`` holds how
 # each is built, under these names.
 METHOD_NAMES: tuple[str, ...] = (
@@ -172,9 +175,12 @@ class IndexConfig:
     rollup_per_group: int = 10  # at most this many of one group's rolled-up items per list (equal scores)
     batch_size: int = 4096
     threads: int = field(default_factory=default_workers)
+    # "hnsw" (the paper's); the blend searches its sources with "auto" (``BlendConfig.search``)
+    search: str = SEARCHES[0]
 
     def validate(self) -> None:
         check_at_least("--k", self.k, 1)
+        check_choice("search", self.search, SEARCHES)
         check_choice("--rollup", self.rollup, ROLLUPS)
         check_range("--rollup-per-group", self.rollup_per_group, 1, MAX_RECOMMEND_K)
         check_range("--m", self.m, 2, MAX_HNSW_M)
@@ -514,6 +520,8 @@ class CoVisitConfig:
 
 
 BLEND_ORDERS = ("auto", "model", "rrf")  # BlendConfig.order
+BLEND_REFITS = ("auto", "vectors-kept", "all")  # BlendConfig.refit
+BLEND_REFIT_ALL_BELOW = 500_000  # refit "auto": every source refitted below this many TRAIN events
 
 
 @dataclass(frozen=True)
@@ -554,6 +562,15 @@ class BlendConfig:
     # order keeps more validation targets in the top k on triggers the ranker did not learn from (a small log's
     # ranker can be worse than both); "model" always the ranker's; "rrf" always fusion's (nothing learnt)
     order: str = "auto"
+    # what the final stage fits again on the whole of TRAIN: "vectors-kept" refits the count-based sources (and the
+    # item counts) and keeps the vector sources (ours, embedding-reg, mf) as the validation stage fitted them, so the
+    # ranker scores the very models it learnt on and skip-gram is trained once, not twice; "all" refits every source
+    # (the vectors then also see the validation window); "auto": "all" below BLEND_REFIT_ALL_BELOW events, where the
+    # second fit costs seconds, "vectors-kept" from there (BENCHMARKS.md, Blend: cost and hit rates of both)
+    refit: str = "auto"
+    # how the vector sources search their full lists (``IndexConfig.search``): at k=200 an exact BLAS scan of a
+    # catalogue of 75k items is several times faster than building and walking the HNSW graph, and exact
+    search: str = "auto"
     seed: int = 42
     workers: int = field(default_factory=default_workers)
 
@@ -586,6 +603,9 @@ class BlendConfig:
         check_range("cascade_trees", self.cascade_trees, 0, 100_000)
         if self.order not in BLEND_ORDERS:
             raise ConfigError(f"order must be one of {', '.join(BLEND_ORDERS)} (got {self.order!r})")
+        check_choice("search", self.search, SEARCHES)
+        if self.refit not in BLEND_REFITS:
+            raise ConfigError(f"refit must be one of {', '.join(BLEND_REFITS)} (got {self.refit!r})")
         check_range("cascade_keep", self.cascade_keep, 1, 100_000)
         check_seed(self.seed)
         check_threads(self.workers, "workers")

@@ -350,7 +350,8 @@ def test_cascade_scores_are_the_full_models_and_a_wide_cascade_changes_nothing(s
     assert gen._rankers[("click", "cart")].num_trees() == 30
     scored: list[pl.DataFrame] = []  # every row the model scored, before the top k is taken
     top_k = blend_module._top_k
-    monkeypatch.setattr(blend_module, "_top_k", lambda frame, k: scored.append(frame) or top_k(frame, k))
+    monkeypatch.setattr(blend_module, "_top_k",
+                        lambda frame, k, first=None: scored.append(frame) or top_k(frame, k, first))
 
     def lists(trees: int, keep: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         gen.methods = replace(gen.methods, blend=replace(gen.methods.blend, cascade_trees=trees, cascade_keep=keep))
@@ -440,3 +441,41 @@ def test_targets_no_source_lists_fall_back_to_fusion_not_an_error():
     lists = gen.candidates("click", "cart", 5)
     assert lists.filter(pl.col(Col.ITEM) == 500)[Col.CANDIDATE].to_list() == [600]  # learnt from the window
     assert lists.filter(pl.col(Col.ITEM) == 3)[Col.CANDIDATE].item(0) == 4
+
+
+@pytest.mark.parametrize("refit", ["vectors-kept", "all", "auto"])
+def test_the_final_stage_refits_the_count_sources_and_keeps_the_vector_ones(small_split, monkeypatch, refit):
+    """``refit = "vectors-kept"`` (the default): skip-gram is trained once, on the part before the cut, and the
+    count-based sources are fitted again on the whole of TRAIN; ``"all"`` fits both twice. Spies record each fit."""
+    fits: dict[str, list[int]] = {"ours": [], "co-visitation": []}
+
+    def spying(name):
+        spec = METHODS[name]
+
+        def build(cfg, progress):
+            gen = spec.build(cfg, progress)
+            fit = gen.fit
+
+            def recording_fit(frame):
+                fits[name].append(frame.height)
+                return fit(frame)
+
+            gen.fit = recording_fit
+            return gen
+
+        return replace(spec, build=build)
+
+    for name in fits:
+        monkeypatch.setitem(registry.METHODS, name, spying(name))
+    train = small_split.train
+    gen = build_method("blend", _methods(("ours", "co-visitation"), refit=refit)).fit(train)
+    before_cut = carve_validation(train, 0.1).train.height
+    assert fits["co-visitation"] == [before_cut, train.height]
+    assert fits["ours"] == ([before_cut] if refit == "vectors-kept" else [before_cut, train.height])
+    validation = gen.settings()["validation"]
+    assert validation.get("kept_from_validation_stage") == (["ours"] if refit == "vectors-kept" else None)
+    assert validation["refit"] == ("all" if refit == "auto" else refit)  # "auto": a log this small refits all
+    # the lists are written either way, from the sources each setting leaves
+    assert gen.candidates("click", "cart", 50).height > 0
+    with pytest.raises(ConfigError, match="refit must be one of"):
+        BlendConfig(refit="some").validate()

@@ -13,6 +13,7 @@ from recs.candidates.baselines import ItemEmbeddingCandidates
 from recs.candidates.embedding import EXACT_SHARE, EmbeddingCandidates
 from recs.candidates.hnsw import build_hnsw, exact_blocks, search_blocks
 from recs.config import IndexConfig, TrainConfig
+from recs.errors import ConfigError
 from recs.sessions.split import split_sessions
 from recs.sessions.synth import SynthConfig, generate
 
@@ -61,3 +62,31 @@ def test_few_queries_are_scanned_and_answer_the_tables_rows(train, make):
             want.select("item_id", "candidate_item_id", "rank")), pair
         np.testing.assert_allclose(got["score"].to_numpy(), want["score"].to_numpy(), rtol=1e-4, atol=1e-4)
         inner.indexes.clear()  # the next pair scans again
+
+
+@pytest.mark.parametrize("unit", [True, False])
+def test_search_exact_builds_a_flat_index_whose_lists_are_the_brute_force_top_k(unit, monkeypatch):
+    """``IndexConfig.search`` "exact" (and "auto" up to ``EXACT_MAX_ROWS`` keys): a flat index, whose lists are the
+    true k largest inner products (numpy's, by hand), whatever the norms; beyond the threshold "auto" builds the
+    graph. The blend searches its sources this way (``BlendConfig.search``)."""
+    from recs.candidates import hnsw as hnsw_module
+
+    rng = np.random.default_rng(1)
+    keys, queries = rng.normal(size=(300, 8)).astype(np.float32), rng.normal(size=(25, 8)).astype(np.float32)
+    keys *= rng.uniform(0.2, 3.0, size=(300, 1)).astype(np.float32)  # unequal norms: the MIPS case
+    if unit:
+        keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+    truth = np.argsort(-(queries @ keys.T), axis=1, kind="stable")[:, :12]
+    for search in ("exact", "auto"):
+        cfg = IndexConfig(threads=1, search=search)
+        index = build_hnsw(keys, cfg, unit=unit)
+        assert index.exact and index.mips_norm2 is None
+        blocks = list(search_blocks(index, queries, 12, cfg))
+        np.testing.assert_array_equal(np.vstack([ids for _, _, ids in blocks]), truth)
+        np.testing.assert_allclose(np.vstack([s for _, s, _ in blocks]),
+                                   np.take_along_axis(queries @ keys.T, truth, axis=1), rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(hnsw_module, "EXACT_MAX_ROWS", 299)
+    assert not build_hnsw(keys, IndexConfig(threads=1, search="auto"), unit=unit).exact
+    assert not build_hnsw(keys, IndexConfig(threads=1), unit=unit).exact  # "hnsw", the paper's, by default
+    with pytest.raises(ConfigError, match="search"):
+        IndexConfig(search="graph").validate()
