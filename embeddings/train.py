@@ -13,17 +13,21 @@ Two gensim details matter for the method and are handled here rather than worked
 
 from __future__ import annotations
 
+import importlib
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from types import MethodType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
-from gensim.models import Word2Vec
 
 from recs.artifacts import preflight_artifact
 from recs.atomic import no_space_error, out_of_space, scratch_dir
@@ -42,6 +46,32 @@ from recs.sessions.files import fingerprint_sessions
 from recs.sessions.io import read_sessions
 from recs.sessions.times import DEFAULT_TIME_UNIT, check_unit
 from recs.spark.uri import is_uri
+
+if TYPE_CHECKING:
+    from gensim.models import Word2Vec
+
+# gensim (and the scipy it imports) takes about a second to import: it is imported in a thread while
+# the sessions are read and tokenized (``_gensim_ahead``), and not at all by commands that only load a
+# model (``recs build-index``), which imported it at start-up through the CLI before issue 23.
+_GENSIM = "gensim.models"
+
+
+def __getattr__(name: str) -> Any:
+    """``Word2Vec``, imported on first use (PEP 562), so that ``train_mod.Word2Vec`` still names the class
+    (a test replaces it with a spy: ``new_model`` uses a module-level one when set)."""
+    if name == "Word2Vec":
+        from gensim.models import Word2Vec
+
+        return Word2Vec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _gensim_ahead() -> None:
+    """Start importing gensim in a background thread, once; the first ``from gensim.models import``
+    that needs it waits there for the import to finish (Python's per-module import lock)."""
+    if _GENSIM not in sys.modules:
+        threading.Thread(target=importlib.import_module, args=(_GENSIM,), name="recs-import-gensim",
+                         daemon=True).start()
 
 
 def _alpha_at(cfg: TrainConfig, progress: float) -> float:
@@ -70,6 +100,7 @@ def train(
     cfg.validate()
     check_entity_columns(sessions, cfg.entities)
     progress = progress or NullProgress()
+    _gensim_ahead()
     model = _pipeline(sessions, cfg, progress, workdir)
     timings = model.manifest["timings"]
     t = time.perf_counter()
@@ -97,49 +128,53 @@ def _pipeline(sessions: pl.DataFrame, cfg: TrainConfig, progress: Progress, work
         )
     timings["tokenize_s"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    pairs = regularization_pairs(tok.sequences, tok.vocab, cfg.cooc, progress=progress)
-    timings["cooccurrence_s"] = time.perf_counter() - t
-
     resolved = replace(cfg, epochs=cfg.epochs or auto_epochs(tok.sequences.height))
-    with tempfile.TemporaryDirectory(prefix="recs-corpus-", dir=workdir) as tmp:
+    # gensim's vocabulary (Python, holding the GIL) is built in a thread while polars counts the pairs
+    # and writes the corpus (native, not holding it); the model it makes is the one fit_vectors would
+    # make, so the vectors are the same (tests/test_train_overlap.py)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="recs-vocab") as pool:
+        vocab_model = pool.submit(new_model, tok.vocab, tok.n_sessions, resolved, timings)
         t = time.perf_counter()
-        if cfg.corpus_mode == CORPUS_MODES[0]:  # "file": gensim reads the corpus from C threads
-            sess_path, pair_path = Path(tmp) / "sessions.txt", Path(tmp) / "pairs.txt"
-            n_words = write_session_corpus(tok.sequences, sess_path)
-            n_pair_words = write_pair_corpus(pairs, pair_path)
-            sess_args: dict[str, Any] = {"corpus_file": str(sess_path), "total_words": n_words}
-            pair_args: dict[str, Any] = {"corpus_file": str(pair_path), "total_words": n_pair_words}
-        else:
-            corpus = SessionIterable(tok.sequences)
-            sess_args = {"corpus_iterable": corpus, "total_examples": len(corpus)}
-            pair_args = {"corpus_iterable": PairIterable(pairs, corpus.words), "total_examples": pairs.height}
-        timings["corpus_s"] = time.perf_counter() - t
-        vin, vout = fit_vectors(tok.vocab, tok.n_sessions, sess_args, pair_args, pairs.height, resolved, progress,
-                                timings)
+        pairs = regularization_pairs(tok.sequences, tok.vocab, cfg.cooc, progress=progress)
+        timings["cooccurrence_s"] = time.perf_counter() - t
+        with tempfile.TemporaryDirectory(prefix="recs-corpus-", dir=workdir) as tmp:
+            sess_args, pair_args = _corpus(tok.sequences, pairs, Path(tmp), cfg, timings)
+            vin, vout = fit_vectors(tok.vocab, tok.n_sessions, sess_args, pair_args, pairs.height, resolved,
+                                    progress, timings, model=vocab_model.result())
     counts = model_counts(tok.vocab, tok.n_events, tok.n_sessions, tok.n_items, tok.sequences.height, pairs.height)
     manifest = {"config": config_dict(resolved), "counts": counts, "timings": timings}
     return EmbeddingModel(tok.vocab, vin, vout, manifest)
 
 
-def fit_vectors(
-    vocab: pl.DataFrame,
-    n_sessions: int,
-    sess_args: dict[str, Any],
-    pair_args: dict[str, Any],
-    n_pairs: int,
-    cfg: TrainConfig,
-    progress: Progress,
-    timings: dict[str, float],
-) -> tuple[np.ndarray, np.ndarray]:
-    """gensim on a ready corpus: (input, output) vectors in token_id order; ``cfg.epochs`` is resolved.
+def _corpus(sequences: pl.DataFrame, pairs: pl.DataFrame, tmp: Path, cfg: TrainConfig,
+            timings: dict[str, float]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """gensim's corpus arguments for the sessions and the pairs: files in ``tmp`` (``corpus_file``
+    mode, read by gensim's C threads) or iterables."""
+    t = time.perf_counter()
+    if cfg.corpus_mode == CORPUS_MODES[0]:  # "file": gensim reads the corpus from C threads
+        sess_path, pair_path = tmp / "sessions.txt", tmp / "pairs.txt"
+        n_words = write_session_corpus(sequences, sess_path)
+        n_pair_words = write_pair_corpus(pairs, pair_path)
+        sess_args: dict[str, Any] = {"corpus_file": str(sess_path), "total_words": n_words}
+        pair_args: dict[str, Any] = {"corpus_file": str(pair_path), "total_words": n_pair_words}
+    else:
+        corpus = SessionIterable(sequences)
+        sess_args = {"corpus_iterable": corpus, "total_examples": len(corpus)}
+        pair_args = {"corpus_iterable": PairIterable(pairs, corpus.words), "total_examples": pairs.height}
+    timings["corpus_s"] = time.perf_counter() - t
+    return sess_args, pair_args
 
-    ``sess_args`` / ``pair_args`` are gensim's corpus arguments (``corpus_file`` + ``total_words``,
-    or ``corpus_iterable`` + ``total_examples``). Shared by both engines: ``--engine spark`` writes the
-    corpus on Spark and trains here, on the same vocabulary and the same lines.
-    """
+
+def new_model(vocab: pl.DataFrame, n_sessions: int, cfg: TrainConfig, timings: dict[str, float]) -> Word2Vec:
+    """A gensim Word2Vec with ``cfg``'s settings and its vocabulary built from the session token counts
+    (``build_vocab_from_freq``: gensim's word i is our token i), ready to train; ``timings["vocab_s"]``.
+
+    The same model ``fit_vectors`` makes when given none; a caller may make it in a thread while it
+    writes the corpus. gensim's negative-sampling table (a Python loop over the vocabulary, seconds at
+    10M events) is made by ``_cum_table`` instead, with the same values."""
+    word2vec = globals().get("Word2Vec") or __getattr__("Word2Vec")
     epochs = cfg.epochs or auto_epochs(int(vocab[Col.COUNT].sum()))  # the corpus words: in-vocabulary events
-    model = Word2Vec(
+    model = word2vec(
         vector_size=cfg.dim,
         window=cfg.window,
         negative=cfg.negative,
@@ -156,9 +191,57 @@ def fit_vectors(
     )
     t = time.perf_counter()
     words = [str(i) for i in range(vocab.height)]
+    model.make_cum_table = MethodType(_make_cum_table, model)  # type: ignore[method-assign]
     model.build_vocab_from_freq(dict(zip(words, vocab[Col.COUNT].to_list(), strict=True)), corpus_count=n_sessions)
     timings["vocab_s"] = time.perf_counter() - t  # gensim's vocabulary, sampling tables, initial vectors
+    return model
 
+
+def _make_cum_table(model: Word2Vec, domain: int = 2**31 - 1) -> None:
+    """``Word2Vec.make_cum_table`` without its two Python loops over the vocabulary, bound to a model.
+
+    Equal to gensim's table value for value, not just close: each count's power is gensim's own
+    expression (a numpy int64 count ** a Python float), taken once per distinct count; the running sum
+    is ``np.cumsum``, which adds in order as gensim's loop does (its total is the last element); and
+    division, product and round-half-even are exact IEEE operations either way
+    (tests/test_train_overlap.py compares the two tables)."""
+    counts = np.asarray(model.wv.expandos["count"][: len(model.wv.index_to_key)], dtype=np.int64)
+    model.cum_table = _cum_table(counts, float(model.ns_exponent), domain)
+
+
+def _cum_table(counts: np.ndarray, ns_exponent: float, domain: int) -> np.ndarray:
+    """The negative-sampling table of ``counts`` (gensim row order); see ``_make_cum_table``."""
+    if counts.size == 0:
+        return np.zeros(0, dtype=np.uint32)
+    distinct, where = np.unique(counts, return_inverse=True)
+    powers = np.array([c ** ns_exponent for c in distinct], dtype=np.float64)[where]
+    cumulative = np.cumsum(powers)
+    table = np.rint(cumulative / cumulative[-1] * domain).astype(np.uint32)
+    assert table[-1] == domain
+    return table
+
+
+def fit_vectors(
+    vocab: pl.DataFrame,
+    n_sessions: int,
+    sess_args: dict[str, Any],
+    pair_args: dict[str, Any],
+    n_pairs: int,
+    cfg: TrainConfig,
+    progress: Progress,
+    timings: dict[str, float],
+    model: Word2Vec | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """gensim on a ready corpus: (input, output) vectors in token_id order; ``cfg.epochs`` is resolved.
+
+    ``sess_args`` / ``pair_args`` are gensim's corpus arguments (``corpus_file`` + ``total_words``,
+    or ``corpus_iterable`` + ``total_examples``). Shared by both engines: ``--engine spark`` writes the
+    corpus on Spark and trains here, on the same vocabulary and the same lines. ``model``: the one
+    ``new_model`` made for ``vocab`` and ``cfg`` (default: made here).
+    """
+    if model is None:
+        model = new_model(vocab, n_sessions, cfg, timings)
+    epochs = model.epochs
     t = time.perf_counter()
     with progress.stage("training", total=epochs, unit="epoch") as bar:
         for e in range(epochs):
@@ -178,11 +261,21 @@ def fit_vectors(
 
     # gensim's own index order may differ from our token ids: reorder rows to token_id.
     t = time.perf_counter()
-    order = np.array([model.wv.key_to_index[w] for w in words], dtype=np.int64)
+    order = gensim_rows(model)
     vin = model.wv.vectors[order]
     vout = model.syn1neg[order]
     timings["export_s"] = time.perf_counter() - t
     return vin, vout
+
+
+def gensim_rows(model: Word2Vec) -> np.ndarray:
+    """gensim's row of each of our token ids (``model.wv.key_to_index[str(token)]`` for every token, in
+    order), without a dict lookup per token: gensim row g holds token ``int(index_to_key[g])``, so the
+    array is that permutation inverted."""
+    tokens = np.fromiter(map(int, model.wv.index_to_key), dtype=np.int64, count=len(model.wv.index_to_key))
+    rows = np.empty(tokens.size, dtype=np.int64)
+    rows[tokens] = np.arange(tokens.size, dtype=np.int64)
+    return rows
 
 
 def model_counts(vocab: pl.DataFrame, n_events: int, n_sessions: int, n_items: int, corpus_words: int,
@@ -246,6 +339,7 @@ def train_to_dir(
     if uri and not on_spark:
         raise ConfigError(f"{sessions_path}: a URI input is read by Spark; give --engine spark (or a local path)")
     preflight_artifact(out, MODEL_FORMAT, inputs=[] if uri else [("SESSIONS", sessions_path)])
+    _gensim_ahead()  # imported while the sessions are read and tokenized
     t = time.perf_counter()
     if not on_spark:
         sessions = read_sessions(sessions_path, time_unit=time_unit)
