@@ -61,6 +61,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--dir", type=Path, default=None, help="work directory (default: a temporary one)")
     a = ap.parse_args()
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         d = a.dir or Path(tmp)
         d.mkdir(parents=True, exist_ok=True)
@@ -83,10 +84,12 @@ def main() -> None:
                          "peak_mib": t_blend["peak_mib"],
                          "hit_rate": hit_rates(d / "blend", test, d / "blend.json"),
                          "timings": manifest.get("timings", {}),
+                         "validation": manifest["method"]["config"].get("validation", {}),
                          "details": {k: v.get("blend", {}) for k, v in manifest["candidate_sets"].items()}}
     ratio = arms["blend"]["wall_s"] / arms["ours"]["wall_s"]
     cpu_ratio = arms["blend"]["cpu_s"] / arms["ours"]["cpu_s"]
-    result = {"events": a.events, "seed": a.seed, "cores": os.cpu_count(), "load_before": os.getloadavg(),
+    result = {"events": a.events, "seed": a.seed, "cores": os.cpu_count(), "load_before": load_before,
+              "load_after": os.getloadavg(),
               "arms": arms, "blend_over_ours_wall": round(ratio, 2), "blend_over_ours_cpu": round(cpu_ratio, 2)}
     print(f"{'arm':<8}{'wall s':>10}{'CPU s':>10}{'peak MiB':>10}  hit rates")
     for name, arm in arms.items():

@@ -273,7 +273,7 @@ class BlendCandidates(CandidateGenerator):
 
     def _source_methods(self) -> MethodConfig:
         """The sources' config: the blend's, with the vector sources searching as ``BlendConfig.search`` says (an
-        exact scan on a catalogue of up to a few hundred thousand items, where it is faster than the graph)."""
+        exact scan up to 50k target rows, where it is faster than building the graph)."""
         from dataclasses import replace
 
         return replace(self.methods, index=replace(self.methods.index, search=self.methods.blend.search))

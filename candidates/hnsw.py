@@ -14,9 +14,9 @@ cosine: measured recall@200 on the planted 200k log is 0.93 at efSearch 256 and 
 
 ``IndexConfig.search`` "exact" (or "auto" with at most ``EXACT_MAX_ROWS`` keys) builds a flat index instead:
 the exact k largest inner products by a BLAS scan, whatever the norms. Its cost is queries x keys, the graph's
-about queries x efSearch x log(keys) plus the build; at k=200 (efSearch 256, 512 transformed) the scan of
-75k keys by 75k queries took 48 s where the graph took 440 s (build and search, 2 shared cores), and the two
-meet near a million keys, so "auto" scans up to ``EXACT_MAX_ROWS``.
+its build plus about queries x efSearch x log(keys). Measured on our model's Click-to-Cart lists at k=200
+(BENCHMARKS.md, Blend): 17k cart rows (200k planted events) 1.6 s scanned against 9.2 s for the graph, whose
+build dominates; 75k rows (1M events) 18.7 s against 14.3 s. So "auto" scans up to 50k keys.
 
 ``efConstruction`` is set before ``add``, ``efSearch`` before ``search``. Searches run in batches so
 memory for results stays bounded; faiss parallelises each batch over OpenMP threads.
@@ -34,7 +34,7 @@ from recs.config import IndexConfig
 from recs.errors import ConfigError
 from recs.progress import NullProgress, Progress
 
-EXACT_MAX_ROWS = 300_000  # "auto" scans exactly up to this many keys (the module docstring)
+EXACT_MAX_ROWS = 50_000  # "auto" scans exactly up to this many keys (the module docstring)
 
 
 @dataclass
