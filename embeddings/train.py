@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -191,10 +192,67 @@ def new_model(vocab: pl.DataFrame, n_sessions: int, cfg: TrainConfig, timings: d
     )
     t = time.perf_counter()
     words = [str(i) for i in range(vocab.height)]
-    model.make_cum_table = MethodType(_make_cum_table, model)  # type: ignore[method-assign]
+    _fast_vocab(model)
     model.build_vocab_from_freq(dict(zip(words, vocab[Col.COUNT].to_list(), strict=True)), corpus_count=n_sessions)
     timings["vocab_s"] = time.perf_counter() - t  # gensim's vocabulary, sampling tables, initial vectors
     return model
+
+
+def _fast_vocab(model: Word2Vec) -> None:
+    """Give ``model`` the vectorised ``prepare_vocab`` and ``make_cum_table`` below in place of gensim's
+    per-word Python loops (seconds at 10M events' 916k tokens), for its ``build_vocab_from_freq``."""
+    model.prepare_vocab = MethodType(_prepare_vocab, model)  # type: ignore[method-assign]
+    model.make_cum_table = MethodType(_make_cum_table, model)  # type: ignore[method-assign]
+
+
+def _prepare_vocab(model: Word2Vec, update: bool = False, keep_raw_vocab: bool = False, trim_rule: Any = None,
+                   min_count: int | None = None, sample: float | None = None, dry_run: bool = False) -> dict[str, Any]:
+    """``Word2Vec.prepare_vocab`` (gensim 4) for the one case ``new_model`` asks for, with numpy arrays
+    where gensim calls ``set_vecattr`` twice per word; any other case is gensim's own.
+
+    The same vocabulary, word order, counts and subsampling thresholds: gensim's per-word float
+    expressions (count / threshold, sqrt, the probability times 2**32 - 1 truncated to uint32) are
+    single IEEE operations, done elementwise here; then gensim's own sort and the table of
+    ``_make_cum_table`` (tests/test_train_overlap.py compares every attribute with gensim's)."""
+    from gensim.models import Word2Vec
+
+    if (update or dry_run or trim_rule is not None or model.max_final_vocab is not None or model.null_word
+            or model.hs or model.wv.expandos or len(model.wv.index_to_key)):
+        return Word2Vec.prepare_vocab(model, update=update, keep_raw_vocab=keep_raw_vocab, trim_rule=trim_rule,
+                                      min_count=min_count, sample=sample, dry_run=dry_run)
+    min_count = min_count or model.min_count
+    sample = sample or model.sample
+    words = list(model.raw_vocab)
+    counts = np.fromiter(model.raw_vocab.values(), dtype=np.int64, count=len(words))
+    keep = counts >= min_count  # gensim's keep_vocab_item without a trim rule
+    kept = words if keep.all() else [w for w, k in zip(words, keep.tolist(), strict=True) if k]
+    counts = counts[keep]
+    model.effective_min_count = min_count
+    model.min_count, model.sample = min_count, sample
+    model.wv.index_to_key = kept
+    model.wv.key_to_index = {w: i for i, w in enumerate(kept)}
+    model.wv.expandos["count"] = counts
+    retain_total = int(counts.sum())
+    if not sample:
+        threshold: float = retain_total
+    elif sample < 1.0:
+        threshold = sample * retain_total
+    else:
+        threshold = int(sample * (3 + np.sqrt(5)) / 2)
+    probability = (np.sqrt(counts / threshold) + 1) * (threshold / counts)
+    downsampled = probability < 1.0
+    probability = np.where(downsampled, probability, 1.0)
+    model.wv.expandos["sample_int"] = (probability * (2**32 - 1)).astype(np.uint32)
+    if not keep_raw_vocab:
+        model.raw_vocab = defaultdict(int)
+    report = {"drop_unique": len(words) - len(kept), "retain_total": retain_total,
+              "downsample_unique": int(downsampled.sum()),
+              "downsample_total": int((probability * counts).sum()), "num_retained_words": len(kept)}
+    if model.sorted_vocab:
+        model.wv.sort_by_descending_frequency()
+    if model.negative:
+        model.make_cum_table()
+    return report
 
 
 def _make_cum_table(model: Word2Vec, domain: int = 2**31 - 1) -> None:

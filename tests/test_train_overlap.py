@@ -44,12 +44,31 @@ def test_new_model_table_and_rows() -> None:
     assert np.array_equal(gensim_rows(model), expected)
 
 
+@pytest.mark.parametrize("sample", [1e-3, 0.0, 1e-5, 5.0])
+@pytest.mark.parametrize("min_count", [1, 3])
+def test_prepare_vocab_equals_gensims(sample: float, min_count: int) -> None:
+    rng = np.random.default_rng(2)
+    freq = {str(i): int(c) for i, c in enumerate(rng.zipf(1.4, 20_000) % 50_000 + 1)}
+    fast = Word2Vec(vector_size=8, min_count=min_count, sample=sample, negative=5, workers=1, seed=3)
+    train_mod._fast_vocab(fast)
+    fast.build_vocab_from_freq(dict(freq), corpus_count=77)
+    plain = Word2Vec(vector_size=8, min_count=min_count, sample=sample, negative=5, workers=1, seed=3)
+    plain.build_vocab_from_freq(dict(freq), corpus_count=77)
+    assert fast.wv.index_to_key == plain.wv.index_to_key and fast.wv.key_to_index == plain.wv.key_to_index
+    assert list(fast.wv.expandos) == list(plain.wv.expandos)
+    for name, values in plain.wv.expandos.items():
+        assert fast.wv.expandos[name].dtype == values.dtype and np.array_equal(fast.wv.expandos[name], values), name
+    assert np.array_equal(fast.cum_table, plain.cum_table)
+    assert np.array_equal(fast.wv.vectors, plain.wv.vectors) and np.array_equal(fast.syn1neg, plain.syn1neg)
+    assert (fast.min_count, fast.sample, fast.effective_min_count) == (plain.min_count, plain.sample,
+                                                                       plain.effective_min_count)
+
+
 def test_training_equals_gensims_own_vocabulary_code(monkeypatch) -> None:
     sessions = generate(SynthConfig(events=8_000, seed=2))[0]
     fast = train(sessions, TrainConfig(**SMALL))
-    # as before issue 23: gensim's own make_cum_table, and the vocabulary built in the calling thread
-    monkeypatch.setattr(train_mod, "_make_cum_table", lambda model, domain=2**31 - 1: Word2Vec.make_cum_table(
-        model, domain))
+    # as before issue 23: gensim's own prepare_vocab and make_cum_table (no _fast_vocab)
+    monkeypatch.setattr(train_mod, "_fast_vocab", lambda model: None)
     plain = train(sessions, TrainConfig(**SMALL))
     assert fast.vocab.equals(plain.vocab)
     assert fast.vectors_in.tobytes() == plain.vectors_in.tobytes()
