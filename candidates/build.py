@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -83,7 +84,7 @@ from recs.config import (
 from recs.embeddings.model import EmbeddingModel
 from recs.errors import ArtifactError, ConfigError, OutputError, RecsError
 from recs.names import NAME_RULE, is_safe_name
-from recs.overlap import HashingFile
+from recs.overlap import file_record
 from recs.progress import NullProgress, Progress
 from recs.sessions.files import fingerprint_sessions
 from recs.sessions.io import read_sessions
@@ -95,6 +96,8 @@ INDEX_VERSION = 2  # the newest: partitioned candidate sets (``parts``); see the
 SINGLE_FILE_VERSION = 1  # stamped on an index whose sets are all single files: older recs read it
 INDEX_VERSIONS = (SINGLE_FILE_VERSION, INDEX_VERSION)
 ENGINE_LOCAL = ENGINES[0]  # this process searches (faiss over OpenMP threads); the default
+# hashes a written faiss index while the search runs (write_faiss_indexes); hashlib releases the GIL
+_HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recs-hash")
 
 
 class SetWriter(Protocol):
@@ -346,7 +349,7 @@ def write_index(
     timings = dict(timings or {})
     sets: dict[str, Any] = {}
     indexes: dict[str, Any] = {}
-    hashed: dict[str, dict[str, Any]] = {}  # files hashed as they were written: not read back
+    hashed: dict[str, Any] = {}  # records (or futures of them) of files hashed as written or in a thread
     if writer is not None and not isinstance(gen, EmbeddingCandidates):
         raise ConfigError(f"{gen.name}: only our model's HNSW search runs on another engine")
     with ExitStack() as stack, atomic_dir(out, INDEX_FORMAT) as tmp:
@@ -385,19 +388,21 @@ def write_index(
             indexes=indexes,
             candidate_sets=sets,
             timings=timings,
-            files=record_files(tmp, hashed),
+            files=record_files(tmp, {rel: r.result() if isinstance(r, Future) else r for rel, r in hashed.items()}),
         )
     return manifest
 
 
 def write_faiss_indexes(
     tmp: Path, gen: EmbeddingCandidates, pairs: Iterable[tuple[str, str]], k: int, timings: dict[str, float],
-    hashed: dict[str, dict[str, Any]] | None = None,
+    hashed: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Our model's HNSW index per target interaction, as ``indexes/<target>.<score>.faiss``; returns
     the manifest's ``indexes`` field. Named and described by the generator's own index settings, the
-    ones its search used. Each file is hashed as faiss writes it (through a callback writer: the bytes
-    of ``write_index`` to the path), its record put in ``hashed`` for ``record_files``."""
+    ones its search used. Each file is hashed in a thread while the search runs (``hashed`` gets a
+    future of its record, which ``write_index`` resolves for ``record_files``): faiss's own file writer
+    is several times faster than its Python callback writer, so the file is written by path and read
+    back from the page cache, off the critical path."""
     cfg = gen.index_config
     indexes: dict[str, Any] = {}
     (tmp / "indexes").mkdir()
@@ -408,12 +413,11 @@ def write_faiss_indexes(
         timings[f"index_{target}_s"] = time.perf_counter() - t
         path = tmp / "indexes" / f"{target}.{cfg.score}.faiss"
         try:
-            with HashingFile(path) as sink:
-                faiss.write_index(hnsw.index, faiss.PyCallbackIOWriter(sink.write))
-        except RuntimeError as e:  # faiss reports a failed write (disk full) as a RuntimeError
+            faiss.write_index(hnsw.index, str(path))
+        except RuntimeError as e:  # faiss reports a failed fwrite (disk full) as a RuntimeError
             raise OutputError(f"{path.name}: cannot write ({str(e).strip().splitlines()[0]})") from None
         if hashed is not None:
-            hashed[path.relative_to(tmp).as_posix()] = sink.record()
+            hashed[path.relative_to(tmp).as_posix()] = _HASHER.submit(file_record, path)
         indexes[target] = {"rows": int(hnsw.index.ntotal), "backoff_rows": side.backoff,
                            "mips_to_l2_norm2": hnsw.mips_norm2,
                            "ef_search": hnsw.effective_ef_search(cfg, min(k + 1, int(hnsw.index.ntotal)))}

@@ -105,4 +105,16 @@ class HashingFile:
         return {"bytes": self._size, "blake2b": self._hash.hexdigest()}
 
 
-__all__ = ["HashingFile", "ahead"]
+def file_record(path: str | Path, chunk: int = 1 << 22) -> dict[str, Any]:
+    """The ``files`` record (``{"bytes": n, "blake2b": hex}``) of a file just written, read back: for a
+    thread to take while the caller goes on (hashlib releases the GIL on large blocks)."""
+    h = hashlib.blake2b(digest_size=16)
+    size = 0
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+            size += len(block)
+    return {"bytes": size, "blake2b": h.hexdigest()}
+
+
+__all__ = ["HashingFile", "ahead", "file_record"]

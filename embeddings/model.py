@@ -34,7 +34,6 @@ from recs.embeddings.model_check import (
     group_manifest,
 )
 from recs.errors import ConfigError
-from recs.overlap import HashingFile
 
 MODEL_FORMAT = "recs.model"
 MODEL_VERSION = 1
@@ -88,13 +87,12 @@ class EmbeddingModel:
         if self.items is not None:
             check_item_table(out / ITEMS_FILE, self.items, self.vocab, None, error=ConfigError)
         with atomic_dir(out, MODEL_FORMAT) as tmp:
-            hashed = _write_files(tmp, tmp, self.vocab, vin, vout)
+            _write_files(tmp, self.vocab, vin, vout)
             for entity, g in groups.items():
-                hashed |= _write_files(tmp, group_dir(tmp, entity), g.vocab, g.vectors_in, g.vectors_out)
+                _write_files(group_dir(tmp, entity), g.vocab, g.vectors_in, g.vectors_out)
             if self.items is not None:
                 self.items.write_parquet(tmp / ITEMS_FILE)
-            self.manifest = write_manifest(tmp, MODEL_FORMAT, MODEL_VERSION, **fields,
-                                           files=record_files(tmp, hashed))
+            self.manifest = write_manifest(tmp, MODEL_FORMAT, MODEL_VERSION, **fields, files=record_files(tmp))
         return self.manifest
 
     @classmethod
@@ -117,19 +115,16 @@ class EmbeddingModel:
         return cls(vocab, vin, vout, manifest, groups, items)
 
 
-def _write_files(root: Path, directory: Path, vocab: pl.DataFrame, vin: np.ndarray,
-                 vout: np.ndarray) -> dict[str, dict[str, Any]]:
-    """The three files of one model (the item model, or a group model in groups/<entity>/). The vector
-    files, nearly all of a model's bytes, are hashed as ``np.save`` writes them (the bytes of saving to
-    the path): their ``files`` records, by path relative to ``root``, so ``record_files`` skips a re-read."""
+def _write_files(directory: Path, vocab: pl.DataFrame, vin: np.ndarray, vout: np.ndarray) -> None:
+    """The three files of one model (the item model, or a group model in groups/<entity>/).
+
+    ``np.save`` to the path, and ``record_files`` hashes the files back from the page cache: hashing
+    them while written (through a Python file object, ``recs.overlap.HashingFile``) made numpy copy
+    every 16 MiB chunk to bytes and measured slower (issue 23)."""
     directory.mkdir(parents=True, exist_ok=True)
     vocab.write_parquet(directory / TOKENS_FILE)
-    hashed = {}
-    for name, array in ((VECTORS_IN, vin), (VECTORS_OUT, vout)):
-        with HashingFile(directory / name) as sink:
-            np.save(sink, array, allow_pickle=False)
-        hashed[(directory / name).relative_to(root).as_posix()] = sink.record()
-    return hashed
+    np.save(directory / VECTORS_IN, vin, allow_pickle=False)
+    np.save(directory / VECTORS_OUT, vout, allow_pickle=False)
 
 
 def _read_files(directory: Path) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
