@@ -1,11 +1,11 @@
 """The block-overlapped build-index (issue 23) writes what the plain loop wrote, byte for byte.
 
 ``recs build-index`` now searches block i + 1 in a thread while block i's rows are made, writes each
-block in another thread, and hashes files as they are written (``recs.overlap``). None of that may
-change an output: the candidate tables, the faiss index files and the manifest's ``files`` record are
-compared here with the plain, one-after-the-other build (``EmbeddingCandidates.overlap = False``,
-``write_blocks`` as it was: one ``ParquetWriter`` on the path, blocks written in turn) on many small
-blocks, so that the pipeline really overlaps.
+block in another thread, hashes the tables as they are written and the faiss index in a thread
+(``recs.overlap``). None of that may change an output: the candidate tables, the faiss index files
+and the manifest's ``files`` record are compared here with the plain, one-after-the-other build
+(``EmbeddingCandidates.overlap = False``, ``write_blocks`` as it was: one ``ParquetWriter`` on the
+path, blocks written in turn) on many small blocks, so that the pipeline really overlaps.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def test_tables_and_indexes_are_byte_identical(built: Path) -> None:
     for rel in files:
         if rel != "manifest.json":
             assert (plain / rel).read_bytes() == (overlapped / rel).read_bytes(), rel
-    for index_file in (overlapped / "indexes").glob("*.faiss"):  # the callback writer's bytes are write_index's
+    for index_file in (overlapped / "indexes").glob("*.faiss"):  # faiss's own bytes for that index
         again = built / f"again-{index_file.name}"
         faiss.write_index(faiss.read_index(str(index_file)), str(again))
         assert again.read_bytes() == index_file.read_bytes()
