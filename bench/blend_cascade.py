@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("--name", default="log")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--settings", default=None,
+                    help="first_trees:keep,... (default: 0:0,10:400,10:300,20:300); 0 trees = no cascade")
     a = ap.parse_args()
     train, test = pl.read_parquet(a.train), pl.read_parquet(a.test)
     methods = MethodConfig()
@@ -50,7 +52,9 @@ def main() -> None:
     k = methods.index.k
     for source, target in pairs:  # warm-up: the item-level sources' spills, shared by every later call
         gen.candidates(source, target, k)
-    for trees, keep in SETTINGS:
+    settings = SETTINGS if a.settings is None else tuple(
+        (int(t), int(k)) for t, k in (pair.split(":") for pair in a.settings.split(",")))
+    for trees, keep in settings:
         gen.methods = replace(gen.methods, blend=replace(gen.methods.blend, cascade_trees=trees,
                                                          cascade_keep=max(keep, 1)))
         row: dict[str, Any] = {"cascade_trees": trees, "cascade_keep": keep}
