@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from recs.config import IndexConfig
-from recs.errors import ConfigError
+from recs.checks import check_choice
+from recs.config import SEARCHES, IndexConfig
 from recs.progress import NullProgress, Progress
 
 EXACT_MAX_ROWS = 50_000  # "auto" scans exactly up to this many keys (the module docstring)
@@ -56,8 +56,7 @@ class Hnsw:
 
 def scans_exactly(cfg: IndexConfig, rows: int) -> bool:
     """Whether ``rows`` keys are searched by an exact scan under ``cfg.search`` (the module docstring)."""
-    if cfg.search not in ("hnsw", "exact", "auto"):
-        raise ConfigError(f"search must be hnsw, exact or auto (got {cfg.search!r})")
+    check_choice("search", cfg.search, SEARCHES)
     return cfg.search == "exact" or (cfg.search == "auto" and rows <= EXACT_MAX_ROWS)
 
 

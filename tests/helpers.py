@@ -61,6 +61,15 @@ def planted_split(d, events: int, seed: int) -> None:
     assert r.exit_code == 0, r.output
 
 
+def planted_small_model(d, seed: int) -> None:
+    """``planted_split(d, 20_000, seed)`` and a small one-thread model of its training part at ``d/model``
+    (dim 16, 2 epochs): enough for the index-writing tests that compare two ways of building one index."""
+    planted_split(d, 20_000, seed)
+    r = run_cli("train-embeddings", d / "train.parquet", "--out", d / "model", "--dim", 16, "--epochs", 2,
+                "--workers", 1, "--quiet")
+    assert r.exit_code == 0, r.output
+
+
 def planted_covisit_split(d, index: str = "index") -> None:
     """``planted_split(d, 5_000, 1)`` and a co-visitation index of its training part at ``d/index``: an index
     in seconds (no training), for tests of what reads one."""

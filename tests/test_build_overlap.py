@@ -27,7 +27,7 @@ from recs.candidates.embedding import EmbeddingCandidates
 from recs.config import IndexConfig
 from recs.overlap import HashingFile, ahead
 
-from helpers import planted_split, run_cli
+from helpers import planted_small_model
 
 # small blocks: the 20k-event model's ~1.5k queries per set become a dozen blocks in flight
 CFG = IndexConfig(k=20, threads=1, batch_size=128)
@@ -51,10 +51,7 @@ def plain_write_blocks(blocks, path: Path) -> None:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("overlap")
-    planted_split(d, 20_000, 5)
-    r = run_cli("train-embeddings", d / "train.parquet", "--out", d / "model", "--dim", 16, "--epochs", 2,
-                "--workers", 1, "--quiet")
-    assert r.exit_code == 0, r.output
+    planted_small_model(d, 5)
     build_index(d / "model", d / "overlapped", CFG)
     mp = pytest.MonkeyPatch()
     try:

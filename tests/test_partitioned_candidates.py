@@ -34,7 +34,7 @@ from recs.config import IndexConfig
 from recs.embeddings.model import EmbeddingModel
 from recs.errors import ArtifactError
 
-from helpers import one_line_error, planted_split, run_cli
+from helpers import one_line_error, planted_small_model, run_cli
 
 PARTS = 4
 SETS = ("click_to_cart", "cart_to_cart")
@@ -72,10 +72,7 @@ class PartsWriter:
 @pytest.fixture(scope="module")
 def indexes(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("parts")
-    planted_split(d, 20_000, 3)
-    r = run_cli("train-embeddings", d / "train.parquet", "--out", d / "model", "--dim", 16, "--epochs", 2,
-                "--workers", 1, "--quiet")
-    assert r.exit_code == 0, r.output
+    planted_small_model(d, 3)
     build_index(d / "model", d / "single", CFG)
     model = EmbeddingModel.load(d / "model")
     gen = EmbeddingCandidates(index_config=CFG, model=model, name=OURS)
